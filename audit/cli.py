@@ -1,0 +1,82 @@
+"""The ``lm-audit`` command line.
+
+Each subcommand lives in its own module under ``audit/commands/`` and exposes
+``register(subparsers) -> None``, which adds a parser whose ``func(args) -> int`` does the work.
+Modules are discovered automatically, so adding a command touches no other file. Heavy imports
+(torch, transformers) belong inside ``func``, so ``lm-audit --help`` stays instant.
+
+Exit codes: 0 success, 1 a gate or comparison failed, 2 a usage error (one line, no traceback),
+3 an internal error (one line; LM_AUDIT_DEBUG=1 shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from audit import __version__
+from audit.errors import UsageError
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lm-audit",
+        description="Safety and bias audits for language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"lm-audit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    import audit.commands as commands_pkg
+
+    for mod in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
+        if mod.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"audit.commands.{mod.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: completed records are kept; re-run the same command to resume\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # unexpected: still one line unless debugging
+        if os.environ.get("LM_AUDIT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc} (set LM_AUDIT_DEBUG=1 for the traceback)\n"
+        )
+        return EXIT_INTERNAL
+
+
+def entrypoint() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,341 @@
+"""``hf`` backend: any transformers causal LM (GPT-2, GPT-Neo, Llama-style, ...).
+
+Generation is our own batched decoding loop over the model's KV cache rather than
+``model.generate``, for one reason: reproducibility per record. Each row draws its random numbers
+from its own ``torch.Generator`` seeded by ``record_seed(run_seed, key, sample)``, and picks its
+token by inverse-CDF sampling over the (temperature, top-k, top-p)-filtered distribution. A
+completion therefore does not depend on batch size, on which batch the prompt lands in, or on the
+engine. Batches are left-padded and length-sorted; ``torch.inference_mode`` throughout; CUDA when
+present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audit.errors import ModelUnavailableError
+from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
+
+log = logging.getLogger(__name__)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def fingerprint_files(paths: Sequence[Path], extra: Any = None) -> str:
+    """A fast weights fingerprint: name, size and the first and last MiB of each file."""
+    h = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode())
+    for p in sorted(paths):
+        size = p.stat().st_size
+        h.update(f"{p.name}:{size}".encode())
+        with p.open("rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > (2 << 20):
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+class HFBackend(ModelBackend):
+    """A transformers causal LM plus its tokenizer."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        fingerprint: str,
+        random_weights: bool = False,
+        batch_size: int = 16,
+        device: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.device = device or default_device()
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.fingerprint = fingerprint
+        self.random_weights = random_weights
+        self.batch_size = max(1, int(batch_size))
+        self.details = details or {}
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        self.pad_id = int(tokenizer.pad_token_id)
+        eos: set[int] = set()
+        for src in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+            if isinstance(src, int):
+                eos.add(src)
+            elif isinstance(src, list | tuple):
+                eos.update(int(x) for x in src)
+        self.eos_ids = sorted(eos)
+        bos = tokenizer.bos_token_id
+        self.start_id = int(bos if bos is not None else (self.eos_ids[0] if self.eos_ids else self.pad_id))
+        cfg = model.config
+        self.max_positions = int(
+            getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 2048
+        )
+
+    # ------------------------------------------------------------------ info
+    def info(self) -> ModelInfo:
+        cfg = self.model.config
+        details = {
+            "model_type": getattr(cfg, "model_type", None),
+            "n_params": sum(p.numel() for p in self.model.parameters()),
+            "device": self.device,
+            "dtype": str(next(self.model.parameters()).dtype),
+            **self.details,
+        }
+        return ModelInfo(
+            name=self.name,
+            backend="hf",
+            fingerprint=self.fingerprint,
+            random_weights=self.random_weights,
+            details=details,
+        )
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    # ------------------------------------------------------------------ tokenization
+    def _prompt_ids(self, prompt: str, chat: bool, max_new_tokens: int) -> list[int]:
+        if chat and self.has_chat_template:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            )
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tokenizer(prompt)["input_ids"]
+        if not ids:
+            ids = [self.start_id]
+        budget = max(1, self.max_positions - max_new_tokens)
+        return ids[-budget:]
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, requests: Sequence[GenRequest], params: GenParams, seed: int) -> list[Completion]:
+        if not requests:
+            return []
+        encoded = [self._prompt_ids(r.prompt, params.chat, params.max_new_tokens) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (len(encoded[i]), i))
+        results: list[Completion | None] = [None] * len(requests)
+        pos = 0
+        while pos < len(order):
+            idx = order[pos : pos + self.batch_size]
+            try:
+                outs = self._generate_batch(
+                    [encoded[i] for i in idx],
+                    [record_seed(seed, requests[i].key, requests[i].sample) for i in idx],
+                    params,
+                )
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2
+                log.warning("out of memory; batch size lowered to %d", self.batch_size)
+                if self.device == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            for i, out in zip(idx, outs, strict=True):
+                results[i] = out
+            pos += len(idx)
+        return [r for r in results if r is not None]
+
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, s in enumerate(seqs):
+            ids[row, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[row, width - len(s) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def _generate_batch(self, seqs: list[list[int]], seeds: list[int], params: GenParams) -> list[Completion]:
+        n, steps = len(seqs), params.max_new_tokens
+        input_ids, mask = self._left_pad(seqs)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        if params.greedy:
+            uniforms = None
+        else:
+            uniforms = torch.stack(
+                [torch.rand(steps, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in seeds]
+            ).to(self.device)
+        eos = torch.tensor(self.eos_ids or [-1], device=self.device)
+        finished = torch.zeros(n, dtype=torch.bool, device=self.device)
+        tokens: list[torch.Tensor] = []
+        past = None
+        cur_ids, cur_pos = input_ids, positions
+        for step in range(steps):
+            out = self.model(
+                input_ids=cur_ids,
+                attention_mask=mask,
+                position_ids=cur_pos,
+                past_key_values=past,
+                use_cache=True,
+            )
+            past = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+            nxt = self._pick(logits, None if uniforms is None else uniforms[:, step], params)
+            nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
+            tokens.append(nxt)
+            finished |= torch.isin(nxt, eos)
+            if bool(finished.all()):
+                break
+            cur_ids = nxt[:, None]
+            cur_pos = cur_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+        gen = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(n)]
+        eos_set = set(self.eos_ids)
+        results = []
+        for row in gen:
+            cut = next((j for j, t in enumerate(row) if t in eos_set), len(row))
+            row = row[:cut]
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            for stop in params.stop:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+            results.append(Completion(text=text, n_tokens=len(row)))
+        return results
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
+        if u is None:
+            return logits.argmax(dim=-1)
+        logits = logits / max(params.temperature, 1e-6)
+        if params.top_k and params.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits.double(), dim=-1)
+        sorted_p, sorted_idx = torch.sort(probs, dim=-1, descending=True, stable=True)
+        cum = sorted_p.cumsum(dim=-1)
+        if params.top_p < 1.0:
+            keep = (cum - sorted_p) < params.top_p  # always keeps the most likely token
+            sorted_p = sorted_p * keep
+            cum = sorted_p.cumsum(dim=-1)
+        target = (u * cum[:, -1]).unsqueeze(-1)
+        choice = torch.searchsorted(cum, target).clamp(max=cum.shape[-1] - 1)
+        return sorted_idx.gather(-1, choice).squeeze(-1)
+
+    # ------------------------------------------------------------------ log-likelihood
+    def _split_ids(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        whole = self.tokenizer(context + continuation)["input_ids"]
+        if not context:
+            return [self.start_id], whole
+        ctx = self.tokenizer(context)["input_ids"]
+        if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
+            return ctx, whole[len(ctx) :]
+        return ctx, self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        pairs = [self._split_ids(r.context, r.continuation) for r in requests]
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        results: list[LoglikelihoodResult | None] = [None] * len(pairs)
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            seqs = []
+            for i in idx:
+                ctx, cont = pairs[i]
+                seq = (ctx + cont)[-self.max_positions :]
+                seqs.append((seq, min(len(cont), len(seq) - 1)))
+            width = max(len(s) for s, _ in seqs)
+            ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for row, (s, _) in enumerate(seqs):
+                ids[row, : len(s)] = torch.tensor(s)
+                mask[row, : len(s)] = 1
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            for row, (i, (s, n_cont)) in enumerate(zip(idx, seqs, strict=True)):
+                start = len(s) - n_cont
+                lp = torch.log_softmax(logits[row, start - 1 : len(s) - 1].float(), dim=-1)
+                target = torch.tensor(s[start:], device=lp.device)
+                tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
+                greedy = bool((lp.argmax(-1) == target).all())
+                results[i] = LoglikelihoodResult(float(tok_lp.sum()), n_cont, greedy)
+        return [r for r in results if r is not None]
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def load_hf(
+    name_or_path: str,
+    *,
+    gguf_file: str | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+) -> HFBackend:
+    """Load a causal LM from a local directory, a ``.gguf`` file, or a hub id (cached or online)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelUnavailableError(f"GGUF file not found: {name_or_path}")
+        gguf_file, path = path.name, path.parent
+    is_local = path.exists()
+    if not is_local and (name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", "", 1)):
+        raise ModelUnavailableError(f"model path not found: {name_or_path}")
+    source = str(path) if is_local else name_or_path
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    if not is_local:
+        kwargs["local_files_only"] = _offline() or _hub_unreachable()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        if is_local:
+            raise ModelUnavailableError(f"cannot load model from {source}: {str(exc).splitlines()[0]}") from None
+        raise ModelUnavailableError(
+            f"model '{name_or_path}' is not in the local Hugging Face cache and the hub is not reachable "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}); download it where you have network "
+            f"(huggingface-cli download {name_or_path}) or pass a local directory or .gguf file"
+        ) from None
+    if is_local:
+        files = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf", ".json")] if path.is_dir() else [path]
+        if gguf_file:
+            files = [path / gguf_file]
+        fp = fingerprint_files(files)
+    else:
+        fp = hashlib.sha256(f"{name_or_path}:{getattr(model.config, '_commit_hash', '')}".encode()).hexdigest()[:16]
+    return HFBackend(
+        model,
+        tokenizer,
+        name=name_or_path,
+        fingerprint=fp,
+        batch_size=batch_size,
+        device=device,
+        details={"source": source, "gguf_file": gguf_file},
+    )
+
+
+def _hub_unreachable() -> bool:
+    """Probe the hub once with a short timeout, so an offline machine fails in seconds."""
+    import socket
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+        return False
+    except OSError:
+        return True
