@@ -170,7 +170,10 @@ class HFBackend(ModelBackend):
             uniforms = None
         else:
             uniforms = torch.stack(
-                [torch.rand(steps, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in seeds]
+                [
+                    torch.rand(steps, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+                    for s in seeds
+                ]
             ).to(self.device)
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
         finished = torch.zeros(n, dtype=torch.bool, device=self.device)
@@ -291,7 +294,9 @@ def load_hf(
             raise ModelUnavailableError(f"GGUF file not found: {name_or_path}")
         gguf_file, path = path.name, path.parent
     is_local = path.exists()
-    if not is_local and (name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", "", 1)):
+    if not is_local and (
+        name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", "", 1)
+    ):
         raise ModelUnavailableError(f"model path not found: {name_or_path}")
     source = str(path) if is_local else name_or_path
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -304,19 +309,27 @@ def load_hf(
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         if is_local:
-            raise ModelUnavailableError(f"cannot load model from {source}: {str(exc).splitlines()[0]}") from None
+            raise ModelUnavailableError(
+                f"cannot load model from {source}: {str(exc).splitlines()[0]}"
+            ) from None
         raise ModelUnavailableError(
             f"model '{name_or_path}' is not in the local Hugging Face cache and the hub is not reachable "
             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}); download it where you have network "
-            f"(huggingface-cli download {name_or_path}) or pass a local directory or .gguf file"
+            f"(hf download {name_or_path}) or pass a local directory or .gguf file"
         ) from None
     if is_local:
-        files = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf", ".json")] if path.is_dir() else [path]
+        files = (
+            [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf", ".json")]
+            if path.is_dir()
+            else [path]
+        )
         if gguf_file:
             files = [path / gguf_file]
         fp = fingerprint_files(files)
     else:
-        fp = hashlib.sha256(f"{name_or_path}:{getattr(model.config, '_commit_hash', '')}".encode()).hexdigest()[:16]
+        fp = hashlib.sha256(
+            f"{name_or_path}:{getattr(model.config, '_commit_hash', '')}".encode()
+        ).hexdigest()[:16]
     return HFBackend(
         model,
         tokenizer,

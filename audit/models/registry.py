@@ -74,7 +74,11 @@ def load_model(name: str | None = None, **options: Any) -> ModelBackend:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible map from bytes to printable unicode symbols."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     mapping = {b: chr(b) for b in printable}
     extra = 0
     for b in range(256):
@@ -120,15 +124,26 @@ def tiny_random_model(kind: str, vocab_size: int = 257, seed: int = TINY_SEED) -
         torch.manual_seed(seed)
         if kind == "gpt2":
             cfg = GPT2Config(
-                vocab_size=vocab_size, n_positions=512, n_embd=64, n_layer=2, n_head=2,
-                bos_token_id=vocab_size - 1, eos_token_id=vocab_size - 1,
+                vocab_size=vocab_size,
+                n_positions=512,
+                n_embd=64,
+                n_layer=2,
+                n_head=2,
+                bos_token_id=vocab_size - 1,
+                eos_token_id=vocab_size - 1,
             )
             model = GPT2LMHeadModel(cfg)
         elif kind == "gpt-neo":
             cfg = GPTNeoConfig(
-                vocab_size=vocab_size, max_position_embeddings=512, hidden_size=64, num_layers=2,
-                num_heads=2, attention_types=[[["global", "local"], 1]], window_size=64,
-                bos_token_id=vocab_size - 1, eos_token_id=vocab_size - 1,
+                vocab_size=vocab_size,
+                max_position_embeddings=512,
+                hidden_size=64,
+                num_layers=2,
+                num_heads=2,
+                attention_types=[[["global", "local"], 1]],
+                window_size=64,
+                bos_token_id=vocab_size - 1,
+                eos_token_id=vocab_size - 1,
             )
             model = GPTNeoForCausalLM(cfg)
         else:

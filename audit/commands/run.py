@@ -1,0 +1,100 @@
+"""``lm-audit run``: run suites against a model and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run probe suites against a model", description=__doc__)
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME|PATH",
+        help="a built-in suite name or a suite .yaml file (repeatable)",
+    )
+    p.add_argument(
+        "--profile", metavar="NAME|PATH", help="a profile listing suites with limits, e.g. 'quick'"
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="model name, local dir, .gguf file or hub id (default: smollm2-135m)",
+    )
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="keep about N prompts per suite, stratified by group"
+    )
+    p.add_argument(
+        "--samples", type=int, metavar="K", help="samples per prompt (overrides the suite/protocol)"
+    )
+    p.add_argument(
+        "--protocol", metavar="NAME", help="a named generation protocol of the suite (e.g. helm, gehman2020)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument(
+        "--out", type=Path, default=Path("reports"), help="folder for run folders (default: reports)"
+    )
+    p.add_argument(
+        "--name", metavar="RUN_ID", help="run folder name; re-use it to resume (default: time-model)"
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="generation batch size (default 16)")
+    p.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
+    p.add_argument("--policy", type=Path, help="policy.yaml with gates (overrides suite defaults)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="execution engine")
+    p.add_argument("--ray-address", help="Ray cluster address (default: start a local one)")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from audit.errors import UsageError
+    from audit.runner import RunConfig, SuiteRequest, load_profile, run_audit
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if args.profile and args.suite:
+        raise UsageError("give --suite or --profile, not both")
+    if args.profile:
+        suites = load_profile(args.profile)
+        for s in suites:
+            if args.limit is not None:
+                s.limit = args.limit
+            if args.samples is not None:
+                s.samples = args.samples
+            if args.protocol:
+                s.protocol = args.protocol
+    else:
+        suites = [
+            SuiteRequest(suite=s, limit=args.limit, protocol=args.protocol, samples=args.samples)
+            for s in args.suite
+        ]
+    if args.policy is not None and not args.policy.is_file():
+        raise UsageError(f"policy file not found: {args.policy}")
+    model_options = {"batch_size": args.batch_size}
+    if args.device:
+        model_options["device"] = args.device
+    config = RunConfig(
+        suites=suites,
+        model=args.model,
+        model_options=model_options,
+        out=args.out,
+        name=args.name,
+        seed=args.seed,
+        engine=args.engine,
+        engine_options={"ray_address": args.ray_address, "workers": args.workers},
+        use_cache=not args.no_cache,
+        policy=args.policy,
+        progress=not args.no_progress,
+        command=["lm-audit", *sys.argv[1:]],
+    )
+    run_dir, code = run_audit(config)
+    print(f"report: {run_dir / 'report.html'}")
+    print(f"summary: {run_dir / 'summary.json'}")
+    return code
