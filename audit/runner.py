@@ -10,6 +10,7 @@ the runner alone writes them to the store, so resume and caching work the same w
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,8 @@ from audit.store import RunStore
 from audit.suite import PROBES_DIR, GenerationSpec, LoadedSuite, load_suite, stratified_limit
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, Record
 
-UNIT_SIZE = 64  # requests per work unit: the granularity of streaming writes and of resume
+# requests per work unit: the granularity of streaming writes, progress and resume
+UNIT_SIZE = int(os.environ.get("LM_AUDIT_UNIT_SIZE", "64"))
 
 
 # --------------------------------------------------------------------------- plain data
