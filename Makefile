@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install audit test lint bench dashboard clean
+.PHONY: install audit test lint bench dashboard browser clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -27,9 +27,12 @@ install: $(STAMP)
 audit: $(STAMP)
 	$(VENV)/bin/lm-audit run --profile quick --out reports
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check audit probes dashboard tests bench
 	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+browser:
+	@bash .ci/install-browser.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check audit probes dashboard tests bench
