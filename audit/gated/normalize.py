@@ -1,0 +1,227 @@
+"""Text normalization before scoring, with a map back to the original text.
+
+Attackers dodge keyword-heavy scorers by writing ``ｆｕｃｋ``, ``fսck`` (Armenian u), ``f\u200buck``,
+``f u c k``, ``sh1t`` or ``fuuuuck``. ``normalize(text)`` undoes these, in order:
+
+1. Unicode NFKC per character (full-width, mathematical and compatibility forms -> plain letters);
+2. invisible characters removed (zero-width, bidi controls, soft hyphen, tags, other Cf/Cc),
+   combining marks stripped (``fück`` -> ``fuck``; zalgo text), unusual spaces -> ``" "``;
+3. homoglyphs folded to Latin with the vendored table in ``confusables.py``;
+4. case folded;
+5. spaced-out letters joined (``f u c k``, ``f.u.c.k``, ``f-u-c-k``; a double gap ends a word);
+6. leetspeak folded inside words that also hold letters (``sh1t``, ``$hit``, ``@ss``; plain
+   numbers such as ``2024`` are kept);
+7. runs of three or more identical letters collapsed to one (``fuuuuck`` -> ``fuck``).
+
+Every output character remembers the span of original characters it came from, so a span found
+on the normalized text (a flagged word) maps back to the original text for redaction:
+``NormalizedText.to_original(start, end)``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from audit.gated.confusables import fold_confusable
+
+LEET: dict[str, str] = {
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "6": "g",
+    "7": "t",
+    "8": "b",
+    "9": "g",
+    "@": "a",
+    "$": "s",
+    "!": "i",
+    "|": "l",
+    "+": "t",
+}
+_LEET_SYMBOLS_NOT_AT_END = frozenset("!|+")
+# Invisible code points that are not in category Cf/Cc but still render as nothing.
+_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_SPACED_SEP = r"(?:[ ._\-*~·•/]|\t)"
+_SPACED_RUN = re.compile(rf"(?<![^\W_])[^\W_](?:{_SPACED_SEP}[^\W_](?![^\W_])){{2,}}")
+_LEET_TOKEN = re.compile(r"(?:[^\W_]|[@$!|+])+")
+_ARTICLE_HINT = re.compile(r"(?:^|\s)\S\s+\S[\s._\-*~·•/]+\S")
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True)
+class NormalizeOptions:
+    """Which steps to run; all on by default."""
+
+    nfkc: bool = True
+    invisible: bool = True
+    diacritics: bool = True
+    confusables: bool = True
+    casefold: bool = True
+    spacing: bool = True
+    leetspeak: bool = True
+    repeats: bool = True
+    # "you are a f u c k" is ambiguous: "afuck" or "a fuck"? The first reading is the default;
+    # True keeps a leading single "a"/"i" apart. Scoring looks at both readings (``variants``).
+    split_leading_article: bool = False
+
+
+@dataclass
+class NormalizedText:
+    """``text`` plus, for each of its characters, the ``[start, end)`` span in ``original``."""
+
+    original: str
+    text: str
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of ``text`` to the span of ``original`` it was made from."""
+        if not self.text or end <= start:
+            return (0, 0) if not self.starts else (self.starts[min(start, len(self.starts) - 1)],) * 2
+        start = max(0, min(start, len(self.text) - 1))
+        end = max(start + 1, min(end, len(self.text)))
+        return self.starts[start], self.ends[end - 1]
+
+
+class _Chars:
+    """A mutable list of (character, original start, original end)."""
+
+    def __init__(self, items: list[tuple[str, int, int]]) -> None:
+        self.items = items
+
+    @property
+    def text(self) -> str:
+        return "".join(c for c, _, _ in self.items)
+
+    def replace_matches(self, pattern: re.Pattern[str], fn) -> None:  # type: ignore[no-untyped-def]
+        """Replace each match with ``fn(match_text)``; the new characters span the whole match."""
+        text = self.text
+        out: list[tuple[str, int, int]] = []
+        pos = 0
+        for m in pattern.finditer(text):
+            out.extend(self.items[pos : m.start()])
+            pieces = self.items[m.start() : m.end()]
+            new = fn(m.group(0), pieces)
+            out.extend(new)
+            pos = m.end()
+        out.extend(self.items[pos:])
+        self.items = out
+
+
+def _per_char(items: Iterable[tuple[str, int, int]], fn) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
+    out: list[tuple[str, int, int]] = []
+    for ch, s, e in items:
+        for new in fn(ch):
+            out.append((new, s, e))
+    return out
+
+
+def _is_invisible(ch: str) -> bool:
+    if ch in "\n\t":
+        return False
+    return unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cs", "Cn") or ch in _INVISIBLE_EXTRA
+
+
+def _join_spaced(
+    match_text: str, pieces: list[tuple[str, int, int]], split_article: bool = False
+) -> list[tuple[str, int, int]]:
+    letters = [p for p in pieces if p[0].isalnum()]
+    if sum(1 for p in letters if p[0].isalpha()) < 2:
+        return pieces
+    if split_article and letters[0][0] in "ai" and pieces[1][0].isspace() and len(letters) >= 4:
+        return [letters[0], pieces[1], *letters[1:]]
+    return letters
+
+
+def _fold_leet(token: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    if not any(c.isalpha() for c in token) or not any(c in LEET for c in token):
+        return pieces
+    keep_from = len(pieces)  # trailing "!", "|", "+" are punctuation, not letters
+    while keep_from > 0 and pieces[keep_from - 1][0] in _LEET_SYMBOLS_NOT_AT_END:
+        keep_from -= 1
+    return [
+        (LEET[ch], s, e) if ch in LEET and i < keep_from else (ch, s, e)
+        for i, (ch, s, e) in enumerate(pieces)
+    ]
+
+
+def _collapse_repeats(match_text: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    return [(pieces[0][0], pieces[0][1], pieces[-1][2])]
+
+
+def _collapse_spaces(match_text: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    return [(" ", pieces[0][1], pieces[-1][2])]
+
+
+def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedText:
+    """Normalize ``text`` for scoring; see the module docstring for the steps."""
+    opts = options or NormalizeOptions()
+    items = [(ch, i, i + 1) for i, ch in enumerate(text)]
+    if opts.nfkc:
+        items = _per_char(items, lambda ch: unicodedata.normalize("NFKC", ch))
+    if opts.invisible:
+        items = [(ch, s, e) for ch, s, e in items if not _is_invisible(ch)]
+        items = [(" " if unicodedata.category(ch) == "Zs" else ch, s, e) for ch, s, e in items]
+    if opts.diacritics:
+        items = _per_char(
+            items,
+            lambda ch: "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn"),
+        )
+    if opts.confusables:
+        items = [(fold_confusable(ch), s, e) for ch, s, e in items]
+    if opts.casefold:
+        items = _per_char(items, str.casefold)
+    chars = _Chars(items)
+    if opts.spacing:
+        chars.replace_matches(
+            _SPACED_RUN, lambda t, p: _join_spaced(t, p, split_article=opts.split_leading_article)
+        )
+    if opts.leetspeak:
+        chars.replace_matches(_LEET_TOKEN, _fold_leet)
+    if opts.repeats:
+        chars.replace_matches(_REPEATS, _collapse_repeats)
+    chars.replace_matches(_SPACES, _collapse_spaces)
+    items = chars.items
+    return NormalizedText(
+        original=text,
+        text="".join(c for c, _, _ in items),
+        starts=[s for _, s, _ in items],
+        ends=[e for _, _, e in items],
+    )
+
+
+def variants(text: str, options: NormalizeOptions | None = None) -> list[NormalizedText]:
+    """The normalized text, plus the reading that keeps a leading "a"/"i" of a spaced-out run
+    apart when that differs ("you are a f u c k i n g idiot")."""
+    opts = options or NormalizeOptions()
+    first = normalize(text, opts)
+    if not opts.spacing or not _ARTICLE_HINT.search(text):
+        return [first]
+    second = normalize(text, replace(opts, split_leading_article=True))
+    return [first] if second.text == first.text else [first, second]
+
+
+def drop_terms(norm: NormalizedText, terms: Iterable[str]) -> NormalizedText:
+    """Remove whole-word occurrences of ``terms`` (already normalized, lowercase) from the
+    normalized text, keeping the map to the original. Used to neutralize benign identity terms
+    ("gay", "muslim") that keyword-heavy toxicity scorers over-flag."""
+    words = sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not words or not norm.text:
+        return norm
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in words) + r")(?![^\W_])")
+    chars = _Chars(list(zip(norm.text, norm.starts, norm.ends, strict=True)))
+    chars.replace_matches(pattern, lambda _t, _p: [])
+    chars.replace_matches(_SPACES, _collapse_spaces)
+    items = chars.items
+    return NormalizedText(
+        original=norm.original,
+        text="".join(c for c, _, _ in items),
+        starts=[s for _, s, _ in items],
+        ends=[e for _, _, e in items],
+    )
