@@ -19,7 +19,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -181,8 +181,14 @@ class GatedGenerator:
         params: GenParams | None = None,
         seed: int | None = None,
         keys: Sequence[str] | None = None,
+        input_texts: Sequence[str] | None = None,
+        build_prompt: Callable[[int, str], str | None] | None = None,
     ) -> list[GateResult]:
-        """Gated completions for several prompts; generation is batched, retries too."""
+        """Gated completions for several prompts; generation is batched, retries too.
+
+        By default the input checks read the prompt itself. A chat server passes the messages'
+        text as ``input_texts`` and ``build_prompt(i, checked_text)`` to render the model prompt
+        from the checked (possibly redacted) text; ``None`` from it blocks the prompt."""
         if self.model is None:
             raise ValueError("this GatedGenerator has no model; use moderate() to check texts")
         params = params or self.params
@@ -195,7 +201,12 @@ class GatedGenerator:
         state: list[dict[str, Any]] = []
         for i, prompt in enumerate(prompts):
             t0 = time.perf_counter()
-            used, in_results, in_action, in_reason = self._input_stage(prompt)
+            checked = input_texts[i] if input_texts is not None else prompt
+            used, in_results, in_action, in_reason = self._input_stage(checked)
+            if used is not None and build_prompt is not None:
+                used = build_prompt(i, used)
+                if used is None:
+                    in_action, in_reason = "block", in_reason + "; the redacted messages could not be rebuilt"
             filter_s[i] += time.perf_counter() - t0
             state.append(
                 {
@@ -295,7 +306,13 @@ class GatedGenerator:
 
     # ------------------------------------------------------------------ streaming
     def stream(
-        self, prompt: str, params: GenParams | None = None, seed: int | None = None, key: str | None = None
+        self,
+        prompt: str,
+        params: GenParams | None = None,
+        seed: int | None = None,
+        key: str | None = None,
+        input_text: str | None = None,
+        build_prompt: Callable[[int, str], str | None] | None = None,
     ) -> Iterator[StreamEvent]:
         """Yield checked text as the model produces it; stop the model once a check fails.
 
@@ -310,7 +327,11 @@ class GatedGenerator:
         key = key or f"gate/{stable_hash(prompt)}"
         start = time.perf_counter()
         filt = 0.0
-        used, in_results, in_action, in_reason = self._input_stage(prompt)
+        used, in_results, in_action, in_reason = self._input_stage(input_text if input_text is not None else prompt)
+        if used is not None and build_prompt is not None:
+            used = build_prompt(0, used)
+            if used is None:
+                in_action, in_reason = "block", in_reason + "; the redacted messages could not be rebuilt"
         filt += time.perf_counter() - start
         if used is None:
             decision = Decision(
