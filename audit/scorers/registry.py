@@ -17,7 +17,10 @@ from audit.errors import UsageError
 from audit.scorers.base import Scorer
 
 # name -> "module:attribute" of a factory (a Scorer subclass or a function returning a Scorer).
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "toxicity": "audit.scorers.toxicity:build_toxicity",
+    "sentiment": "audit.scorers.sentiment:VaderSentiment",
+}
 
 _CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], Scorer] = {}
 
