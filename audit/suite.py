@@ -308,7 +308,7 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
     root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     if known_scorers is not None:
         for i, name in enumerate(suite.scorers):
-            if name not in known_scorers:
+            if name.partition(":")[0] not in known_scorers:
                 line = _line_of(root, ("scorers", i))
                 raise UsageError(
                     f"{path}:{line}: scorers.{i}: unknown scorer '{name}' "
