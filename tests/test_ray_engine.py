@@ -189,3 +189,23 @@ def test_without_ray_the_engine_says_how_to_install(
     assert _run(suites[:1], tmp_path / "o", "x", "--engine", "ray") == 2
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and "pip install 'lm-audit[ray]'" in lines[0]
+
+
+def test_small_runs_are_cut_so_every_worker_gets_work() -> None:
+    pytest.importorskip("ray")
+    from audit.engines.ray_engine import split_units
+    from audit.runner import UnitEntry, WorkUnit
+
+    def unit(n: int, tag: str) -> WorkUnit:
+        entries = [UnitEntry(f"{tag}{i}", f"{tag}{i}", None, f"{tag}{i}", 0, "p", {}) for i in range(n)]
+        return WorkUnit("s", "generate", {}, 0, [], entries)
+
+    units = [unit(64, "a"), unit(10, "b")]
+    pieces = split_units(units, workers=2, batch_size=16)
+    assert len(pieces) >= 4
+    assert all(len(p.entries) <= 16 for p in pieces)
+    assert [e.record_key for p in pieces for e in p.entries] == [
+        e.record_key for u in units for e in u.entries
+    ]
+    big = [unit(64, str(i)) for i in range(20)]
+    assert split_units(big, workers=2, batch_size=16) == big  # plenty of units: left alone

@@ -8,6 +8,7 @@ them with the records, and the driver stores them. Workers therefore need no sha
 engine runs unchanged on a multi-node cluster, and resume and caching behave exactly as with the
 local engine. Records are yielded in unit order (a small reorder buffer), so ``records.jsonl``
 has the same order as a local run; the ``hf`` backend's per-record seeds make the texts equal.
+A run with few units has them cut into batch-sized pieces so every worker has something to do.
 
 Each actor gets ``cpus_per_worker`` CPUs (default: this machine's cores / workers when Ray is
 started here, else 1) and ``gpus_per_worker`` GPUs (default 0); set them with
@@ -17,8 +18,10 @@ Every node of a cluster needs lm-audit (same version) and the model; see ``docs/
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,23 @@ class ModelWorker:
         return records, cache.fresh
 
 
+def split_units(units: Sequence[WorkUnit], workers: int, batch_size: int) -> list[WorkUnit]:
+    """Cut units so every worker gets work: at least ``IN_FLIGHT_PER_WORKER`` pieces per worker
+    when there are enough requests, each piece a multiple of the batch size. Entries keep their
+    order, so the pieces, concatenated, are the original units (and yield the same records)."""
+    total = sum(len(u.entries) for u in units)
+    target = -(-total // (IN_FLIGHT_PER_WORKER * max(1, workers)))
+    size = max(batch_size, target // batch_size * batch_size)
+    pieces: list[WorkUnit] = []
+    for unit in units:
+        if len(unit.entries) <= size:
+            pieces.append(unit)
+            continue
+        for i in range(0, len(unit.entries), size):
+            pieces.append(replace(unit, entries=unit.entries[i : i + size]))
+    return pieces
+
+
 def _number_option(options: dict[str, Any], key: str, env: str, default: float) -> float:
     value = options.get(key)
     if value is None:
@@ -113,6 +133,7 @@ class RayEngine:
     def __init__(self, config: RunConfig, cache_path: Path | None) -> None:
         opts = dict(config.engine_options or {})
         self.workers = int(opts.get("workers") or 2)
+        self.batch_size = int((config.model_options or {}).get("batch_size") or 16)
         if self.workers < 1:
             raise UsageError("--workers must be at least 1")
         address = opts.get("ray_address") or os.environ.get("RAY_ADDRESS") or None
@@ -130,6 +151,7 @@ class RayEngine:
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
+                "logging_level": logging.WARNING,
                 "runtime_env": {"env_vars": env},
             }
             if local:
@@ -193,7 +215,7 @@ class RayEngine:
 
     # ------------------------------------------------------------------ engine protocol
     def run(self, units: Sequence[WorkUnit]) -> Iterator[list[Record]]:
-        todo = iter(enumerate(units))
+        todo = iter(enumerate(split_units(units, self.workers, self.batch_size)))
         pending: dict[Any, tuple[int, Any]] = {}  # ref -> (unit index, actor)
         done: dict[int, list[Record]] = {}
         next_out = 0
