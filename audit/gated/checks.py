@@ -111,8 +111,9 @@ class CheckRunner:
                 failed_open=fail_open,
                 latency_s=time.perf_counter() - t0,
             )
-        pick = max if check.direction == "above" else min
-        worst = pick(range(len(values)), key=lambda i: values[i])
+        sign = 1.0 if check.direction == "above" else -1.0
+        # the worst score; among ties, the shortest span (it explains the decision best)
+        worst = max(range(len(values)), key=lambda i: (sign * values[i], -(pieces[i][2] - pieces[i][1])))
         norm, a, b = pieces[worst]
         return CheckResult(
             **base,

@@ -79,7 +79,11 @@ class Check(BaseModel):
     def score_key(self) -> str:
         if self.key:
             return self.key
-        return "terms" if self.scorer is None else self.scorer_name.partition(":")[0]
+        if self.scorer is None:
+            return "terms"
+        if isinstance(self.scorer, Scorer) and self.scorer.outputs:
+            return self.scorer.outputs[0].key
+        return self.scorer_name.partition(":")[0]
 
     def flags(self, score: float) -> bool:
         return score >= self.threshold if self.direction == "above" else score < self.threshold

@@ -147,7 +147,7 @@ class _Slots:
         self.lock = threading.Lock()
 
     async def run(self, fn: Callable[[], Any], timeout: float) -> Any:
-        if self.waiting >= self.queue:
+        if self.sem.locked() and self.waiting >= self.queue:
             raise ApiError(429, "server busy: too many queued requests, retry later", "rate_limit_error")
         self.waiting += 1
         deadline = time.monotonic() + timeout
@@ -311,7 +311,7 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
         slot = slots()
-        if slot.waiting >= slot.queue:
+        if slot.sem.locked() and slot.waiting >= slot.queue:
             raise ApiError(429, "server busy: too many queued requests, retry later", "rate_limit_error")
 
         async def events() -> AsyncIterator[str]:

@@ -1,0 +1,116 @@
+"""Normalization before scoring: each obfuscation folds back, benign text survives, spans map back."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.gated.normalize import NormalizeOptions, drop_terms, normalize, variants
+from audit.gated.windows import spans
+
+CASES = {
+    "nfkc_fullwidth": ("ｆｕｃｋ you", "fuck you"),
+    "nfkc_math_bold": ("𝐢𝐝𝐢𝐨𝐭", "idiot"),
+    "homoglyph_cyrillic": ("іdіоt", "idiot"),
+    "homoglyph_armenian_u": ("fսck", "fuck"),
+    "homoglyph_greek": ("ΙDΙΟΤ", "idiot"),
+    "zero_width_space": ("id\u200bi\u200bot", "idiot"),
+    "zero_width_joiner_and_bom": ("s\u200dh\ufeffit", "shit"),
+    "word_joiner_and_soft_hyphen": ("mo\u2060r\u00adon", "moron"),
+    "bidi_override": ("\u202eidiot\u202c", "idiot"),
+    "control_chars": ("st\x1bupid\x07", "stupid"),
+    "combining_marks": ("fück", "fuck"),
+    "zalgo": ("i\u0301\u0316d\u0300i\u0317o\u0350t", "idiot"),
+    "case": ("YoU aRe An IdIoT", "you are an idiot"),
+    "leet_digits": ("1d10t", "idiot"),
+    "leet_symbols": ("$h!t", "shit"),
+    "leet_at": ("@ss", "ass"),
+    "leet_mixed_sentence": ("y0u 4re 4n 1d10t", "you are an idiot"),
+    "leet_keeps_lone_numbers": ("g1ve me 4 c00kies", "give me 4 cookies"),
+    "spaced_letters": ("f u c k off", "fuck off"),
+    "dotted_letters": ("f.u.c.k", "fuck"),
+    "dashed_letters": ("i-d-i-o-t", "idiot"),
+    "spaced_leet": ("s h 1 t", "shit"),
+    "spaced_words_double_gap": ("y o u  s u c k", "you suck"),
+    "repeated_letters": ("fuuuuuck", "fuck"),
+    "combined": ("Ｓ\u200bΗ1Т", "shit"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_obfuscation_folds_back(name: str) -> None:
+    raw, expected = CASES[name]
+    assert normalize(raw).text == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("In 2024 I had 3 cats!", "in 2024 i had 3 cats!"),
+        ("Hello!! How are you?", "hello!! how are you?"),
+        ("Call 555-0100 at 9:30.", "call 555-0100 at 9:30."),
+        ("Line one.\nLine two.", "line one.\nline two."),
+        ("Good book, too.", "good book, too."),
+        ("שלום and 你好", "שלום and 你好"),
+    ],
+)
+def test_benign_text_keeps_its_meaning(text: str, expected: str) -> None:
+    assert normalize(text).text == expected
+
+
+def test_options_switch_steps_off() -> None:
+    off = NormalizeOptions(
+        nfkc=False,
+        invisible=False,
+        diacritics=False,
+        confusables=False,
+        casefold=False,
+        spacing=False,
+        leetspeak=False,
+        repeats=False,
+    )
+    raw = "Sh1t f u c k"
+    assert normalize(raw, off).text == raw
+    assert normalize(raw, NormalizeOptions(leetspeak=False)).text == "sh1t fuck"
+
+
+def test_spans_map_back_to_the_original_characters() -> None:
+    raw = "You are a f u c k i n g idiot."
+    norm = variants(raw)[-1]  # the reading that keeps "a" apart
+    start = norm.text.index("fucking")
+    a, b = norm.to_original(start, start + len("fucking"))
+    assert raw[a:b] == "f u c k i n g"
+    raw2 = "so s\u200bt\u200bupid"
+    norm2 = normalize(raw2)
+    s2 = norm2.text.index("stupid")
+    a2, b2 = norm2.to_original(s2, s2 + 6)
+    assert raw2[a2:b2] == "s\u200bt\u200bupid"
+    raw3 = "ｉｄｉｏｔ!"
+    norm3 = normalize(raw3)
+    assert raw3[slice(*norm3.to_original(0, 5))] == "ｉｄｉｏｔ"
+
+
+def test_ambiguous_leading_article_gives_two_readings() -> None:
+    texts = [n.text for n in variants("you are a f u c k i n g idiot")]
+    assert "you are afucking idiot" in texts
+    assert "you are a fucking idiot" in texts
+    assert len(variants("a plain sentence")) == 1
+
+
+def test_drop_terms_removes_whole_words_and_keeps_the_map() -> None:
+    raw = "I am a GAY man, not gayety."
+    dropped = drop_terms(normalize(raw), ["gay"])
+    assert dropped.text == "i am a man, not gayety."
+    i = dropped.text.index("man")
+    assert raw[slice(*dropped.to_original(i, i + 3))] == "man"
+
+
+def test_windows_isolate_one_sentence_in_a_long_text() -> None:
+    text = "The sun is warm. " * 30 + "You are an idiot. " + "We had tea. " * 30
+    pieces = [text[a:b] for a, b in spans(text, size_words=24, stride_words=12)]
+    assert pieces[0] == text  # the whole text first
+    assert "You are an idiot." in pieces
+    words = text.split()
+    covered = set()
+    for a, b in spans(text, size_words=24, stride_words=12, sentences=False)[1:]:
+        covered.update(range(len(text[:a].split()), len(text[:b].split())))
+    assert covered == set(range(len(words)))  # every word lies in some window
