@@ -1,0 +1,84 @@
+"""Bias: per-group bars with CI error bars, the gap table with p-values, counterfactual pairs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+
+run = ui.current_run()
+ui.run_header(run, "Bias")
+st.write(
+    "Each group's mean score with its 95% bootstrap CI; the gap is the highest group minus the "
+    "lowest, with its own CI. Paired tests compare counterfactual prompts (same template, same "
+    "seed, different group), Holm-corrected across the suite."
+)
+suites = data.suites_of_kind(run, "bias")
+if not suites:
+    ui.missing("This run has no bias suite.", "Run `bias-counterfactual` to fill this page.")
+    st.stop()
+
+df = run.records
+PAGE_PAIRS = 200
+
+for suite in suites:
+    st.header(suite)
+    st.caption(f"Protocol: {run.protocol_text(suite)}")
+    groups = data.groups_frame(run, suite)
+    if groups.empty:
+        ui.missing("summary.json has no per-group results for this suite:", "group means from the records, no CIs.")
+        sub = df[df["suite"] == suite]
+        for score in data.score_columns(sub):
+            gm = data.group_means(sub, score, "group")
+            if not gm.empty:
+                st.plotly_chart(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by group"), key=f"fbg-{suite}-{score}")
+    else:
+        pairs = groups[["score", "attribute"]].drop_duplicates()
+        for _, p in pairs.iterrows():
+            part = groups[(groups["score"] == p["score"]) & (groups["attribute"] == p["attribute"])]
+            direction = data.score_direction(p["score"])
+            st.plotly_chart(
+                ui.ci_bar_chart(part, x="group", title=f"{p['score']} by {p['attribute']} (higher is {'better' if direction == 'higher' else 'worse'})"),
+                key=f"g-{suite}-{p['score']}-{p['attribute']}",
+            )
+        st.subheader("Gaps")
+        ui.table(data.gaps_frame(run, suite))
+    tests = data.tests_frame(run, suite)
+    st.subheader("Paired tests")
+    if tests.empty:
+        ui.missing("No paired tests in summary.json for this suite.")
+    else:
+        ui.table(tests)
+
+    st.subheader("Counterfactual pairs")
+    sub = df[df["suite"] == suite]
+    if f"{data.ATTR}pair_id" not in sub or sub[f"{data.ATTR}pair_id"].isna().all():
+        ui.missing("The records of this suite carry no pair_id: no counterfactual pairs to show.")
+        continue
+    scores = data.score_columns(sub)
+    c1, c2 = st.columns(2)
+    order_score = c1.selectbox("Order pairs by the spread of", [*scores, "(pair id)"], key=f"pairscore-{suite}")
+    if order_score != "(pair id)":
+        spread = data.pair_differences(df, suite, order_score)
+    else:
+        spread = (
+            sub[[f"{data.ATTR}pair_id", "sample"]].drop_duplicates().rename(columns={f"{data.ATTR}pair_id": "pair_id"})
+            .sort_values(["pair_id", "sample"]).assign(spread=None)
+        )
+    spread = spread.head(PAGE_PAIRS)
+    if spread.empty:
+        ui.missing("No complete pairs.")
+        continue
+    labels = [f"{r.pair_id} / sample {r.sample}" + (f" (spread {r.spread:.3f})" if isinstance(r.spread, float) and not pd.isna(r.spread) else "") for r in spread.itertuples()]
+    choice = c2.selectbox(f"Pair (top {len(labels)})", range(len(labels)), format_func=labels.__getitem__, key=f"pair-{suite}")
+    chosen = spread.iloc[choice]
+    rows = sub[(sub[f"{data.ATTR}pair_id"] == chosen["pair_id"]) & (sub["sample"] == chosen["sample"])]
+    cols = st.columns(max(1, min(len(rows), 4)))
+    for i, (_, r) in enumerate(rows.iterrows()):
+        with cols[i % len(cols)]:
+            st.text(f"group: {r.get(f'{data.ATTR}group', '?')}   term: {r.get(f'{data.ATTR}term', '')}")
+            ui.text_block("prompt", r["prompt"])
+            ui.text_block("completion", r["completion"])
+            sc = {s: r[f"{data.SCORE}{s}"] for s in scores if not pd.isna(r[f"{data.SCORE}{s}"])}
+            ui.table(pd.DataFrame({"score": list(sc), "value": list(sc.values())}))

@@ -1,0 +1,43 @@
+"""Runs: every run under the reports folder; pick one (and a second one to compare) in the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, ui
+
+st.title("Runs")
+runs = data.list_runs(ui.reports())
+if not runs:
+    st.info(
+        f"No runs under {ui.reports()}. Create one with `lm-audit run --profile quick --out reports` "
+        "(or `make audit`), then reload this page."
+    )
+    st.stop()
+
+st.write(
+    f"{len(runs)} run(s), newest first. Pick the run to read in the sidebar, and a second run there "
+    "to compare on the Compare page."
+)
+ui.table(data.runs_frame(runs))
+
+broken = [r for r in runs if r.error]
+for r in broken:
+    st.warning(f"Run {r.run_id}: {r.error}")
+
+selected = data.open_run(ui.reports(), st.session_state.get(ui.RUN_KEY))
+if selected is not None:
+    st.subheader(f"Selected: {selected.run_id}")
+    entry = next(r for r in runs if r.run_id == selected.run_id)
+    cols = st.columns(4)
+    cols[0].metric("Model", entry.model)
+    cols[1].metric("Suites", len(entry.suites))
+    cols[2].metric("Status", entry.status)
+    if entry.gates_total:
+        cols[3].metric("Gates", f"{entry.gates_total - entry.gates_failed}/{entry.gates_total} passed")
+    else:
+        cols[3].metric("Gates", "none" if entry.has_summary else "no summary")
+    st.page_link("pages/overview.py", label="Open the overview of this run")
+other = ui.compare_run()
+if other is not None:
+    st.page_link("pages/compare.py", label=f"Compare {selected.run_id if selected else ''} with {other.run_id}")

@@ -1,0 +1,87 @@
+"""Page sections shared by several topic pages: metric tables and metrics by category."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+
+
+def metric_cards(metrics: pd.DataFrame) -> None:
+    """Up to four headline numbers with their CI."""
+    if metrics.empty:
+        return
+    cols = st.columns(min(4, len(metrics)))
+    for col, (_, m) in zip(cols, metrics.head(4).iterrows(), strict=False):
+        est, lo, hi = m["estimate"], m["ci_low"], m["ci_high"]
+        value = "n/a" if est is None or pd.isna(est) else f"{est:.3g}"
+        ci = "no CI" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"95% CI [{lo:.3g}, {hi:.3g}]"
+        col.metric(str(m["metric"]), value, ci, delta_color="off", delta_arrow="off")
+
+
+def metrics_by_category(
+    run: data.Run,
+    suite: str,
+    reference: dict[str, tuple[float, str]] | None = None,
+) -> bool:
+    """For each metric of ``suite``: a table and, per attribute it is broken down by, a bar chart
+    with CI error bars. Returns False when the summary holds no metric for the suite."""
+    metrics = data.metrics_frame(run, [suite])
+    if metrics.empty:
+        return False
+    metric_cards(metrics)
+    ui.table(metrics.drop(columns=["suite"]))
+    st.caption(f"Protocol: {run.protocol_text(suite)}")
+    by = data.metric_by_frame(run, [suite])
+    for metric in metrics["metric"]:
+        sub = by[by["metric"] == metric]
+        kind = str(metrics.loc[metrics["metric"] == metric, "kind"].iloc[0])
+        ref = (reference or {}).get(kind)
+        for attribute, part in sub.groupby("attribute", sort=False):
+            if ref and ref[0] == 0.5 and part["estimate"].abs().max() > 1:
+                ref = (50.0, ref[1])  # the metric is a percentage, not a share
+            fig = ui.ci_bar_chart(
+                part,
+                x="value",
+                title=f"{metric} by {attribute}",
+                reference=ref[0] if ref else None,
+                reference_label=ref[1] if ref else "",
+            )
+            st.plotly_chart(fig, key=f"{suite}-{metric}-{attribute}")
+            with st.expander(f"{metric} by {attribute}: table"):
+                ui.table(part.drop(columns=["suite", "metric", "kind", "attribute"]))
+    return True
+
+
+def record_fallback(run: data.Run, suite: str, score: str | None) -> None:
+    """Point estimates from the records when summary.json lacks the suite's metrics."""
+    df = run.records
+    sub = df[df["suite"] == suite] if not df.empty else df
+    st.caption(f"{len(sub)} records in this suite.")
+    if score is None or sub.empty or f"{data.SCORE}{score}" not in sub or sub[f"{data.SCORE}{score}"].isna().all():
+        ui.missing(f"No '{score or 'score'}' values in this suite's records.")
+        return
+    attrs = [a for a in data.attr_columns(sub) if a not in {"pair_id", "term"} and sub[f"{data.ATTR}{a}"].notna().any()]
+    st.write(f"Mean {score} by attribute, from the records (no confidence intervals):")
+    for attribute in attrs[:4]:
+        gm = data.group_means(sub, score, attribute)
+        if gm.empty or len(gm) > 60:
+            continue
+        st.plotly_chart(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by {attribute}"), key=f"fb-{suite}-{attribute}")
+
+
+def topic_page(kind: str, title: str, intro: str, score: str | None, reference: dict[str, tuple[float, str]] | None = None) -> None:
+    """A whole topic page: one section per suite of ``kind``."""
+    run = ui.current_run()
+    ui.run_header(run, title)
+    st.write(intro)
+    suites = data.suites_of_kind(run, kind)
+    if not suites:
+        ui.missing(f"This run has no {title.lower()} suite.", "Run one to fill this page.")
+        return
+    for suite in suites:
+        st.header(suite)
+        if not metrics_by_category(run, suite, reference):
+            ui.missing("summary.json has no metrics for this suite.")
+            record_fallback(run, suite, score)

@@ -1,0 +1,151 @@
+"""Widgets shared by the pages: the run picker, text-safe display of model text, CI charts.
+
+Model text (prompts, completions) is shown only with ``st.code``/``st.text``/dataframes, which
+render it as text. Nothing here uses ``unsafe_allow_html``. Labels that reach plotly (group names,
+categories) are entity-escaped, because plotly interprets a few HTML-like tags in its labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import data
+
+RUN_KEY = "run_id"
+COMPARE_KEY = "compare_id"
+NONE = "(none)"
+
+
+def reports() -> Any:
+    return data.reports_dir()
+
+
+def _initial_from_query(runs: list[data.RunEntry]) -> None:
+    """Take ``?run=`` / ``?compare=`` from the URL once, only if they name a listed run."""
+    if st.session_state.get("_query_read"):
+        return
+    st.session_state["_query_read"] = True
+    ids = {r.run_id for r in runs}
+    q = st.query_params
+    if q.get("run") in ids:
+        st.session_state[RUN_KEY] = q.get("run")
+    if q.get("compare") in ids:
+        st.session_state[COMPARE_KEY] = q.get("compare")
+
+
+def sidebar() -> None:
+    """The run pickers, shown on every page. Their values live in ``st.session_state``."""
+    runs = data.list_runs(reports())
+    _initial_from_query(runs)
+    ids = [r.run_id for r in runs]
+    with st.sidebar:
+        st.caption("Reports folder")
+        st.text(str(reports()))
+        if not ids:
+            st.warning("No runs in this folder yet.")
+            return
+        if st.session_state.get(RUN_KEY) not in ids:
+            st.session_state[RUN_KEY] = ids[0]
+        st.selectbox("Run", ids, key=RUN_KEY, help="newest first")
+        others = [NONE, *[i for i in ids if i != st.session_state[RUN_KEY]]]
+        if st.session_state.get(COMPARE_KEY) not in others:
+            st.session_state[COMPARE_KEY] = NONE
+        st.selectbox("Compare with", others, key=COMPARE_KEY, help="a second run for the Compare page")
+    st.query_params["run"] = st.session_state[RUN_KEY]
+
+
+def current_run() -> data.Run:
+    """The selected run, or a message and a stop when there is none."""
+    run = data.open_run(reports(), st.session_state.get(RUN_KEY))
+    if run is None:
+        st.info(
+            f"No run to show. The reports folder {reports()} holds no run folders yet: "
+            "create one with `lm-audit run ...` or `make audit`, then reload."
+        )
+        st.stop()
+    return run
+
+
+def compare_run() -> data.Run | None:
+    cid = st.session_state.get(COMPARE_KEY)
+    if not cid or cid == NONE:
+        return None
+    return data.open_run(reports(), cid)
+
+
+def run_header(run: data.Run, title: str) -> None:
+    st.title(title)
+    model = run.manifest.get("model") if isinstance(run.manifest.get("model"), dict) else {}
+    st.caption(f"Run {run.run_id} · model {model.get('name', '?')} · {run.manifest.get('created', '')}")
+    if model.get("random_weights"):
+        st.warning("This model has random weights: its completions are noise, for tests and demos only.")
+    for note in run.notes:
+        st.warning(note)
+
+
+def text_block(label: str, text: str) -> None:
+    """Untrusted text, shown verbatim as text."""
+    st.caption(label)
+    st.code(text if text else "(empty)", language=None, wrap_lines=True)
+
+
+def plot_label(x: Any) -> str:
+    return str(x).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ci_bar_chart(
+    frame: pd.DataFrame,
+    x: str,
+    title: str,
+    y: str = "estimate",
+    color: str | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+    y_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Bars with asymmetric CI error bars; one trace per ``color`` value."""
+    fig = go.Figure()
+    groups = [(None, frame)] if color is None else list(frame.groupby(color, sort=False, observed=True))
+    for name, sub in groups:
+        err = None
+        if {"ci_low", "ci_high"} <= set(sub.columns) and sub["ci_high"].notna().any():
+            err = {
+                "type": "data",
+                "symmetric": False,
+                "array": (sub["ci_high"] - sub[y]).clip(lower=0).fillna(0).tolist(),
+                "arrayminus": (sub[y] - sub["ci_low"]).clip(lower=0).fillna(0).tolist(),
+            }
+        fig.add_trace(
+            go.Bar(
+                x=[plot_label(v) for v in sub[x]],
+                y=sub[y].tolist(),
+                error_y=err,
+                name=plot_label(name) if name is not None else y,
+            )
+        )
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dash", annotation_text=plot_label(reference_label))
+    fig.update_layout(
+        title=plot_label(title), barmode="group", height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40},
+        showlegend=color is not None,
+    )
+    if y_range:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def number_config(frame: pd.DataFrame, fmt: str = "%.3f") -> dict[str, Any]:
+    """Column configs that print every float column with a fixed format."""
+    return {c: st.column_config.NumberColumn(format=fmt) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+
+
+def table(frame: pd.DataFrame, **kwargs: Any) -> None:
+    st.dataframe(frame, hide_index=True, column_config=number_config(frame), **kwargs)
+
+
+def missing(what: str, why: str = "") -> None:
+    st.info(f"{what} {why}".strip())
