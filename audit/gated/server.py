@@ -360,8 +360,7 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
                 raise ApiError(400, "stream supports one prompt and n=1", param="stream")
             return await _stream("text", prompts[0], params, seed, None)
         expanded = [p for p in prompts for _ in range(req.n)]
-        nonce = secrets.token_hex(4)
-        keys = [f"srv/{nonce}/{i}" for i in range(len(expanded))]
+        keys = [f"srv/choice{j}" for _ in prompts for j in range(req.n)]  # same seed + prompt: same text
         results = await slots().run(lambda: gate.generate_many(expanded, params, seed, keys), limits.timeout_s)
         _count(results)
         return {
@@ -412,8 +411,7 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
             if req.n != 1:
                 raise ApiError(400, "stream supports n=1", param="stream")
             return await _stream("chat", input_text, params, seed, input_text, build)
-        nonce = secrets.token_hex(4)
-        keys = [f"srv/{nonce}/{i}" for i in range(req.n)]
+        keys = [f"srv/choice{j}" for j in range(req.n)]
         results = await slots().run(
             lambda: gate.generate_many(
                 [input_text] * req.n, params, seed, keys, input_texts=[input_text] * req.n, build_prompt=build
