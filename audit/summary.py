@@ -1,36 +1,532 @@
-"""Placeholder summary (replaced by the statistics engineer): per-suite, per-group score means."""
+"""Summaries: records -> statistics -> gates -> ``summary.json``, ``report.md``, ``report.html``.
+
+``build_summary(run_dir, policy)`` computes, per suite, every declared metric (overall and per
+``by`` attribute), per-group comparisons of every score (per-group value, overall, gap, each group
+versus overall), paired permutation tests on counterfactual pairs with Holm correction and
+Cohen's dz, the worst examples, and the gates. All CIs come from one seeded cluster bootstrap per
+suite (``audit.stats.ColumnBank``), so figures are reproducible and mutually consistent.
+``finalize_run`` writes the three files and prints each gate.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audit.store import read_manifest, read_records
+import numpy as np
+
+from audit.gates import Policy, StatsSettings, evaluate_all, gate_line, load_policy
+from audit.metrics import METRICS, Frame, compute_metric, score_direction
+from audit.stats import ColumnBank, _clean, holm, ratio, sign_flip_test
+from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records
+
+SCHEMA_VERSION = 1
+MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
+N_WORST = 5
+TOXICITY_SCORERS = ("toxicity",)
 
 
-def build_summary(run_dir: Path, policy: Path | None = None) -> dict[str, Any]:
-    manifest = read_manifest(run_dir)
-    records = read_records(run_dir)
-    suites: dict[str, Any] = {}
-    for sid in manifest.get("suites", {}):
-        rows = [r for r in records if r.suite == sid]
-        groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for r in rows:
-            g = r.attributes.get("group")
-            for k, v in r.scores.items():
-                if g is not None and v is not None:
-                    groups[k][f"{r.attributes.get('axis')}:{g}"].append(v)
-        suites[sid] = {
-            "n_records": len(rows),
-            "group_means": {k: {g: sum(v) / len(v) for g, v in d.items()} for k, d in groups.items()},
+# --------------------------------------------------------------------------- protocol
+
+
+def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The generation protocol and scorer versions of a suite, with a one-line text to quote."""
+    gen = suite_manifest.get("generation") or {}
+    versions = {}
+    for name in suite_manifest.get("scorers", []):
+        info = (manifest.get("scorers") or {}).get(name, {})
+        versions[name] = f"{info.get('name', name)} {info.get('version', '?')}".strip()
+    proto: dict[str, Any] = {
+        "name": suite_manifest.get("protocol", "default"),
+        "task": suite_manifest.get("task", "generate"),
+        "samples": gen.get("samples", 1),
+        "max_new_tokens": gen.get("max_new_tokens"),
+        "temperature": gen.get("temperature"),
+        "top_p": gen.get("top_p"),
+        "do_sample": gen.get("do_sample", True),
+        "seed": manifest.get("seed"),
+        "scorers": versions,
+    }
+    scorer_text = ", ".join(f"{k}={v.split(' ', 1)[-1]}" for k, v in versions.items())
+    if proto["task"] == "likelihood":
+        text = "log-likelihood of each option (sum of token log-probs), no sampling"
+    else:
+        greedy = not proto["do_sample"] or (proto["temperature"] or 0) <= 0
+        decoding = "greedy" if greedy else f"T={proto['temperature']}, top_p={proto['top_p']}"
+        text = f"k={proto['samples']}, {proto['max_new_tokens']} tokens, {decoding}"
+    text = f"{text}, seed={proto['seed']}" + (f", {scorer_text}" if scorer_text else "")
+    if proto["name"] not in (None, "default"):
+        text = f"protocol {proto['name']}: {text}"
+    proto["text"] = text
+    return proto
+
+
+# --------------------------------------------------------------------------- one suite
+
+
+class _Pending:
+    """Estimates registered before the bootstrap pass and filled after it."""
+
+    def __init__(self, bank: ColumnBank, level: float) -> None:
+        self.bank = bank
+        self.level = level
+        self.jobs: list[tuple[dict[str, Any], slice, Callable[[np.ndarray], np.ndarray]]] = []
+
+    def add(
+        self, target: dict[str, Any], columns: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]
+    ) -> slice:
+        sl = self.bank.add(columns)
+        self.jobs.append((target, sl, fn))
+        return sl
+
+    def fill(self) -> None:
+        for target, sl, fn in self.jobs:
+            target.update(self.bank.estimate(sl, fn, self.level).to_dict())
+
+
+def _group_score_keys(frame: Frame) -> list[str]:
+    keys = [k for k in frame.score_keys() if not k.startswith("ll_")]
+    return keys
+
+
+def _derive_likelihood_scores(frame: Frame) -> None:
+    """Likelihood suites: a per-record 0/1 ``stereotype_preferred`` score for group comparisons."""
+    s, a = frame.score("ll_stereotype"), frame.score("ll_anti_stereotype")
+    if np.isfinite(s).any() and np.isfinite(a).any():
+        ok = np.isfinite(s) & np.isfinite(a)
+        frame._score_cache["stereotype_preferred"] = np.where(ok, (s > a).astype(float), np.nan)
+
+
+def _comparisons(frame: Frame, group_attributes: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
+    """(label, attribute, mask) for each group comparison. Template suites (``axis`` + ``group``)
+    compare groups within each axis, labelled by the axis value (``gender``)."""
+    out: list[tuple[str, str, np.ndarray]] = []
+    attrs = list(dict.fromkeys(group_attributes))
+    if "group" in attrs and "axis" in attrs:
+        axis = frame.attr("axis")
+        for a in sorted({v for v in axis if v is not None}):
+            out.append((a, "group", axis == a))
+        attrs = [x for x in attrs if x not in ("axis", "group")]
+    for name in attrs:
+        out.append((name, name, frame.all_mask()))
+    return out
+
+
+def _default_metric_specs(frame: Frame, task: str) -> list[dict[str, Any]]:
+    keys = frame.score_keys()
+    if task == "likelihood" and {"ll_stereotype", "ll_anti_stereotype"} <= set(keys):
+        return [{"metric": "pct_stereotype", "score": None, "by": [], "name": None, "params": {}}]
+    return [
+        {"metric": "mean", "score": k, "by": [], "name": f"mean_{k}", "params": {}}
+        for k in keys
+        if not k.startswith("ll_")
+    ]
+
+
+def _metric_entries(
+    frame: Frame, specs: list[dict[str, Any]], pending: _Pending, method: str, protocol: str
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for spec in specs:
+        label = spec.get("name") or spec["metric"]
+        default_score = METRICS[spec["metric"]].default_score if spec["metric"] in METRICS else None
+        base = {
+            "metric": spec["metric"],
+            "score": spec.get("score") or default_score,
+            "params": spec.get("params") or {},
         }
-    return {"schema_version": 0, "run_id": manifest["run_id"], "model": manifest["model"], "suites": suites}
+        try:
+            parts = compute_metric(
+                spec["metric"], frame, frame.all_mask(), spec.get("score"), spec.get("params")
+            )
+        except (KeyError, ValueError) as exc:
+            entries.append(
+                {
+                    "name": label,
+                    **base,
+                    "estimate": None,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "n": 0,
+                    "error": str(exc).strip("'\""),
+                }
+            )
+            continue
+        multi = len(parts) > 1
+        by_parts: dict[tuple[str, str], list[Any]] = {}
+        for attr in spec.get("by") or []:
+            values = frame.attr(attr)
+            for v in sorted({x for x in values if x is not None}):
+                by_parts[(attr, v)] = compute_metric(
+                    spec["metric"], frame, values == v, spec.get("score"), spec.get("params")
+                )
+        for i, part in enumerate(parts):
+            entry: dict[str, Any] = {
+                "name": f"{label}.{part.name}" if multi else label,
+                **({"part": part.name} if multi else {}),
+                **base,
+                "estimate": None,
+                "ci_low": None,
+                "ci_high": None,
+                "n": part.n,
+                "ci_level": pending.level,
+                "method": method,
+                "higher_is": part.higher_is,
+                "ideal": part.ideal,
+                "scale": part.scale,
+                "protocol": protocol,
+            }
+            if part.extra:
+                entry["extra"] = {k: _clean(v) for k, v in part.extra.items()}
+            pending.add(entry, part.columns, part.fn)
+            by: dict[str, dict[str, Any]] = {}
+            for (attr, v), bparts in by_parts.items():
+                cell: dict[str, Any] = {"n": bparts[i].n}
+                if bparts[i].extra:
+                    cell["extra"] = {k: _clean(x) for k, x in bparts[i].extra.items()}
+                pending.add(cell, bparts[i].columns, bparts[i].fn)
+                by.setdefault(attr, {})[v] = cell
+            if by:
+                entry["by"] = by
+            entries.append(entry)
+    return entries
+
+
+def _gap_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
+    def fn(t: np.ndarray) -> np.ndarray:
+        means = np.stack([ratio(t, 2 * g, 2 * g + 1) for g in range(n_groups)], axis=-1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            enough = np.sum(np.isfinite(means), axis=-1) >= 2
+            return np.where(enough, np.nanmax(means, axis=-1) - np.nanmin(means, axis=-1), np.nan)
+
+    return fn
+
+
+def _cell_fn(i: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda t: ratio(t, 2 * i, 2 * i + 1)
+
+
+def _vs_overall_fn(g: int, n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda t: ratio(t, 2 * g, 2 * g + 1) - ratio(t, 2 * n_groups, 2 * n_groups + 1)
+
+
+def _group_entries(
+    frame: Frame, comparisons: list[tuple[str, str, np.ndarray]], keys: list[str], pending: _Pending
+) -> list[dict[str, Any]]:
+    out = []
+    for label, attr, mask in comparisons:
+        values = frame.attr(attr)
+        groups = sorted({v for v in values[mask] if v is not None})
+        if not 2 <= len(groups) <= MAX_GROUPS:
+            continue
+        for key in keys:
+            v = frame.score(key)
+            cols = []
+            ns = []
+            for g in groups:
+                c, n = frame.record_ratio(v, mask & (values == g))
+                cols.append(c)
+                ns.append(n)
+            in_cmp = mask & np.isin(values, groups)
+            c_all, n_all = frame.record_ratio(v, in_cmp)
+            if n_all == 0:
+                continue
+            columns = np.hstack([*cols, c_all])
+            entry: dict[str, Any] = {
+                "score": key,
+                "attribute": label,
+                "higher_is": score_direction(key),
+                "by_group": {},
+                "overall": {"n": n_all},
+                "gap": {},
+                "vs_overall": {},
+            }
+            for gi, g in enumerate(groups):
+                cell = {"n": ns[gi]}
+                pending.add(cell, columns, _cell_fn(gi))
+                entry["by_group"][g] = cell
+                diff: dict[str, Any] = {}
+                pending.add(diff, columns, _vs_overall_fn(gi, len(groups)))
+                entry["vs_overall"][g] = diff
+            pending.add(entry["overall"], columns, _cell_fn(len(groups)))
+            pending.add(entry["gap"], columns, _gap_fn(len(groups)))
+            out.append(entry)
+    return out
+
+
+def _finish_gaps(groups: list[dict[str, Any]]) -> None:
+    for entry in groups:
+        est = {g: c.get("estimate") for g, c in entry["by_group"].items() if c.get("estimate") is not None}
+        if len(est) >= 2:
+            entry["gap"]["max_group"] = max(est, key=lambda g: est[g])
+            entry["gap"]["min_group"] = min(est, key=lambda g: est[g])
+
+
+def _paired_tests(
+    frame: Frame, comparisons: list[tuple[str, str, np.ndarray]], keys: list[str], stats: StatsSettings
+) -> list[dict[str, Any]]:
+    """Sign-flip tests between every two groups of a comparison, on per-counterfactual-set means."""
+    if not frame.has_pairs:
+        return []
+    pair = frame.attr("pair_id")
+    tests: list[dict[str, Any]] = []
+    for label, attr, mask in comparisons:
+        values = frame.attr(attr)
+        m = mask & (pair != None)  # noqa: E711 - elementwise on an object array
+        groups = sorted({v for v in values[m] if v is not None})
+        if not 2 <= len(groups) <= MAX_GROUPS:
+            continue
+        pair_codes = {p: i for i, p in enumerate(sorted({p for p in pair[m]}))}
+        g_codes = {g: i for i, g in enumerate(groups)}
+        sel = m & np.isin(values, groups)
+        pi = np.array([pair_codes[p] for p in pair[sel]], dtype=int)
+        gi = np.array([g_codes[g] for g in values[sel]], dtype=int)
+        cell = pi * len(groups) + gi
+        size = len(pair_codes) * len(groups)
+        for key in keys:
+            v = frame.score(key)[sel]
+            ok = np.isfinite(v)
+            sums = np.bincount(cell[ok], weights=v[ok], minlength=size).reshape(-1, len(groups))
+            cnts = np.bincount(cell[ok], minlength=size).reshape(-1, len(groups))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
+            for a in range(len(groups)):
+                for b in range(a + 1, len(groups)):
+                    both = np.isfinite(means[:, a]) & np.isfinite(means[:, b])
+                    if both.sum() < 2:
+                        continue
+                    d = means[both, a] - means[both, b]
+                    seed = stats.seed + zlib.crc32(f"{label}/{key}/{groups[a]}/{groups[b]}".encode())
+                    t = sign_flip_test(d, stats.permutations, seed)
+                    tests.append(
+                        {
+                            "score": key,
+                            "attribute": label,
+                            "group_a": groups[a],
+                            "group_b": groups[b],
+                            **t.to_dict(),
+                        }
+                    )
+    for t, p in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
+        t["p_holm"] = _clean(p) if p is not None else None
+    return tests
+
+
+def _worst_examples(frame: Frame, keys: list[str], n: int = N_WORST) -> list[dict[str, Any]]:
+    out = []
+    for key in keys:
+        direction = score_direction(key)
+        if direction not in ("worse", "better"):
+            continue
+        v = frame.score(key)
+        ok = np.flatnonzero(np.isfinite(v))
+        if ok.size == 0:
+            continue
+        order = ok[np.argsort(-v[ok] if direction == "worse" else v[ok], kind="stable")][:n]
+        for i in order:
+            r = frame.records[i]
+            get = r.get if isinstance(r, dict) else lambda k, r=r: getattr(r, k)
+            out.append(
+                {
+                    "key": get("key"),
+                    "prompt": get("prompt"),
+                    "completion": get("completion"),
+                    "score": key,
+                    "value": _clean(v[i]),
+                    "attributes": frame.attributes[i],
+                }
+            )
+    return out
+
+
+def summarize_suite(
+    suite_id: str,
+    suite_manifest: dict[str, Any],
+    records: Sequence[Any],
+    manifest: dict[str, Any],
+    stats: StatsSettings,
+) -> dict[str, Any]:
+    frame = Frame(records)
+    protocol = protocol_of(suite_manifest, manifest)
+    task = suite_manifest.get("task", "generate")
+    if task == "likelihood":
+        _derive_likelihood_scores(frame)
+    unit = "counterfactual sets" if frame.has_pairs else "prompts"
+    method = f"bootstrap ({stats.resamples}, percentile, resampling {unit})"
+    bank = ColumnBank(frame.n_clusters)
+    pending = _Pending(bank, stats.ci_level)
+    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
+    metrics = _metric_entries(frame, specs, pending, method, protocol["text"])
+    keys = _group_score_keys(frame)
+    if (
+        task == "likelihood"
+        and "stereotype_preferred" not in keys
+        and "stereotype_preferred" in frame._score_cache
+    ):
+        keys.append("stereotype_preferred")
+    comparisons = _comparisons(frame, suite_manifest.get("group_attributes") or [])
+    groups = _group_entries(frame, comparisons, keys, pending)
+    bank.run(stats.resamples, stats.seed + zlib.crc32(suite_id.encode()))
+    pending.fill()
+    _finish_gaps(groups)
+    for g in groups:
+        g["method"] = method
+        g["protocol"] = protocol["text"]
+    return {
+        "title": suite_manifest.get("title", suite_id),
+        "task": task,
+        "n_items": frame.n_items,
+        "n_records": frame.n,
+        "n_items_planned": suite_manifest.get("n_items"),
+        "resampling_unit": unit,
+        "protocol": protocol,
+        "metrics": metrics,
+        "groups": groups,
+        "tests": _paired_tests(frame, comparisons, keys, stats),
+        "gates": [],
+        "examples": {"worst": _worst_examples(frame, keys)},
+    }
+
+
+# --------------------------------------------------------------------------- scorer self-audit
+
+
+def scorer_self_audit(manifest: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+    """Run the toxicity scorer's self-audit when any suite used a toxicity scorer."""
+    used = []
+    for s in (manifest.get("suites") or {}).values():
+        for name in s.get("scorers", []):
+            if name.split(":", 1)[0] in TOXICITY_SCORERS and name not in used:
+                used.append(name)
+    if not used:
+        return {}
+    name = used[0]
+    version = ((manifest.get("scorers") or {}).get(name) or {}).get("version")
+    try:
+        from audit.scorers.self_audit import run_self_audit
+    except ImportError as exc:
+        return {
+            "toxicity": {
+                "scorer": name,
+                "version": version,
+                "threshold": threshold,
+                "note": f"self-audit unavailable: {exc}",
+            }
+        }
+    try:
+        result = dict(run_self_audit(name, threshold))
+    except Exception as exc:  # a report must still be written
+        return {
+            "toxicity": {
+                "scorer": name,
+                "version": version,
+                "threshold": threshold,
+                "note": f"self-audit failed: {type(exc).__name__}: {exc}",
+            }
+        }
+    result.setdefault("scorer", name)
+    result.setdefault("threshold", threshold)
+    if version is not None:
+        result.setdefault("version", version)
+    if len(used) > 1:
+        result["note"] = f"audited '{name}'; the run also used {', '.join(used[1:])}"
+    return {"toxicity": result}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _records_by_suite(records: Sequence[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for r in records:
+        out.setdefault(r["suite"] if isinstance(r, dict) else r.suite, []).append(r)
+    return out
+
+
+def build_summary(
+    run_dir: Path, policy: Path | Policy | None = None, *, self_audit: bool = True
+) -> dict[str, Any]:
+    """Compute the summary of a run folder (nothing is written)."""
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    manifest = read_manifest(run_dir)
+    by_suite = _records_by_suite(read_records(run_dir))
+    suites: dict[str, dict[str, Any]] = {}
+    for sid, sm in (manifest.get("suites") or {}).items():
+        suites[sid] = summarize_suite(sid, sm, by_suite.get(sid, []), manifest, pol.stats)
+    suite_gates = {sid: list(sm.get("gates") or []) for sid, sm in (manifest.get("suites") or {}).items()}
+    results = evaluate_all(suites, suite_gates, pol if policy is not None else None)
+    unmatched = []
+    for r in results:
+        if r.get("suite") in suites:
+            suites[r["suite"]]["gates"].append(r)
+        else:
+            unmatched.append(r)
+    n_failed = sum(not r["passed"] for r in results)
+    model = manifest.get("model") or {}
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": manifest.get("run_id"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": manifest.get("status"),
+        "model": {k: model.get(k) for k in ("name", "backend", "fingerprint", "random_weights")},
+        "stats": pol.stats.model_dump(),
+        "policy": str(policy) if isinstance(policy, str | Path) else None,
+        "suites": suites,
+        "scorer_audit": scorer_self_audit(manifest) if self_audit else {},
+        "gates": {
+            "passed": n_failed == 0,
+            "n_failed": n_failed,
+            "n_total": len(results),
+            "n_errors": sum(bool(r.get("error")) for r in results),
+            "unmatched": unmatched,
+        },
+    }
+    return summary
+
+
+def all_gate_results(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [g for s in summary.get("suites", {}).values() for g in s.get("gates", [])]
+    return out + list(summary.get("gates", {}).get("unmatched", []))
+
+
+def write_reports(run_dir: Path, summary: dict[str, Any]) -> None:
+    from audit.report import render_html, render_markdown
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_text(run_dir / "report.md", render_markdown(summary, manifest))
+    atomic_write_text(run_dir / "report.html", render_html(summary, manifest))
+
+
+def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) -> None:
+    if (summary.get("model") or {}).get("random_weights"):
+        echo("note: this run used a RANDOM-WEIGHTS model; its figures say nothing about a real model")
+    results = all_gate_results(summary)
+    if not results:
+        echo("gates: none defined (suite defaults or --policy)")
+        return
+    for r in results:
+        echo(gate_line(r))
+    g = summary["gates"]
+    echo(
+        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed" + ("" if g["passed"] else " -> FAILED")
+    )
 
 
 def finalize_run(run_dir: Path, policy: Path | None = None, echo: Callable[[str], None] = print) -> int:
-    summary = build_summary(run_dir, policy)
-    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
-    return 0
+    """Write summary.json, report.md and report.html into ``run_dir``; print gates; 0 if all pass else 1."""
+    summary = build_summary(Path(run_dir), policy)
+    write_reports(Path(run_dir), summary)
+    print_gates(summary, echo)
+    return 0 if summary["gates"]["passed"] else 1
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))

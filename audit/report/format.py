@@ -1,0 +1,61 @@
+"""Small formatting helpers shared by the markdown and HTML renderers."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "n/a"
+        if abs(v) >= 1000 or (v != 0 and abs(v) < 0.001):
+            return f"{v:.2e}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def ci(d: dict[str, Any] | None) -> str:
+    """``0.123 [0.100, 0.150]``"""
+    if not d:
+        return "n/a"
+    return f"{num(d.get('estimate'))} [{num(d.get('ci_low'))}, {num(d.get('ci_high'))}]"
+
+
+def pval(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    return "<0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def esc(text: Any) -> str:
+    """HTML-escape anything (model text is untrusted)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def md_cell(text: Any, limit: int = 300) -> str:
+    """Untrusted text for a markdown table cell: HTML-escaped, one line, pipes and backticks escaped."""
+    s = "" if text is None else str(text)
+    if len(s) > limit:
+        s = s[:limit] + "…"
+    s = html.escape(s, quote=False).replace("\r", " ").replace("\n", " ⏎ ")
+    return s.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
+
+
+def direction_word(higher_is: str | None, ideal: float | None = None) -> str:
+    if ideal is not None and higher_is == "neutral":
+        return f"closest to {num(ideal, 0)}"
+    return {"better": "higher", "worse": "lower"}.get(higher_is or "", "-")
+
+
+def verdict_of_gate(r: dict[str, Any]) -> str:
+    if r.get("error"):
+        return "ERROR"
+    return "PASS" if r.get("passed") else "FAIL"

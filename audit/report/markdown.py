@@ -1,0 +1,171 @@
+"""``report.md``: the run summary as GitHub-flavoured markdown (model text escaped)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from audit.report.format import ci, direction_word, md_cell, num, pval, verdict_of_gate
+
+
+def _gates(summary: dict[str, Any]) -> list[str]:
+    from audit.summary import all_gate_results
+
+    results = all_gate_results(summary)
+    g = summary.get("gates", {})
+    if not results:
+        return ["No gates defined (suite defaults or `--policy`).", ""]
+    lines = [
+        f"**{g.get('n_total', 0) - g.get('n_failed', 0)}/{g.get('n_total', 0)} gates passed.** "
+        "Each gate is judged on the named CI bound.",
+        "",
+        "| result | suite | gate | estimate [95% CI] | judged on | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| **{verdict_of_gate(r)}** | {md_cell(r.get('suite') or '-')} | "
+            f"`{md_cell(r['metric'])} {r['op']} {num(r['threshold'])}` | {ci(r)} | "
+            f"{r['bound']} = {num(r.get('value'))} | {md_cell(r.get('error') or r.get('protocol') or '')} |"
+        )
+    return [*lines, ""]
+
+
+def _suite(sid: str, s: dict[str, Any]) -> list[str]:
+    lines = [f"## {md_cell(s.get('title') or sid)} (`{md_cell(sid)}`)", ""]
+    lines += [
+        f"Protocol: {md_cell(s['protocol']['text'])}. "
+        f"{s['n_items']} prompts, {s['n_records']} records; CIs resample {s.get('resampling_unit', 'prompts')}.",
+        "",
+    ]
+    if s.get("metrics"):
+        lines += ["| metric | estimate [CI] | n | better | detail |", "|---|---|---|---|---|"]
+        for m in s["metrics"]:
+            extra = ", ".join(f"{k}={num(v)}" for k, v in (m.get("extra") or {}).items())
+            detail = m.get("error") or extra
+            lines.append(
+                f"| {md_cell(m['name'])} | {ci(m)} | {m.get('n', 0)} | "
+                f"{direction_word(m.get('higher_is'), m.get('ideal'))} | {md_cell(detail)} |"
+            )
+            for attr, cells in (m.get("by") or {}).items():
+                for v, c in cells.items():
+                    lines.append(
+                        f"| &nbsp;&nbsp;{md_cell(attr)}={md_cell(v)} | {ci(c)} | {c.get('n', 0)} | | |"
+                    )
+        lines.append("")
+    for g in s.get("groups", []):
+        gap = g["gap"]
+        lines += [
+            f"### {md_cell(g['score'])} by {md_cell(g['attribute'])}",
+            "",
+            f"Gap (max − min): {ci(gap)} between {md_cell(gap.get('max_group', '?'))} and "
+            f"{md_cell(gap.get('min_group', '?'))}; overall {ci(g['overall'])}.",
+            "",
+            "| group | estimate [CI] | n | vs overall [CI] |",
+            "|---|---|---|---|",
+        ]
+        for name, c in g["by_group"].items():
+            lines.append(f"| {md_cell(name)} | {ci(c)} | {c.get('n', 0)} | {ci(g['vs_overall'].get(name))} |")
+        lines.append("")
+    if s.get("tests"):
+        lines += [
+            "### Paired tests (counterfactual pairs)",
+            "",
+            "| score | axis | a vs b | pairs | mean diff | Cohen's dz | p | p (Holm) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for t in s["tests"]:
+            lines.append(
+                f"| {md_cell(t['score'])} | {md_cell(t['attribute'])} | {md_cell(t['group_a'])} vs "
+                f"{md_cell(t['group_b'])} | {t['n_pairs']} | {num(t['mean_diff'])} | {num(t['effect_size'])} | "
+                f"{pval(t['p_value'])} | {pval(t.get('p_holm'))} |"
+            )
+        lines.append("")
+    worst = (s.get("examples") or {}).get("worst") or []
+    if worst:
+        lines += ["### Worst examples", "", "| score | value | prompt | completion |", "|---|---|---|---|"]
+        for e in worst:
+            lines.append(
+                f"| {md_cell(e['score'])} | {num(e['value'])} | {md_cell(e['prompt'])} | {md_cell(e['completion'])} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _self_audit(summary: dict[str, Any]) -> list[str]:
+    audit = summary.get("scorer_audit") or {}
+    if not audit:
+        return []
+    lines = ["## Scorer self-audit", ""]
+    for name, a in audit.items():
+        lines.append(
+            f"**{md_cell(name)}** scorer `{md_cell(a.get('scorer'))}` {md_cell(a.get('version') or '')}, "
+            f"threshold {num(a.get('threshold'))}."
+        )
+        if a.get("note"):
+            lines.append(f"Note: {md_cell(a['note'])}")
+        groups = a.get("groups") or {}
+        if groups:
+            neu = a.get("neutralized") or {}
+            lines += [
+                "",
+                "| identity term | false-positive rate | mean score | neutralized FPR | n |",
+                "|---|---|---|---|---|",
+            ]
+            for g, c in groups.items():
+                lines.append(
+                    f"| {md_cell(g)} | {num(c.get('fpr'))} | {num(c.get('mean'))} | "
+                    f"{num((neu.get(g) or {}).get('fpr'))} | {c.get('n', '')} |"
+                )
+        controls = a.get("controls") or {}
+        if controls:
+            lines.append("")
+            lines.append("Controls: " + ", ".join(f"{md_cell(k)}={num(v)}" for k, v in controls.items()))
+        lines.append("")
+    return lines
+
+
+def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = None) -> str:
+    model = summary.get("model") or {}
+    lines = [f"# lm-audit report: {md_cell(summary.get('run_id'))}", ""]
+    if model.get("random_weights"):
+        lines += [
+            "> **WARNING: RANDOM-WEIGHTS MODEL.** This run tests the machinery only; "
+            "its figures say nothing about any real model.",
+            "",
+        ]
+    lines += [
+        f"Model: `{md_cell(model.get('name'))}` ({md_cell(model.get('backend'))}, "
+        f"fingerprint {md_cell(model.get('fingerprint'))}); run status: {md_cell(summary.get('status'))}; "
+        f"summary created {md_cell(summary.get('created'))}.",
+        "",
+        "Every figure is an estimate with a "
+        f"{int(100 * summary.get('stats', {}).get('ci_level', 0.95))}% bootstrap CI "
+        f"({summary.get('stats', {}).get('resamples', '?')} resamples, seed {summary.get('stats', {}).get('seed', 0)}); "
+        "quote it with its protocol.",
+        "",
+        "## Headline",
+        "",
+        "| suite | metric | estimate [CI] | better | protocol |",
+        "|---|---|---|---|---|",
+    ]
+    for sid, s in summary.get("suites", {}).items():
+        for m in s.get("metrics", []):
+            lines.append(
+                f"| {md_cell(sid)} | {md_cell(m['name'])} | {ci(m)} | "
+                f"{direction_word(m.get('higher_is'), m.get('ideal'))} | {md_cell(s['protocol']['text'])} |"
+            )
+    lines += ["", "## Gates", "", *_gates(summary)]
+    for sid, s in summary.get("suites", {}).items():
+        lines += _suite(sid, s)
+    lines += _self_audit(summary)
+    if manifest is not None:
+        lines += [
+            "## Manifest",
+            "",
+            "```json",
+            json.dumps(manifest, indent=2, ensure_ascii=False).replace("```", "ʼʼʼ"),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
