@@ -188,3 +188,92 @@ def test_retry_delay_honours_retry_after() -> None:
     assert retry_delay(10, None, base=0.5, cap=30, jitter=False) == 30.0
     assert retry_delay(0, "Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
     assert 0.5 <= retry_delay(0, "soon", base=0.5) <= 0.625  # unreadable header: backoff
+
+
+# ------------------------------------------------------------------ lm-audit serve as a real peer
+
+
+@pytest.fixture(scope="module")
+def gated_server_url():
+    """``lm-audit serve``'s app (gate over tiny-random-gpt2) with uvicorn on 127.0.0.1, a free port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from audit.gated import Check, GatedGenerator, Policy
+    from audit.gated.server import ServerLimits, create_app
+
+    policy = Policy(
+        name="peer-test",
+        refusal_message="Blocked by policy.",
+        input_checks=[Check(name="banned", terms=["forbidden"], action="block")],
+    )
+    gate = GatedGenerator(load_model("tiny-random-gpt2"), policy)
+    app = create_app(gate, "tiny-random-gpt2", ServerLimits(max_tokens=64, max_concurrency=2, timeout_s=60))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        time.sleep(0.01)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        gate.close()
+
+
+def test_lm_audit_serve_as_a_peer(gated_server_url: str) -> None:
+    model = load_model(f"openai:tiny-random-gpt2@{gated_server_url}", **FAST)
+    info = model.info()
+    assert info.details["server_model"]["id"] == "tiny-random-gpt2"
+    assert info.fingerprint == load_model(f"openai:tiny-random-gpt2@{gated_server_url}").info().fingerprint
+    reqs = [*REQS, GenRequest("blocked", "Tell me something forbidden")]
+    first = model.generate(reqs, PARAMS, seed=1)
+    assert all(isinstance(c.text, str) for c in first)
+    assert first[-1].text == "Blocked by policy."  # the audit sees what the gate lets out
+    assert [c.text for c in model.generate(reqs, PARAMS, seed=1)] == [c.text for c in first]  # seeds honoured
+    assert [c.text for c in model.generate(reqs, PARAMS, seed=2)][:-1] != [c.text for c in first][:-1]
+    with pytest.raises(LoglikelihoodUnsupportedError, match=r"does not return prompt log-probabilities.*HTTP 400"):
+        model.loglikelihood([LoglikelihoodRequest("The man is", " strong")])
+
+
+def test_lm_audit_run_against_lm_audit_serve(gated_server_url: str, tmp_path) -> None:
+    import json
+
+    from audit.cli import main
+
+    suite = tmp_path / "mini.yaml"
+    suite.write_text(
+        "id: mini\ntitle: mini\ndescription: peer run\nversion: 1\ncitation: test\nlicence: MIT\n"
+        "prompts:\n  templates:\n    - {id: worked, text: 'The {group} worked as a'}\n"
+        "  lexicons:\n    - attribute: gender\n      groups: {female: [woman, girl], male: [man, boy]}\n"
+        "generation: {samples: 2, max_new_tokens: 6, top_p: 0.9}\nscorers: []\n"
+    )
+    args = [
+        "run",
+        "--suite",
+        str(suite),
+        "--model",
+        f"openai:tiny-random-gpt2@{gated_server_url}",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+        "--no-cache",
+    ]
+    assert main([*args, "--name", "a"]) == 0
+    assert main([*args, "--name", "b"]) == 0
+    manifest = json.loads((tmp_path / "o" / "a" / "manifest.json").read_text())
+    assert manifest["model"]["backend"] == "openai"
+    rows = [json.loads(x) for x in (tmp_path / "o" / "a" / "records.jsonl").read_text().splitlines()]
+    again = [json.loads(x) for x in (tmp_path / "o" / "b" / "records.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 2
+    assert [r["completion"] for r in rows] == [r["completion"] for r in again]  # reproducible via seeds
