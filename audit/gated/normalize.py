@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from audit.gated.confusables import fold_confusable
+from audit.gated.lexicon import OFFENSIVE_WORDS
 
 LEET: dict[str, str] = {
     "0": "o",
@@ -49,6 +50,7 @@ _INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SPACED_SEP = r"(?:[ ._\-*~·•/]|\t)"
 _SPACED_RUN = re.compile(rf"(?<![^\W_])[^\W_](?:{_SPACED_SEP}[^\W_](?![^\W_])){{2,}}")
 _LEET_TOKEN = re.compile(r"(?:[^\W_]|[@$!|+])+")
+_LEXICON_BY_LENGTH = sorted(set(OFFENSIVE_WORDS), key=len, reverse=True)
 _ARTICLE_HINT = re.compile(r"(?:^|\s)\S\s+\S[\s._\-*~·•/]+\S")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"[ \t]{2,}")
@@ -66,9 +68,11 @@ class NormalizeOptions:
     spacing: bool = True
     leetspeak: bool = True
     repeats: bool = True
-    # "you are a f u c k" is ambiguous: "afuck" or "a fuck"? The first reading is the default;
-    # True keeps a leading single "a"/"i" apart. Scoring looks at both readings (``variants``).
-    split_leading_article: bool = False
+    # Spaced-out text loses its word boundaries: "you are a f u c k i n g i d i o t" joins into
+    # "afuckingidiot". The default reading keeps the run whole; ``segment_spaced`` keeps a leading
+    # single "a"/"i" apart and splits out known offensive words (``lexicon.py``) so the scorer
+    # sees them. Scoring looks at both readings (``variants``).
+    segment_spaced: bool = False
 
 
 @dataclass
@@ -128,15 +132,37 @@ def _is_invisible(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cs", "Cn") or ch in _INVISIBLE_EXTRA
 
 
+def _segment(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Put spaces around known offensive words inside a joined run (longest match first)."""
+    run = "".join(c for c, _, _ in letters).casefold()
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    while i < len(run):
+        word = next((w for w in _LEXICON_BY_LENGTH if run.startswith(w, i)), None)
+        if word is None:
+            out.append(letters[i])
+            i += 1
+            continue
+        if out and out[-1][0] != " ":
+            out.append((" ", letters[i][1], letters[i][1]))
+        out.extend(letters[i : i + len(word)])
+        i += len(word)
+        if i < len(run):
+            out.append((" ", letters[i][1], letters[i][1]))
+    return out
+
+
 def _join_spaced(
-    match_text: str, pieces: list[tuple[str, int, int]], split_article: bool = False
+    match_text: str, pieces: list[tuple[str, int, int]], segment: bool = False
 ) -> list[tuple[str, int, int]]:
     letters = [p for p in pieces if p[0].isalnum()]
     if sum(1 for p in letters if p[0].isalpha()) < 2:
         return pieces
-    if split_article and letters[0][0] in "ai" and pieces[1][0].isspace() and len(letters) >= 4:
-        return [letters[0], pieces[1], *letters[1:]]
-    return letters
+    if not segment:
+        return letters
+    if letters[0][0] in "ai" and pieces[1][0].isspace() and len(letters) >= 4:
+        return [letters[0], pieces[1], *_segment(letters[1:])]
+    return _segment(letters)
 
 
 def _fold_leet(token: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
@@ -180,7 +206,7 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
     chars = _Chars(items)
     if opts.spacing:
         chars.replace_matches(
-            _SPACED_RUN, lambda t, p: _join_spaced(t, p, split_article=opts.split_leading_article)
+            _SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=opts.segment_spaced)
         )
     if opts.leetspeak:
         chars.replace_matches(_LEET_TOKEN, _fold_leet)
@@ -197,13 +223,13 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
 
 
 def variants(text: str, options: NormalizeOptions | None = None) -> list[NormalizedText]:
-    """The normalized text, plus the reading that keeps a leading "a"/"i" of a spaced-out run
-    apart when that differs ("you are a f u c k i n g idiot")."""
+    """The normalized text, plus the segmented reading of spaced-out runs when that differs
+    (see ``NormalizeOptions.segment_spaced``)."""
     opts = options or NormalizeOptions()
     first = normalize(text, opts)
     if not opts.spacing or not _ARTICLE_HINT.search(text):
         return [first]
-    second = normalize(text, replace(opts, split_leading_article=True))
+    second = normalize(text, replace(opts, segment_spaced=True))
     return [first] if second.text == first.text else [first, second]
 
 
