@@ -80,6 +80,7 @@ class Frame:
             (cluster_codes.setdefault(c, len(cluster_codes)) for c in cluster_keys), int, self.n
         )
         self.n_clusters = len(cluster_codes)
+        self.cluster_keys = list(cluster_codes)
         self.item_cluster = np.zeros(self.n_items, dtype=int)
         self.item_cluster[self.item] = self.cluster
         self._score_cache: dict[str, np.ndarray] = {}

@@ -88,13 +88,13 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | None]:
         return {
-            "estimate": _clean(self.estimate),
-            "ci_low": _clean(self.ci_low),
-            "ci_high": _clean(self.ci_high),
+            "estimate": clean_float(self.estimate),
+            "ci_low": clean_float(self.ci_low),
+            "ci_high": clean_float(self.ci_high),
         }
 
 
-def _clean(v: float) -> float | None:
+def clean_float(v: float) -> float | None:
     """JSON-friendly float: NaN/inf become None, others rounded to 6 significant digits."""
     if v is None or not np.isfinite(v):
         return None
@@ -178,10 +178,10 @@ class PairedTest:
     def to_dict(self) -> dict[str, object]:
         return {
             "n_pairs": self.n_pairs,
-            "mean_diff": _clean(self.mean_diff),
-            "effect_size": _clean(self.effect_size),
+            "mean_diff": clean_float(self.mean_diff),
+            "effect_size": clean_float(self.effect_size),
             "effect_size_kind": "Cohen's dz",
-            "p_value": _clean(self.p_value),
+            "p_value": clean_float(self.p_value),
             "method": self.method,
         }
 

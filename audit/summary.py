@@ -22,7 +22,7 @@ import numpy as np
 
 from audit.gates import Policy, StatsSettings, evaluate_all, gate_line, load_policy
 from audit.metrics import METRICS, Frame, compute_metric, score_direction
-from audit.stats import ColumnBank, _clean, holm, ratio, sign_flip_test
+from audit.stats import ColumnBank, clean_float, holm, ratio, sign_flip_test
 from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records
 
 SCHEMA_VERSION = 1
@@ -182,13 +182,13 @@ def _metric_entries(
                 "protocol": protocol,
             }
             if part.extra:
-                entry["extra"] = {k: _clean(v) for k, v in part.extra.items()}
+                entry["extra"] = {k: clean_float(v) for k, v in part.extra.items()}
             pending.add(entry, part.columns, part.fn)
             by: dict[str, dict[str, Any]] = {}
             for (attr, v), bparts in by_parts.items():
                 cell: dict[str, Any] = {"n": bparts[i].n}
                 if bparts[i].extra:
-                    cell["extra"] = {k: _clean(x) for k, x in bparts[i].extra.items()}
+                    cell["extra"] = {k: clean_float(x) for k, x in bparts[i].extra.items()}
                 pending.add(cell, bparts[i].columns, bparts[i].fn)
                 by.setdefault(attr, {})[v] = cell
             if by:
@@ -314,7 +314,7 @@ def _paired_tests(
                         }
                     )
     for t, p in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
-        t["p_holm"] = _clean(p) if p is not None else None
+        t["p_holm"] = clean_float(p) if p is not None else None
     return tests
 
 
@@ -338,7 +338,7 @@ def _worst_examples(frame: Frame, keys: list[str], n: int = N_WORST) -> list[dic
                     "prompt": get("prompt"),
                     "completion": get("completion"),
                     "score": key,
-                    "value": _clean(v[i]),
+                    "value": clean_float(v[i]),
                     "attributes": frame.attributes[i],
                 }
             )

@@ -1,0 +1,29 @@
+"""``lm-audit gate RUN_DIR [--policy P]``: judge a run's gates; exit 1 when any fails.
+
+Gates come from the suites' defaults, or from ``--policy`` (see docs/statistics.md). Each gate is
+printed as PASS/FAIL with its figure, CI and protocol; a gate whose figure is absent is an ERROR
+and counts as failed. Figures are recomputed from the records, so nothing stale is judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gate", help="judge a run's gates (exit 1 when any fails)", description=__doc__)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holds manifest.json)")
+    p.add_argument("--policy", type=Path, help="policy.yaml with gates (replaces suite defaults)")
+    p.add_argument("--write", action="store_true", help="also rewrite summary.json and the reports")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from audit.summary import build_summary, print_gates, write_reports
+
+    summary = build_summary(args.run_dir, args.policy, self_audit=args.write)
+    if args.write:
+        write_reports(args.run_dir, summary)
+    print_gates(summary)
+    return 0 if summary["gates"]["passed"] else 1
