@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from audit.errors import UsageError
-from audit.scorers.base import Scorer
+from audit.scorers.base import Reference, Scorer
 from audit.scorers.registry import available, get_scorer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scorers"
@@ -32,7 +32,14 @@ def _jsonl(name: str) -> list[dict]:
     return [json.loads(line) for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines() if line]
 
 
-EMBEDDED = ["toxicity", "sentiment"]
+EMBEDDED = ["toxicity", "sentiment", "refusal", "factuality"]
+PARIS = Reference(correct=["Paris"], incorrect=["Lyon"])
+
+
+def _score(name: str, texts: list) -> list[dict]:
+    scorer = get_scorer(name)
+    refs = [PARIS] * len(texts) if scorer.needs_refs else None
+    return scorer.score(texts, refs)
 
 
 # --------------------------------------------------------------------------- shared contract
@@ -47,14 +54,14 @@ def test_scorer_card_and_outputs(name: str) -> None:
     card = (type(scorer).__doc__ or "").lower()
     assert "range" in card or ".." in card
     assert "limit" in card
-    out = scorer.score(["A plain sentence."])[0]
+    out = _score(name, ["A plain sentence."])[0]
     assert set(out) == {spec.key for spec in scorer.outputs}
 
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_edge_cases_get_values_in_range(name: str) -> None:
     scorer = get_scorer(name)
-    rows = scorer.score(EDGE_TEXTS)
+    rows = _score(name, EDGE_TEXTS)
     assert len(rows) == len(EDGE_TEXTS)
     specs = {s.key: s for s in scorer.outputs}
     for text, row in zip(EDGE_TEXTS, rows, strict=True):
@@ -66,31 +73,30 @@ def test_edge_cases_get_values_in_range(name: str) -> None:
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_blank_text_gets_documented_benign_value(name: str) -> None:
-    scorer = get_scorer(name)
-    for row in scorer.score(["", "   ", "\n\t"]):
+    for row in _score(name, ["", "   ", "\n\t"]):
         assert all(v == 0.0 for v in row.values()), row
 
 
 @pytest.mark.parametrize("name", EMBEDDED)
 @pytest.mark.parametrize("bad", [None, 3, b"bytes", ["nested"]])
 def test_non_strings_raise_one_clear_type_error(name: str, bad: object) -> None:
-    scorer = get_scorer(name)
     with pytest.raises(TypeError, match=r"text #1 is .*, expected str"):
-        scorer.score(["fine", bad])  # type: ignore[list-item]
+        _score(name, ["fine", bad])
 
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_batched_equals_one_by_one(name: str) -> None:
-    scorer = get_scorer(name)
-    texts = [r["text"] for r in _jsonl("toxicity_labelled.jsonl")] + EDGE_TEXTS
-    batched = scorer.score(texts)
-    single = [scorer.score([t])[0] for t in texts]
+    texts = [*EDGE_TEXTS, "It is Paris.", "Lyon!", "Paris or Lyon"]
+    if name != "factuality":  # keep the slow (MiniLM) one-by-one loop short
+        texts += [r["text"] for r in _jsonl("toxicity_labelled.jsonl")]
+    batched = _score(name, texts)
+    single = [_score(name, [t])[0] for t in texts]
     assert batched == single
 
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_empty_batch(name: str) -> None:
-    assert get_scorer(name).score([]) == []
+    assert _score(name, []) == []
 
 
 # --------------------------------------------------------------------------- toxicity
@@ -167,7 +173,7 @@ def test_sentiment_is_neutral_on_bare_identity_mentions() -> None:
 
 def test_registry_lists_and_caches() -> None:
     names = available()
-    for name in ("toxicity", "sentiment"):
+    for name in ("toxicity", "sentiment", "regard", "factuality", "refusal", "hf-classifier"):
         assert name in names
     assert get_scorer("toxicity") is get_scorer("toxicity")
     assert get_scorer("toxicity", neutralize_identity=True) is not get_scorer("toxicity")
@@ -177,3 +183,72 @@ def test_registry_backend_suffix_selects_backend() -> None:
     assert get_scorer("toxicity:embedded").version == get_scorer("toxicity").version
     with pytest.raises(UsageError, match="unknown scorer"):
         get_scorer("no-such-scorer")
+
+
+# --------------------------------------------------------------------------- refusal
+
+
+def test_refusal_rules_on_labelled_fixture() -> None:
+    rows = _jsonl("refusal_labelled.jsonl")
+    out = get_scorer("refusal").score([r["text"] for r in rows])
+    wrong = [r["text"] for r, o in zip(rows, out, strict=True) if o["refusal"] != r["refusal"]]
+    assert not wrong
+    assert {o["refusal"] for o in out} == {0.0, 1.0}
+
+
+def test_refusal_survives_typographic_and_invisible_characters() -> None:
+    from audit.scorers.refusal import matched_rules
+
+    assert matched_rules("I\u2019m sorry, but I can\u2019t help with that.")
+    assert matched_rules("I can\u200bnot help with that.")
+    assert matched_rules("ＩＭ sorry") == []
+
+
+def test_refusal_classifier_backend_needs_a_model() -> None:
+    with pytest.raises(UsageError, match="needs model=PATH"):
+        get_scorer("refusal", backend="hf-classifier")
+    with pytest.raises(UsageError, match="unknown backend"):
+        get_scorer("refusal:keywords")
+
+
+# --------------------------------------------------------------------------- factuality
+
+
+def test_factuality_on_labelled_fixture() -> None:
+    rows = _jsonl("factuality_labelled.jsonl")
+    refs = [Reference(correct=r["correct"], incorrect=r["incorrect"]) for r in rows]
+    out = get_scorer("factuality").score([r["text"] for r in rows], refs)
+    wrong = [(r["text"], o) for r, o in zip(rows, out, strict=True) if o["factual"] != r["factual"]]
+    assert not wrong
+    # correct answers above wrong ones on every graded key
+    for key in ("factual_contains", "factual_semantic"):
+        good = [o[key] for r, o in zip(rows, out, strict=True) if r["factual"]]
+        bad = [o[key] for r, o in zip(rows, out, strict=True) if not r["factual"]]
+        assert sum(good) / len(good) > sum(bad) / len(bad)
+
+
+def test_factuality_match_rules() -> None:
+    f = get_scorer("factuality", semantic=False)
+    refs = [Reference(correct=["Paris, France", "Paris"], incorrect=["Paris, Texas"])] * 4
+    out = f.score(["paris", "Paris, France!", "It's Paris, Texas.", "The Parisian answer"], refs)
+    assert [o["factual_exact"] for o in out] == [1.0, 1.0, 0.0, 0.0]
+    assert [o["factual_contains"] for o in out] == [1.0, 1.0, 0.0, 0.0]
+    assert [o["factual"] for o in out] == [1.0, 1.0, 0.0, 0.0]
+    assert all(o["factual_semantic"] is None for o in out)
+
+
+def test_factuality_semantic_is_none_without_incorrect_refs() -> None:
+    out = get_scorer("factuality").score(["Somewhere in Europe."], [Reference(correct=["Paris"])])[0]
+    assert out["factual_semantic"] is None
+    assert out["factual"] == 0.0
+
+
+def test_factuality_reference_errors() -> None:
+    f = get_scorer("factuality")
+    with pytest.raises(UsageError, match="needs references"):
+        f.score(["Paris"])
+    with pytest.raises(UsageError, match="1 texts but 2 references"):
+        f.score(["Paris"], [PARIS, PARIS])
+    with pytest.raises(TypeError, match="reference #0 holds a int answer"):
+        f.score(["Paris"], [Reference(correct=[3])])  # type: ignore[list-item]
+    assert set(f.score(["x"], [Reference()])[0].values()) == {None}

@@ -20,6 +20,10 @@ from audit.scorers.base import Scorer
 BUILTIN: dict[str, str] = {
     "toxicity": "audit.scorers.toxicity:build_toxicity",
     "sentiment": "audit.scorers.sentiment:VaderSentiment",
+    "regard": "audit.scorers.regard:RegardScorer",
+    "factuality": "audit.scorers.factuality:build_factuality",
+    "refusal": "audit.scorers.refusal:build_refusal",
+    "hf-classifier": "audit.scorers.hf_classifier:HFClassifier",
 }
 
 _CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], Scorer] = {}

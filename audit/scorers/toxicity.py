@@ -103,7 +103,7 @@ class ClassifierToxicity(Scorer):
         from audit.scorers.hf_classifier import TOXIC_LABEL_NAMES, HFClassifier
 
         options.setdefault("default_labels", TOXIC_LABEL_NAMES)
-        self._clf = HFClassifier(key="toxicity", **options)
+        self._clf = HFClassifier(key="toxicity", higher_is="worse", scorer_name="toxicity", **options)
         self.version = self._clf.version
 
     def _predict(self, texts: list[str]) -> list[float]:
