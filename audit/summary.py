@@ -11,6 +11,7 @@ suite (``audit.stats.ColumnBank``), so figures are reproducible and mutually con
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -94,12 +95,22 @@ def _group_score_keys(frame: Frame) -> list[str]:
     return keys
 
 
-def _derive_likelihood_scores(frame: Frame) -> None:
-    """Likelihood suites: a per-record 0/1 ``stereotype_preferred`` score for group comparisons."""
-    s, a = frame.score("ll_stereotype"), frame.score("ll_anti_stereotype")
-    if np.isfinite(s).any() and np.isfinite(a).any():
-        ok = np.isfinite(s) & np.isfinite(a)
-        frame._score_cache["stereotype_preferred"] = np.where(ok, (s > a).astype(float), np.nan)
+def _derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None:
+    """Likelihood suites: a per-record 0/1 ``stereotype_preferred`` score for group comparisons,
+    from each (more, less) option pair the suite's metrics name (default stereotype /
+    anti_stereotype); each record uses the first pair it carries."""
+    pairs = [("stereotype", "anti_stereotype")]
+    for spec in specs:
+        params = spec.get("params") or {}
+        if spec.get("metric") == "pct_stereotype":
+            pairs.insert(0, (params.get("more", "stereotype"), params.get("less", "anti_stereotype")))
+    out = np.full(frame.n, np.nan)
+    for more, less in dict.fromkeys(pairs):
+        s, a = frame.score(f"ll_{more}"), frame.score(f"ll_{less}")
+        ok = np.isfinite(s) & np.isfinite(a) & np.isnan(out)
+        out[ok] = (s[ok] > a[ok]).astype(float)
+    if np.isfinite(out).any():
+        frame._score_cache["stereotype_preferred"] = out
 
 
 def _comparisons(frame: Frame, group_attributes: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
@@ -355,13 +366,13 @@ def summarize_suite(
     frame = Frame(records)
     protocol = protocol_of(suite_manifest, manifest)
     task = suite_manifest.get("task", "generate")
+    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
     if task == "likelihood":
-        _derive_likelihood_scores(frame)
+        _derive_likelihood_scores(frame, specs)
     unit = "counterfactual sets" if frame.has_pairs else "prompts"
     method = f"bootstrap ({stats.resamples}, percentile, resampling {unit})"
     bank = ColumnBank(frame.n_clusters)
     pending = _Pending(bank, stats.ci_level)
-    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
     metrics = _metric_entries(frame, specs, pending, method, protocol["text"])
     keys = _group_score_keys(frame)
     if (
@@ -503,6 +514,8 @@ def write_reports(run_dir: Path, summary: dict[str, Any]) -> None:
     atomic_write_json(run_dir / "summary.json", summary)
     atomic_write_text(run_dir / "report.md", render_markdown(summary, manifest))
     atomic_write_text(run_dir / "report.html", render_html(summary, manifest))
+    for name in ("summary.json", "report.md", "report.html"):  # readable like records.jsonl
+        os.chmod(run_dir / name, 0o644)
 
 
 def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) -> None:
