@@ -750,6 +750,7 @@ def compare_runs(a: Run, b: Run, n_boot: int = 1000, seed: int = 0) -> pd.DataFr
                 idx = rng.integers(0, len(d), size=(n_boot, len(d)))
                 boots = d[idx].mean(axis=1)
                 lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
+                delta = float(d.mean())  # the paired delta, so the estimate sits inside its CI
                 method = f"paired bootstrap over {len(shared)} shared prompts ({n_boot})"
         if lo is None and delta is not None:
             hw = []
@@ -781,6 +782,42 @@ def compare_runs(a: Run, b: Run, n_boot: int = 1000, seed: int = 0) -> pd.DataFr
                 "method": method,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def compare_scores(a: Run, b: Run, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per shared (suite, score): mean over the prompts both runs share, B - A with a paired
+    bootstrap CI over those prompts, and a verdict. Works without summary.json."""
+    ra, rb = a.records, b.records
+    if ra.empty or rb.empty:
+        return pd.DataFrame()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for suite in sorted(set(ra["suite"].astype(str)) & set(rb["suite"].astype(str))):
+        for score in sorted(set(score_columns(ra[ra["suite"] == suite])) & set(score_columns(rb[rb["suite"] == suite]))):
+            ia, ib = _item_means(ra, suite, score), _item_means(rb, suite, score)
+            shared = ia.index.intersection(ib.index)
+            if len(shared) < 2:
+                continue
+            d = (ib[shared] - ia[shared]).to_numpy()
+            boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+            lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
+            delta = float(d.mean())
+            direction = score_direction(score)
+            rows.append(
+                {
+                    "suite": suite,
+                    "score": score,
+                    "prompts": len(shared),
+                    "A mean": float(ia[shared].mean()),
+                    "B mean": float(ib[shared].mean()),
+                    "delta (B - A)": delta,
+                    "delta ci_low": lo,
+                    "delta ci_high": hi,
+                    "better is": direction,
+                    "verdict": _verdict(delta, lo, hi, direction),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -138,12 +138,24 @@ def ci_bar_chart(
     return fig
 
 
+COUNT_COLUMNS = {"n", "pairs", "prompts", "records", "groups", "count"}
+
+
 def number_config(frame: pd.DataFrame, fmt: str = "%.3f") -> dict[str, Any]:
-    """Column configs that print every float column with a fixed format."""
-    return {c: st.column_config.NumberColumn(format=fmt) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+    """Column configs: counts as integers, every other float column with a fixed format."""
+    config: dict[str, Any] = {}
+    for c in frame.columns:
+        if str(c) in COUNT_COLUMNS:
+            config[c] = st.column_config.NumberColumn(format="%d")
+        elif pd.api.types.is_float_dtype(frame[c]):
+            config[c] = st.column_config.NumberColumn(format=fmt)
+    return config
 
 
-def table(frame: pd.DataFrame, **kwargs: Any) -> None:
+def table(frame: pd.DataFrame, drop_empty: bool = True, **kwargs: Any) -> None:
+    """A dataframe (rendered as text, never HTML); columns with no value at all are left out."""
+    if drop_empty and not frame.empty:
+        frame = frame.loc[:, [c for c in frame.columns if frame[c].notna().any() and (frame[c].astype(str) != "").any()]]
     st.dataframe(frame, hide_index=True, column_config=number_config(frame), **kwargs)
 
 

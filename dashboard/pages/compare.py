@@ -45,11 +45,15 @@ if not shared:
     ui.missing("These two runs share no suite, so there is nothing to compare.")
     st.stop()
 for sid in shared:
-    pa, pb = a.protocol_text(sid), b.protocol_text(sid)
-    if pa != pb:
-        st.warning(f"{sid}: the protocols differ (A: {pa}; B: {pb}); deltas mix model and protocol changes.")
+    ga = a.suites_manifest.get(sid, {}).get("generation")
+    gb = b.suites_manifest.get(sid, {}).get("generation")
+    if ga != gb:
+        st.warning(
+            f"{sid}: the generation settings differ (A: {a.protocol_text(sid)}; B: {b.protocol_text(sid)}); "
+            "deltas mix model and protocol changes."
+        )
 
-st.header("Deltas (B - A)")
+st.header("Metric deltas (B - A)")
 st.caption(
     "Mean-type metrics: paired bootstrap over the prompts both runs share. Others: normal "
     "approximation from the two CIs. A verdict needs a CI that excludes 0. `lm-audit compare A B` "
@@ -57,16 +61,28 @@ st.caption(
 )
 table = data.compare_runs(a, b)
 if table.empty:
-    ui.missing("No shared metrics: one of the runs has no metrics in its summary.json.")
-    st.stop()
-counts = table["verdict"].value_counts()
-cols = st.columns(4)
-for col, verdict in zip(cols, ["better", "worse", "no significant change", "no CI"], strict=True):
-    col.metric(verdict, int(counts.get(verdict, 0)))
-ui.table(table)
-chart = table.dropna(subset=["delta (B - A)"]).copy()
-if not chart.empty:
-    chart["label"] = chart["suite"] + " · " + chart["metric"]
+    ui.missing("No shared metrics: one of the runs has no metrics in its summary.json.", "See the score deltas below.")
+else:
+    counts = table["verdict"].value_counts()
+    cols = st.columns(4)
+    for col, verdict in zip(cols, ["better", "worse", "no significant change", "no CI"], strict=True):
+        col.metric(verdict, int(counts.get(verdict, 0)))
+    ui.table(table)
+    chart = table.dropna(subset=["delta (B - A)"]).copy()
+    if not chart.empty:
+        chart["label"] = chart["suite"] + " · " + chart["metric"]
+        chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
+        fig = ui.ci_bar_chart(chart, x="label", title="metric delta B - A with 95% CI", color="verdict", reference=0.0)
+        st.plotly_chart(fig, key="cmp-delta")
+
+st.header("Score deltas on shared prompts (B - A)")
+st.caption("Every per-record score, averaged per prompt, over the prompts both runs share; paired bootstrap CI (1000).")
+scores = data.compare_scores(a, b)
+if scores.empty:
+    ui.missing("The two runs share no scored prompts.")
+else:
+    ui.table(scores)
+    chart = scores.copy()
+    chart["label"] = chart["suite"] + " · " + chart["score"]
     chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
-    fig = ui.ci_bar_chart(chart, x="label", title="delta B - A with 95% CI", color="verdict", reference=0.0)
-    st.plotly_chart(fig, key="cmp-delta")
+    st.plotly_chart(ui.ci_bar_chart(chart, x="label", title="score delta B - A with 95% CI", color="verdict", reference=0.0), key="cmp-scores")

@@ -29,7 +29,7 @@ with st.container(border=True):
         options = sorted(str(v) for v in df[f"{data.ATTR}{attribute}"].dropna().unique())
         values = c3.multiselect(f"{attribute} is one of", options[:500], key="ex-values")
     c4, c5, c6 = st.columns(3)
-    score = c4.selectbox("Score", scores or ["(none)"], key="ex-score")
+    score = c4.selectbox("Score", scores or ["(none)"], key="ex-score", index=scores.index("toxicity") if "toxicity" in scores else 0)
     score_range = None
     if score in scores:
         col = df[f"{data.SCORE}{score}"]

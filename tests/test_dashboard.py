@@ -1,0 +1,366 @@
+"""The dashboard with streamlit.testing's AppTest: every page on fixture runs made by the real
+pipeline (plus one run whose summary is the documented schema-1 example, one without a summary),
+what a reviewer must see on each, tolerance of missing sections, text-only rendering of hostile
+completions, and confinement to the reports folder. Also the ``lm-audit dashboard`` command line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+from audit.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
+_spec = importlib.util.spec_from_file_location(
+    "dashboard_fixture_runs", Path(__file__).parent / "fixtures" / "dashboard" / "build_runs.py"
+)
+fixture_runs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixture_runs)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    base = tmp_path_factory.mktemp("dash")
+    out = fixture_runs.build_reports(base / "reports", base / "suites")
+    outside = base / "outside-run"  # a run folder outside the reports folder, linked into it
+    outside.mkdir()
+    (outside / "manifest.json").write_text(json.dumps({"run_id": "secret", "model": {"name": "secret-model"}}))
+    (out / "linked").symlink_to(outside, target_is_directory=True)
+    old = os.environ.get("LM_AUDIT_REPORTS")
+    os.environ["LM_AUDIT_REPORTS"] = str(out)
+    yield out
+    if old is None:
+        os.environ.pop("LM_AUDIT_REPORTS", None)
+    else:
+        os.environ["LM_AUDIT_REPORTS"] = old
+
+
+def page(name: str, run: str | None = "documented", compare: str | None = None, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if run is not None:
+        at.session_state["run_id"] = run
+    if compare is not None:
+        at.session_state["compare_id"] = compare
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if name != "runs":
+        at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of text on the page (titles, captions, alerts, text, code, metrics)."""
+    parts = []
+    for kind in ("title", "header", "subheader", "caption", "info", "warning", "error", "success", "text", "code", "markdown"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join(parts)
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [(c.get("layout", {}).get("title") or {}).get("text", "") for c in charts(at)]
+
+
+def frames(at: AppTest) -> list:
+    return [d.value for d in at.dataframe]
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def test_runs_page_lists_run_folders_only(reports: Path) -> None:
+    at = page("runs")
+    table = frames(at)[0]
+    assert set(table["run"]) == {"alpha", "beta", "documented", "bare"}  # no clutter, no outside symlink
+    assert table.loc[table["run"] == "documented", "gates"].item().startswith("FAIL (1/2")
+    assert table.loc[table["run"] == "bare", "gates"].item() == "no summary.json"
+    assert "tiny-random-gpt-neo (random weights)" in set(table["model"])
+    assert list(table["run"][:2]) == ["beta", "alpha"]  # newest first
+    assert at.sidebar.selectbox(key="run_id").value == "documented"
+
+
+def test_overview_shows_gates_metrics_and_manifest() -> None:
+    at = page("overview")
+    assert any("FAIL: 1 of 2 gate(s) failed" in e.value for e in at.error)
+    gates = frames(at)[0]
+    assert set(gates["result"]) == {"PASS", "FAIL"}
+    assert "gap(sentiment, gender) <= 0.1" in set(gates["gate"])
+    labels = {m.label: m for m in at.metric}
+    assert labels["expected_max_toxicity"].value == "0.62"
+    assert "95% CI [0.52, 0.72]" in str(labels["expected_max_toxicity"].proto.delta)
+    assert "Protocol: k=3, 6 tokens" in texts(at)
+    assert at.get("json"), "the manifest is shown"
+
+
+def test_toxicity_page_distributions_and_categories() -> None:
+    at = page("toxicity")
+    titles = chart_titles(at)
+    assert "toxicity of every sample" in titles
+    assert "expected_max_toxicity by category" in titles and "toxicity_probability by category" in titles
+    emt = next(c for c in charts(at) if (c["layout"].get("title") or {}).get("text") == "expected_max_toxicity by category")
+    bar = emt["data"][0]
+    assert dict(zip(bar["x"], bar["y"], strict=True)) == {"insult": 0.55, "threat": 0.85, "flirtation": 0.47}
+    assert bar["error_y"]["array"] == pytest.approx([0.15, 0.1, 0.15])
+
+
+def test_toxicity_page_computes_from_records_without_summary(reports: Path) -> None:
+    at = page("toxicity", run="bare")
+    assert "no readable summary.json" in texts(at)
+    table = next(f for f in frames(at) if "expected_max_toxicity" in f.columns)
+    rows = [json.loads(x) for x in (reports / "bare" / "records.jsonl").read_text().splitlines() if x.endswith("}")]
+    per_prompt: dict[str, tuple[str, float]] = {}
+    for r in rows:
+        if r["suite"] == "toxicity-mini":
+            cat, best = per_prompt.get(r["item_id"], (r["attributes"]["category"], 0.0))
+            per_prompt[r["item_id"]] = (cat, max(best, r["scores"]["toxicity"]))
+    for cat in ("insult", "threat", "flirtation"):
+        maxima = [m for c, m in per_prompt.values() if c == cat]
+        row = table[table["value"] == cat].iloc[0]
+        assert row["expected_max_toxicity"] == pytest.approx(sum(maxima) / len(maxima))
+        assert row["toxicity_probability"] == pytest.approx(sum(m >= 0.5 for m in maxima) / len(maxima))
+
+
+def test_bias_page_groups_gaps_tests_and_pairs() -> None:
+    at = page("bias")
+    assert "sentiment by gender (higher is better)" in chart_titles(at)
+    sent = next(c for c in charts(at) if "sentiment by gender" in c["layout"]["title"]["text"])
+    assert dict(zip(sent["data"][0]["x"], sent["data"][0]["y"], strict=True)) == {"female": -0.18, "male": 0.02}
+    gaps = next(f for f in frames(at) if "gap (max - min)" in f.columns)
+    assert gaps.loc[gaps["score"] == "sentiment", "max group"].item() == "male"
+    tests = next(f for f in frames(at) if "p (Holm)" in f.columns)
+    assert tests.loc[tests["score"] == "sentiment", "significant (Holm, 0.05)"].item() is True
+    assert tests.loc[tests["score"] == "toxicity", "significant (Holm, 0.05)"].item() is False
+    # counterfactual pair: same template, one prompt per group, side by side
+    prompts = [c.value for c in at.code][0::2]
+    groups = [t.value for t in at.text if t.value.startswith("group:")]
+    assert len(prompts) == 2 and {g.split()[1] for g in groups} == {"female", "male"}
+    a, b = (p.split() for p in prompts)
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1  # only the group term differs
+
+
+def test_bias_page_without_group_results_says_so() -> None:
+    at = page("bias", run="bare")
+    assert "no per-group results" in texts(at)
+    assert any("by group" in t for t in chart_titles(at))
+
+
+@pytest.mark.parametrize(
+    ("name", "chart", "expected"),
+    [
+        ("stereotypes", "pct_stereotype by bias_type", {"gender": 0.58, "religion": 0.66}),
+        ("factuality", "accuracy by category", {"capitals": 0.5, "authors": 0.2}),
+        ("misuse", "refusal_rate by category", {"weapons": 0.1, "fraud": 0.2}),
+    ],
+)
+def test_topic_pages_show_metrics_by_category(name: str, chart: str, expected: dict) -> None:
+    at = page(name)
+    spec = next(c for c in charts(at) if c["layout"]["title"]["text"] == chart)
+    assert dict(zip(spec["data"][0]["x"], spec["data"][0]["y"], strict=True)) == expected
+    if name == "stereotypes":  # the 50% reference line
+        assert any(s.get("y0") == 0.5 for s in spec["layout"].get("shapes", []))
+
+
+@pytest.mark.parametrize("name", ["stereotypes", "factuality", "misuse"])
+def test_topic_pages_say_when_the_run_has_no_such_suite(name: str) -> None:
+    at = page(name, run="bare")
+    assert f"This run has no {name} suite" in texts(at)
+
+
+def test_scorer_self_audit_page() -> None:
+    at = page("scorer_audit")
+    spec = charts(at)[0]
+    raw, neutral = spec["data"]
+    assert dict(zip(raw["x"], raw["y"], strict=True)) == {"gay": 0.8, "muslim": 0.33, "christian": 0.0}
+    assert set(neutral["y"]) == {0.0}
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["FPR gap (max - min), raw"] == "0.800"
+    assert metrics["FPR gap, neutralized"] == "0.000"
+
+
+def test_scorer_self_audit_missing_is_explained() -> None:
+    at = page("scorer_audit", run="bare")
+    assert "has no scorer self-audit" in texts(at)
+
+
+def test_examples_page_filters_sorts_and_shows_hostile_text_as_text() -> None:
+    at = page("examples")
+    table = frames(at)[0]
+    assert len(table) == 25  # first page
+    assert table["toxicity"].is_monotonic_decreasing  # worst first
+    assert fixture_runs.HOSTILE in [c.value for c in at.code]  # the detail view of the worst record
+    assert not any(m.proto.allow_html for m in at.markdown)
+    at.text_input(key="ex-search").input("ONERROR").run()
+    assert not at.exception
+    table = frames(at)[0]
+    assert list(table["completion"]) == [fixture_runs.HOSTILE]
+    assert any(m.value.startswith("1 of ") for m in at.metric)
+    at.text_input(key="ex-search").input("").run()
+    at.multiselect(key="ex-suites").set_value(["mini-bias"]).run()
+    at.selectbox(key="ex-attr").set_value("group").run()
+    at.multiselect(key="ex-values").set_value(["female"]).run()
+    at.slider(key="ex-range").set_value((0.3, 0.5)).run()
+    assert not at.exception
+    table = frames(at)[0]
+    assert len(table) and set(table["suite"]) == {"mini-bias"} and set(table["group"]) == {"female"}
+    assert table["toxicity"].between(0.3, 0.5).all()
+
+
+def test_examples_pagination_reaches_every_record(reports: Path) -> None:
+    n = sum(1 for _ in (reports / "documented" / "records.jsonl").open())
+    at = page("examples")
+    at.radio(key="ex-order").set_value("by key").run()
+    seen = []
+    pages = -(-n // 25)
+    for p in range(1, pages + 1):
+        at.number_input(key="ex-page").set_value(p).run()
+        seen += list(frames(at)[0]["key"])
+    assert len(seen) == n == len(set(seen))
+
+
+def test_compare_page_deltas_and_verdicts() -> None:
+    at = page("compare", run="alpha", compare="beta")
+    scores = next(f for f in frames(at) if "score" in f.columns and "verdict" in f.columns)
+    tox = scores[(scores["suite"] == "toxicity-mini") & (scores["score"] == "toxicity")].iloc[0]
+    assert tox["delta (B - A)"] > 0  # beta was planted 0.15 more toxic
+    assert tox["delta ci_low"] <= tox["delta (B - A)"] <= tox["delta ci_high"]
+    assert tox["verdict"] == "worse"
+    assert "A: alpha" in texts(at) and "B: beta" in texts(at)
+
+
+def test_compare_page_asks_for_a_second_run() -> None:
+    at = page("compare", run="alpha")
+    assert "Pick a second run" in texts(at)
+
+
+def test_playground_with_an_edited_policy() -> None:
+    at = page("playground")
+    assert at.selectbox(key="pg-model").value == "tiny-random-gpt2"
+    at.text_area(key="pg-policy").input(
+        "name: page-test\nrefusal_message: NOPE\noutput_checks:\n  - {name: never, terms: [zzqqxx], action: block}\n"
+    )
+    at.text_area(key="pg-prompt").input("Hello there")
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.success and at.success[0].value.startswith("ALLOWED")
+    checks = frames(at)[0]
+    assert list(checks["name"]) == ["never"] and list(checks["flagged"]) == [False]
+    assert any(c.value != "(nothing was generated)" for c in at.code)
+
+
+def test_playground_blocks_and_reports_bad_policies() -> None:
+    at = page("playground")
+    at.text_area(key="pg-policy").input(
+        "name: t\nrefusal_message: NOPE\ninput_checks:\n  - {name: greeting, terms: [hello], action: block}\n"
+    )
+    at.text_area(key="pg-prompt").input("hello world")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("BLOCKED at the input stage")
+    assert "NOPE" in [c.value for c in at.code]
+    at.text_area(key="pg-policy").input("output_checks: [{name: x, action: explode}]")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Policy or model problem" in at.error[0].value
+
+
+# --------------------------------------------------------------------------- confinement, robustness
+
+
+def test_query_parameters_cannot_leave_the_reports_folder(reports: Path) -> None:
+    from dashboard import data
+
+    for bad in ["../alpha", "alpha/../beta", "/etc", "..", "linked", "not-a-run", "notes.txt", "", None, 3]:
+        assert data.run_path(reports, bad) is None
+    assert data.run_path(reports, "alpha") == reports / "alpha"
+    at = page("overview", run=None, query={"run": "../../../etc"})
+    assert at.caption[0].value.startswith("Run beta ·")  # ignored: the newest run is shown
+    at = page("overview", run=None, query={"run": "documented"})
+    assert at.caption[0].value.startswith("Run documented ·")
+
+
+def test_reading_never_modifies_a_run(reports: Path) -> None:
+    path = reports / "bare" / "records.jsonl"
+    before = path.read_bytes()
+    page("examples", run="bare")
+    assert path.read_bytes() == before  # the torn tail of a "running" audit is skipped, not repaired
+
+
+def test_empty_reports_folder(tmp_path: Path, reports: Path) -> None:
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
+    try:
+        at = page("runs", run=None)
+        assert "No runs under" in texts(at)
+        at = page("overview", run=None)
+        assert "No run to show" in texts(at)
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
+def test_large_run_aggregates_before_plotting(tmp_path: Path, reports: Path) -> None:
+    """20k records: the histogram has 40 bins, the examples table one page, every count right."""
+    run = tmp_path / "big"
+    run.mkdir()
+    manifest = json.loads((reports / "alpha" / "manifest.json").read_text())
+    manifest["run_id"] = "big"
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    n = 20_000
+    with (run / "records.jsonl").open("w") as fh:
+        for i in range(n):
+            rec = {"key": f"toxicity-mini/p{i // 4}/{i % 4}", "suite": "toxicity-mini", "item_id": f"p{i // 4}",
+                   "template_id": None, "sample": i % 4, "prompt": f"prompt {i // 4}", "completion": f"text {i}",
+                   "attributes": {"category": ["a", "b", "c"][i % 3]}, "scores": {"toxicity": (i % 1000) / 1000}}
+            fh.write(json.dumps(rec) + "\n")
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
+    try:
+        at = page("toxicity", run="big")
+        hist = next(c for c in charts(at) if c["layout"]["title"]["text"] == "toxicity of every sample")
+        assert len(hist["data"][0]["x"]) == 40 and sum(hist["data"][0]["y"]) == n
+        at = page("examples", run="big")
+        assert len(frames(at)[0]) == 25
+        assert any(m.value == f"{n:,} of {n:,}" for m in at.metric)
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_dashboard_command_line(tmp_path: Path) -> None:
+    from audit.commands.dashboard import streamlit_command
+
+    cmd, env = streamlit_command(tmp_path, 8765, "127.0.0.1")
+    assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"] and Path(cmd[4]) == APP
+    for flag in ("--server.headless=true", "--server.address=127.0.0.1", "--server.port=8765",
+                 "--browser.gatherUsageStats=false"):
+        assert flag in cmd
+    assert cmd[-2:] == ["--reports", str(tmp_path.resolve())]
+    assert env["LM_AUDIT_REPORTS"] == str(tmp_path.resolve())
+
+
+def test_dashboard_command_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", "--reports", str(tmp_path / "missing")]) == 2
+    assert "reports folder not found" in capsys.readouterr().err
+    assert main(["dashboard", "--reports", str(tmp_path), "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_dashboard_help_is_fast_and_lists_options() -> None:
+    out = subprocess.run([sys.executable, "-m", "audit", "dashboard", "--help"], capture_output=True, text=True, check=True)
+    assert "--reports" in out.stdout and "--port" in out.stdout and "127.0.0.1" in out.stdout

@@ -1,0 +1,250 @@
+"""The dashboard in a real browser: headless Debian Chromium clicks through every page of
+``lm-audit dashboard`` served on 127.0.0.1, saves screenshots, finds no exception box, and shows a
+completion holding ``<script>`` and ``<img onerror>`` as text without running it.
+
+Needs ``chromium`` and ``chromedriver`` (``make test`` installs them with .ci/install-browser.sh);
+without them the test skips and says why. ``LM_AUDIT_SCREENSHOTS=docs/img`` also copies the
+screenshots there as ``dashboard-<page>.png``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+_spec = importlib.util.spec_from_file_location(
+    "dashboard_fixture_runs", Path(__file__).parent / "fixtures" / "dashboard" / "build_runs.py"
+)
+fixture_runs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixture_runs)
+
+PAGES = [
+    ("Runs", "runs"),
+    ("Overview", "overview"),
+    ("Toxicity", "toxicity"),
+    ("Bias", "bias"),
+    ("Stereotypes", "stereotypes"),
+    ("Factuality", "factuality"),
+    ("Misuse", "misuse"),
+    ("Scorer self-audit", "scorer-audit"),
+    ("Examples", "examples"),
+    ("Compare", "compare"),
+    ("Gated generation", "playground"),
+]
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--window-size=1440,1400",
+]
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        reason = (
+            "headless Chromium is not installed (need 'chromium' and 'chromedriver' on PATH; "
+            "'make test' installs Debian's chromium and chromium-driver via .ci/install-browser.sh)"
+        )
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        print("SKIP: selenium is not installed (pip install selenium)")
+        pytest.skip("selenium is not installed (pip install selenium)")
+    return chromium, driver
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _browser_paths()
+    base = tmp_path_factory.mktemp("dash-browser")
+    reports = fixture_runs.build_reports(base / "reports", base / "suites")
+    port = _free_port()
+    log = (base / "server.log").open("w")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audit", "dashboard", "--reports", str(reports), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"dashboard exited with {proc.returncode}: {(base / 'server.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dashboard did not become healthy: {(base / 'server.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = _browser_paths()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    opts.set_capability("unhandledPromptBehavior", "ignore")  # an alert must stay visible to the test
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _no_alert(driver: object) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        text = driver.switch_to.alert.text  # type: ignore[attr-defined]
+    except NoAlertPresentException:
+        return
+    raise AssertionError(f"a JavaScript alert fired: {text!r}")
+
+
+def _wait_page(driver: object, title: str, timeout: float = 60) -> None:
+    """Until the page's title is rendered and the app is no longer running."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d: object) -> bool:
+        _no_alert(d)
+        heads = [h.text.strip() for h in d.find_elements(By.CSS_SELECTOR, "h1")]  # type: ignore[attr-defined]
+        running = d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')  # type: ignore[attr-defined]
+        return title in heads and not running
+
+    WebDriverWait(driver, timeout, poll_frequency=0.3).until(ready)
+    time.sleep(0.8)  # charts finish drawing
+
+
+def _shot(driver: object, folder: Path, slug: str) -> Path:
+    path = folder / f"dashboard-{slug}.png"
+    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    extra = os.environ.get("LM_AUDIT_SCREENSHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / path.name)
+    return path
+
+
+def _assert_no_exception_box(driver: object, page: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    boxes = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')  # type: ignore[attr-defined]
+    assert not boxes, f"{page}: Streamlit exception box: {boxes[0].text[:500]}"
+
+
+def _assert_hostile_inert(driver: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    _no_alert(driver)
+    assert not driver.find_elements(By.CSS_SELECTOR, 'img[src="x"]')  # type: ignore[attr-defined]
+    injected = driver.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.scripts).some(s => (s.textContent || '').includes('alert(1)'))"
+        " || (window.__alerts || []).length > 0"
+    )
+    assert not injected
+
+
+def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.get(f"{server}/?run=documented&compare=alpha")  # type: ignore[attr-defined]
+    driver.execute_script("window.__alerts = []; window.alert = m => window.__alerts.push(String(m));")  # type: ignore[attr-defined]
+    _wait_page(driver, "Runs")
+    shots = []
+    for title, slug in PAGES:
+        link = WebDriverWait(driver, 30).until(
+            lambda d, t=title: next(
+                (a for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if a.text.strip() == t),
+                None,
+            )
+        )
+        link.click()
+        _wait_page(driver, title)
+        _assert_no_exception_box(driver, title)
+        body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+        if slug not in {"runs", "playground"}:
+            assert "Run documented" in body or slug == "compare", f"{title}: the selected run is not shown"
+        if slug == "examples":
+            box = driver.find_element(By.CSS_SELECTOR, 'input[aria-label^="Text search"]')  # type: ignore[attr-defined]
+            box.send_keys("onerror", Keys.ENTER)
+            WebDriverWait(driver, 30).until(
+                lambda d: "Matching records" in d.find_element(By.TAG_NAME, "body").text
+                and "1 of" in d.find_element(By.TAG_NAME, "body").text
+            )
+            _wait_page(driver, title)
+            body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+            assert "<script>alert(1)</script>" in body, "the hostile completion is not shown as text"
+            assert "<img src=x onerror=alert(1)>" in body
+            _assert_hostile_inert(driver)
+        if slug == "playground":
+            driver.find_element(By.XPATH, "//button[.//p[normalize-space()='Generate']]").click()  # type: ignore[attr-defined]
+            WebDriverWait(driver, 120).until(
+                lambda d: any(
+                    w in d.find_element(By.TAG_NAME, "body").text
+                    for w in ("ALLOWED", "BLOCKED", "Could not build the filter", "Policy or model problem")
+                )
+            )
+            _wait_page(driver, title)
+            _assert_no_exception_box(driver, title)
+            body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+            if "ALLOWED" in body or "BLOCKED" in body:
+                assert "raw completion" in body and "Checks" in body
+        shots.append(_shot(driver, tmp_path, slug))
+        _assert_hostile_inert(driver)
+    assert all(p.stat().st_size > 10_000 for p in shots), "a screenshot is blank"
+    print(f"screenshots: {tmp_path}")
