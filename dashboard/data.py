@@ -434,12 +434,18 @@ def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
                     "ci_low": _num(m.get("ci_low")),
                     "ci_high": _num(m.get("ci_high")),
                     "n": _num(m.get("n")),
-                    "std": _num(m.get("std")),
+                    "std": _num(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
+                    "higher is": str(m.get("higher_is") or ""),
+                    "ideal": _num(m.get("ideal")),
                     "method": str(m.get("method") or ""),
-                    "protocol": run.protocol_text(sid),
+                    "error": str(m.get("error") or ""),
+                    "protocol": str(m.get("protocol") or run.protocol_text(sid)),
                 }
             )
-    cols = ["suite", "metric", "kind", "score", "estimate", "ci_low", "ci_high", "n", "std", "method", "protocol"]
+    cols = [
+        "suite", "metric", "kind", "score", "estimate", "ci_low", "ci_high", "n", "std", "higher is", "ideal",
+        "method", "error", "protocol",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -783,6 +789,57 @@ def compare_runs(a: Run, b: Run, n_boot: int = 1000, seed: int = 0) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
+
+
+def official_compare(a: Run, b: Run) -> tuple[dict[str, Any] | None, str]:
+    """``lm-audit compare A B`` (``audit.report.compare.compare_runs``), cached; ``(None, reason)``
+    when it cannot run. Only complete runs are compared this way, because its record reader
+    repairs a torn tail in place and a running audit must not be touched."""
+    for r in (a, b):
+        if r.manifest.get("status") != "complete":
+            return None, f"run {r.run_id} is {r.manifest.get('status', 'not complete')!s}, not complete"
+    stamps = tuple(_stamp(r.path / name) for r in (a, b) for name in (MANIFEST, RECORDS))
+    return _official_compare_cached(str(a.path), str(b.path), stamps)
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the runs (paired bootstrap and permutation tests) ...")
+def _official_compare_cached(a: str, b: str, stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
+    try:
+        from audit.report.compare import compare_runs as lm_audit_compare
+    except ImportError as exc:
+        return None, f"lm-audit compare is not available here: {exc}"
+    try:
+        return lm_audit_compare(Path(a), Path(b)), ""
+    except Exception as exc:
+        return None, f"lm-audit compare failed: {type(exc).__name__}: {exc}"
+
+
+def official_compare_frame(result: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    suites = result.get("suites") if isinstance(result.get("suites"), dict) else {}
+    for sid, s in suites.items():
+        for f in _list(s.get("figures") if isinstance(s, dict) else None):
+            if not isinstance(f, dict):
+                continue
+            rows.append(
+                {
+                    "suite": sid,
+                    "figure": str(f.get("figure")),
+                    "A": _num(f.get("a")),
+                    "B": _num(f.get("b")),
+                    "delta (B - A)": _num(f.get("delta")),
+                    "delta ci_low": _num(f.get("ci_low")),
+                    "delta ci_high": _num(f.get("ci_high")),
+                    "p": _num(f.get("p_value")),
+                    "higher is": str(f.get("higher_is") or ""),
+                    "verdict": str(f.get("verdict") or ""),
+                    "shared prompts": _num(f.get("n_shared")),
+                    "method": str(f.get("method") or ""),
+                }
+            )
+    cols = ["suite", "figure", "A", "B", "delta (B - A)", "delta ci_low", "delta ci_high", "p", "higher is",
+            "verdict", "shared prompts", "method"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def compare_scores(a: Run, b: Run, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

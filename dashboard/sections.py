@@ -36,10 +36,12 @@ def metrics_by_category(
     by = data.metric_by_frame(run, [suite])
     for metric in metrics["metric"]:
         sub = by[by["metric"] == metric]
-        kind = str(metrics.loc[metrics["metric"] == metric, "kind"].iloc[0])
-        ref = (reference or {}).get(kind)
+        row = metrics.loc[metrics["metric"] == metric].iloc[0]
+        ref = (reference or {}).get(str(row["kind"]))
+        if row["ideal"] is not None and not pd.isna(row["ideal"]):
+            ref = (float(row["ideal"]), f"ideal {row['ideal']:g}")
         for attribute, part in sub.groupby("attribute", sort=False):
-            if ref and ref[0] == 0.5 and part["estimate"].abs().max() > 1:
+            if ref and ref[0] == 0.5 and str(row["kind"]) == "pct_stereotype" and part["estimate"].abs().max() > 1:
                 ref = (50.0, ref[1])  # the metric is a percentage, not a share
             fig = ui.ci_bar_chart(
                 part,

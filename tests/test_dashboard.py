@@ -164,7 +164,7 @@ def test_bias_page_without_group_results_says_so() -> None:
 @pytest.mark.parametrize(
     ("name", "chart", "expected"),
     [
-        ("stereotypes", "pct_stereotype by bias_type", {"gender": 0.58, "religion": 0.66}),
+        ("stereotypes", "pct_stereotype by bias_type", {"gender": 58.0, "religion": 66.0}),
         ("factuality", "accuracy by category", {"capitals": 0.5, "authors": 0.2}),
         ("misuse", "refusal_rate by category", {"weapons": 0.1, "fraud": 0.2}),
     ],
@@ -173,8 +173,8 @@ def test_topic_pages_show_metrics_by_category(name: str, chart: str, expected: d
     at = page(name)
     spec = next(c for c in charts(at) if c["layout"]["title"]["text"] == chart)
     assert dict(zip(spec["data"][0]["x"], spec["data"][0]["y"], strict=True)) == expected
-    if name == "stereotypes":  # the 50% reference line
-        assert any(s.get("y0") == 0.5 for s in spec["layout"].get("shapes", []))
+    if name == "stereotypes":  # the reference line at the ideal 50
+        assert any(s.get("y0") == 50.0 for s in spec["layout"].get("shapes", []))
 
 
 @pytest.mark.parametrize("name", ["stereotypes", "factuality", "misuse"])
@@ -242,6 +242,12 @@ def test_compare_page_deltas_and_verdicts() -> None:
     assert tox["delta ci_low"] <= tox["delta (B - A)"] <= tox["delta ci_high"]
     assert tox["verdict"] == "worse"
     assert "A: alpha" in texts(at) and "B: beta" in texts(at)
+    # the figures of `lm-audit compare`, one row per shared figure, deltas consistent with A and B
+    figures = next(f for f in frames(at) if "figure" in f.columns)
+    emt = figures[(figures["suite"] == "toxicity-mini") & (figures["figure"] == "expected_max_toxicity")].iloc[0]
+    assert emt["delta (B - A)"] == pytest.approx(emt["B"] - emt["A"], abs=1e-6)
+    assert emt["delta ci_low"] <= emt["delta (B - A)"] <= emt["delta ci_high"]
+    assert emt["verdict"] in {"worse", "no significant change"}
 
 
 def test_compare_page_asks_for_a_second_run() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
@@ -53,36 +54,63 @@ for sid in shared:
             "deltas mix model and protocol changes."
         )
 
-st.header("Metric deltas (B - A)")
-st.caption(
-    "Mean-type metrics: paired bootstrap over the prompts both runs share. Others: normal "
-    "approximation from the two CIs. A verdict needs a CI that excludes 0. `lm-audit compare A B` "
-    "gives the authoritative test with its exit code."
-)
-table = data.compare_runs(a, b)
-if table.empty:
-    ui.missing("No shared metrics: one of the runs has no metrics in its summary.json.", "See the score deltas below.")
-else:
-    counts = table["verdict"].value_counts()
-    cols = st.columns(4)
-    for col, verdict in zip(cols, ["better", "worse", "no significant change", "no CI"], strict=True):
-        col.metric(verdict, int(counts.get(verdict, 0)))
-    ui.table(table)
-    chart = table.dropna(subset=["delta (B - A)"]).copy()
-    if not chart.empty:
-        chart["label"] = chart["suite"] + " · " + chart["metric"]
-        chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
-        fig = ui.ci_bar_chart(chart, x="label", title="metric delta B - A with 95% CI", color="verdict", reference=0.0)
-        st.plotly_chart(fig, key="cmp-delta")
 
-st.header("Score deltas on shared prompts (B - A)")
+
+def verdict_cards(verdicts: pd.Series) -> None:
+    counts = verdicts.value_counts()
+    cols = st.columns(4)
+    for col, verdict in zip(cols, ["better", "worse", "no significant change", "other"], strict=True):
+        n = int(counts.get(verdict, 0)) if verdict != "other" else int(counts.drop(
+            ["better", "worse", "no significant change"], errors="ignore").sum())
+        col.metric(verdict, n)
+
+
+def delta_chart(frame: pd.DataFrame, label_col: str, key: str, title: str) -> None:
+    chart = frame.dropna(subset=["delta (B - A)"]).copy()
+    if chart.empty:
+        return
+    chart["label"] = chart["suite"] + " · " + chart[label_col]
+    chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
+    st.plotly_chart(ui.ci_bar_chart(chart, x="label", title=title, color="verdict", reference=0.0), key=key)
+
+
+st.header("Deltas B - A")
+result, why = data.official_compare(a, b)
+if result is not None:
+    st.caption(
+        "As `lm-audit compare A B`: every figure recomputed on the prompts both runs share, with a "
+        "paired bootstrap CI of the delta and a paired permutation test; the verdict accounts for "
+        "each figure's direction (or its ideal value, e.g. 50 for pct_stereotype)."
+    )
+    for sid, s in (result.get("suites") or {}).items():
+        for w in s.get("warnings") or []:
+            st.warning(f"{sid}: {w}")
+    table = data.official_compare_frame(result)
+    if table.empty:
+        ui.missing("The runs share no figure to compare.")
+    else:
+        verdict_cards(table["verdict"])
+        ui.table(table)
+        delta_chart(table, "figure", "cmp-official", "delta B - A with 95% CI")
+else:
+    ui.missing(f"The full comparison is not available ({why}):", "approximate deltas from the two summaries below.")
+    table = data.compare_runs(a, b)
+    if table.empty:
+        ui.missing("No shared metrics: one of the runs has no metrics in its summary.json.")
+    else:
+        st.caption(
+            "Mean-type metrics: paired bootstrap over the prompts both runs share. Others: normal "
+            "approximation from the two CIs. A verdict needs a CI that excludes 0."
+        )
+        verdict_cards(table["verdict"])
+        ui.table(table)
+        delta_chart(table, "metric", "cmp-delta", "metric delta B - A with 95% CI")
+
+st.header("Score deltas on shared prompts")
 st.caption("Every per-record score, averaged per prompt, over the prompts both runs share; paired bootstrap CI (1000).")
 scores = data.compare_scores(a, b)
 if scores.empty:
     ui.missing("The two runs share no scored prompts.")
 else:
     ui.table(scores)
-    chart = scores.copy()
-    chart["label"] = chart["suite"] + " · " + chart["score"]
-    chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
-    st.plotly_chart(ui.ci_bar_chart(chart, x="label", title="score delta B - A with 95% CI", color="verdict", reference=0.0), key="cmp-scores")
+    delta_chart(scores, "score", "cmp-scores", "score delta B - A with 95% CI")
