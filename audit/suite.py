@@ -218,10 +218,6 @@ class PromptSource(_Strict):
         if isinstance(self.data, list):
             if self.fields is not None or self.filter or self.format is not None:
                 raise ValueError("with a list of data sources, put 'fields', 'filter' and 'format' in each source")
-            names = [s.name for s in self.data]
-            dup = sorted({n for n in names if names.count(n) > 1})
-            if dup:
-                raise ValueError(f"duplicate data source names: {', '.join(dup)}")
         elif self.data and self.fields is None:
             raise ValueError("'data' needs 'fields' naming its columns")
         if self.templates and (self.fields is not None or self.filter or self.format is not None):
@@ -289,30 +285,6 @@ class Suite(_Strict):
             if not re.match(ID_RE, name):
                 raise ValueError(f"protocol name '{name}' must be lower-case letters, digits, '_', '.' or '-'")
         return v
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Suite:
-        if self.default_protocol and self.default_protocol not in self.protocols:
-            raise ValueError(f"default_protocol '{self.default_protocol}' is not in 'protocols'")
-        sources = self.prompts.sources()
-        if self.task == "likelihood":
-            if not sources:
-                raise ValueError("task 'likelihood' needs data files, not templates")
-            for s in sources:
-                if len(s.fields.options) < 2:
-                    raise ValueError("task 'likelihood' needs at least two 'fields.options' in every data source")
-        else:
-            for s in sources:
-                if not s.fields.prompt:
-                    raise ValueError("task 'generate' with 'data' needs 'fields.prompt'")
-        ids = [t.id for t in self.prompts.templates]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"duplicate template ids: {', '.join(dup)}")
-        dup_scorers = sorted({s for s in self.scorers if self.scorers.count(s) > 1})
-        if dup_scorers:
-            raise ValueError(f"scorer '{dup_scorers[0]}' is listed twice")
-        return self
 
     def generation_for(self, protocol: str | None) -> GenerationSpec:
         name = protocol or self.default_protocol
@@ -407,15 +379,21 @@ class _Where:
         return UsageError(f"{where}: {field_name}: {msg}")
 
 
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the tags pydantic adds inside unions and validators (``str``, ``function-after[...]``)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p)))
+
+
 # pydantic adds the union member's type name to the location of errors inside unions
-_UNION_TAGS = {"str", "Lexicon", "list[DataSource]", "DataSource", "int", "float", "bool"}
+_UNION_TAGS = {"str", "Lexicon", "list[DataSource]", "DataSource", "int", "float", "bool", "list[str | int]"}
 
 
 def _format_validation_error(path: Path, root: yaml.Node | None, err: ValidationError) -> str:
-    errors = err.errors()
-    # inside a union, prefer the error of the branch the user evidently meant (the deepest one)
-    e = max(errors, key=lambda x: len([p for p in x["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]))
-    loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    errors = [(_clean_loc(e["loc"]), e) for e in err.errors()]
+    # inside a union, report the branch the user evidently meant (the deepest location); errors of
+    # the other branches sit at a prefix of it and are not counted as further problems
+    loc, e = max(errors, key=lambda x: len(x[0]))
+    others = {lc for lc, _ in errors if lc != loc and lc != loc[: len(lc)]}
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
         msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
@@ -426,7 +404,7 @@ def _format_validation_error(path: Path, root: yaml.Node | None, err: Validation
         got = repr(e["input"])
         if len(got) <= 40 and got not in msg:
             msg = f"{msg} (got {got})"
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    more = f" (+{len(others)} more)" if others else ""
     return str(_Where(path, root).error(loc, msg + more))
 
 
@@ -461,7 +439,39 @@ def _load_suite_file(name_or_path: str) -> tuple[Suite, Path, yaml.Node | None]:
         suite = Suite.model_validate(data)
     except ValidationError as err:
         raise UsageError(_format_validation_error(path, root, err)) from None
+    _check_structure(suite, _Where(path, root))
     return suite, path, root
+
+
+def _check_structure(suite: Suite, where: _Where) -> None:
+    """Cross-field rules, each reported at the line of the field at fault."""
+    if suite.default_protocol and suite.default_protocol not in suite.protocols:
+        known = ", ".join(suite.protocols) or "none"
+        raise where.error(("default_protocol",), f"'{suite.default_protocol}' is not in 'protocols' (known: {known})")
+    listed = isinstance(suite.prompts.data, list)
+    for i, s in enumerate(suite.prompts.sources()):
+        fields_loc = ("prompts", "data", i, "fields") if listed else ("prompts", "fields")
+        if suite.task == "likelihood" and len(s.fields.options) < 2:
+            raise where.error(
+                (*fields_loc, "options"), "task 'likelihood' needs at least two options (option name -> column)"
+            )
+        if suite.task == "generate" and not s.fields.prompt:
+            raise where.error(fields_loc, "task 'generate' needs 'prompt' (the column holding the prompt)")
+    if listed:
+        names = [src.name for src in suite.prompts.sources()]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise where.error(("prompts", "data", i, "name"), f"duplicate data source name '{name}'")
+    if suite.task == "likelihood" and suite.prompts.templates:
+        raise where.error(("task",), "task 'likelihood' needs data files with options, not templates")
+    seen: set[str] = set()
+    for i, t in enumerate(suite.prompts.templates):
+        if t.id in seen:
+            raise where.error(("prompts", "templates", i, "id"), f"duplicate template id '{t.id}'")
+        seen.add(t.id)
+    for i, name in enumerate(suite.scorers):
+        if name in suite.scorers[:i]:
+            raise where.error(("scorers", i), f"scorer '{name}' is listed twice")
 
 
 def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> LoadedSuite:
@@ -770,7 +780,7 @@ def _load_data_items(suite: Suite, where: _Where, hasher: Any) -> list[Item]:
     for si, src in enumerate(suite.prompts.sources()):
         base: tuple[Any, ...] = ("prompts", "data", si) if listed else ("prompts",)
         file_loc = (*base, "file") if listed else ("prompts", "data")
-        data_path = (where.path.parent / src.file).resolve()
+        data_path = where.path.parent / src.file
         if not data_path.is_file():
             raise where.error(file_loc, f"data file not found: {src.file} (paths are relative to the suite file)")
         hasher.update(data_path.read_bytes())
@@ -781,6 +791,7 @@ def _load_data_items(suite: Suite, where: _Where, hasher: Any) -> list[Item]:
         clash = sorted(set(f.attributes) & set(src.attributes))
         if clash:
             raise where.error((*base, "attributes"), f"attribute '{clash[0]}' is both a column and a constant")
+        row_of: dict[str, int] = {}
         for n, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise UsageError(f"{data_path}:{n + 1}: row {n + 1} is not an object")
@@ -793,6 +804,11 @@ def _load_data_items(suite: Suite, where: _Where, hasher: Any) -> list[Item]:
                 continue
             row_id = str(row[f.id]) if f.id else str(n)
             item_id = f"{src.name}:{row_id}" if src.name else row_id
+            if item_id in row_of:
+                raise where.error(
+                    file_loc, f"duplicate item id '{row_id}' in {data_path.name} (rows {row_of[item_id]} and {n + 1})"
+                )
+            row_of[item_id] = n + 1
             prompt = str(row[f.prompt]) if f.prompt else ""
             if src.format and f.prompt:
                 prompt = src.format.replace("{prompt}", prompt)
