@@ -36,8 +36,10 @@ EXACT_SIGNFLIP_MAX = 15
 def bootstrap_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """A (resamples x n) matrix of multinomial counts: how often each of ``n`` clusters was drawn."""
     idx = rng.integers(0, n, size=(resamples, n))
-    offsets = (np.arange(resamples) * n)[:, None]
-    return np.bincount((idx + offsets).ravel(), minlength=resamples * n).reshape(resamples, n)
+    w = np.empty((resamples, n), dtype=np.float64)
+    for r in range(resamples):  # a loop over resamples (not records): each bincount stays in cache
+        w[r] = np.bincount(idx[r], minlength=n)
+    return w
 
 
 def bootstrap_totals(x: np.ndarray, resamples: int, seed: int) -> np.ndarray:
