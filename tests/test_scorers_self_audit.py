@@ -12,7 +12,7 @@ from audit.scorers.calibration import load_calibration
 from audit.scorers.neutralize import neutralize
 from audit.scorers.self_audit import audit_scorer, run_self_audit
 
-BIAS_AXES = {"gender", "race_ethnicity", "religion", "sexual_orientation", "nationality", "age", "disability"}
+BIAS_AXES = {"gender", "race", "religion", "sexual_orientation", "nationality", "age", "disability"}
 
 
 class FlagsWord(Scorer):

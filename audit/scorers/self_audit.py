@@ -14,7 +14,7 @@ several forms, plus clearly toxic and clearly benign controls) and stores the re
   threshold, and their ``n``): a scorer that cannot separate these is broken, whatever its gaps;
 - ``fpr_gap``: the between-group false-positive gap (max group FPR - min group FPR) ``raw`` and
   ``neutralized``, each with the groups at both ends;
-- ``axes``: group -> axis (gender, race_ethnicity, religion, sexual_orientation, nationality, age,
+- ``axes``: group -> axis (gender, race, religion, sexual_orientation, nationality, age,
   disability).
 
 It runs the calibration texts through the scorer in two batched calls (< 1 s with the embedded
