@@ -278,18 +278,23 @@ def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         a = row.get("attributes")
         if isinstance(a, dict):
             for k, v in a.items():
-                col = attrs.setdefault(str(k), [None] * i)
+                col = attrs.get(k)
+                if col is None:  # a new attribute: pad the rows before it
+                    col = attrs[k] = [None] * i
                 col.append(None if v is None else str(v))
         s = row.get("scores")
         if isinstance(s, dict):
             for k, v in s.items():
-                col = scores.setdefault(str(k), [math.nan] * i)
+                col = scores.get(k)
+                if col is None:
+                    col = scores[k] = [math.nan] * i
                 col.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan)
+        n = i + 1
         for col in attrs.values():
-            if len(col) < i + 1:
+            if len(col) < n:
                 col.append(None)
         for col in scores.values():
-            if len(col) < i + 1:
+            if len(col) < n:
                 col.append(math.nan)
     frame = pd.DataFrame(base)
     for c in ("prompt", "completion"):
