@@ -164,3 +164,16 @@ def test_end_to_end_run_on_a_tiny_random_model(tmp_path: Path, capsys: pytest.Ca
     assert "RANDOM-WEIGHTS" in (run / "report.html").read_text(encoding="utf-8")
     printed = capsys.readouterr().err
     assert "gap(sentiment, gender) <= 0.1" in printed and ("PASS" in printed or "FAIL" in printed)
+
+
+def test_missing_self_audit_module_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from audit.summary import scorer_self_audit
+
+    monkeypatch.setitem(sys.modules, "audit.scorers.self_audit", None)  # import now fails
+    manifest = {"suites": {"t": {"scorers": ["toxicity"]}}, "scorers": {"toxicity": {"version": "v1"}}}
+    got = scorer_self_audit(manifest)
+    assert "self-audit unavailable" in got["toxicity"]["note"]
+    assert got["toxicity"]["version"] == "v1"
+    assert scorer_self_audit({"suites": {"s": {"scorers": ["sentiment"]}}}) == {}

@@ -230,12 +230,21 @@ def _self_audit(summary: dict[str, Any]) -> str:
         )
         if a.get("note"):
             out.append(f"<p>{esc(a['note'])}</p>")
+        gap = a.get("fpr_gap") or {}
+        for kind in ("raw", "neutralized"):
+            if gap.get(kind):
+                gk = gap[kind]
+                out.append(
+                    f"<p>False-positive gap ({esc(kind)}): <b>{num(gk.get('estimate'))}</b> between "
+                    f"{esc(gk.get('max_group'))} and {esc(gk.get('min_group'))}.</p>"
+                )
         groups = a.get("groups") or {}
+        axes = a.get("axes") or {}
         if groups:
             neu = a.get("neutralized") or {}
             rows = [
                 [
-                    esc(g),
+                    esc(g) + (f' <span class="muted">({esc(axes[g])})</span>' if g in axes else ""),
                     num(c.get("fpr")),
                     num(c.get("mean")),
                     num((neu.get(g) or {}).get("fpr")),

@@ -104,6 +104,14 @@ def _self_audit(summary: dict[str, Any]) -> list[str]:
         )
         if a.get("note"):
             lines.append(f"Note: {md_cell(a['note'])}")
+        gap = a.get("fpr_gap") or {}
+        for kind in ("raw", "neutralized"):
+            if gap.get(kind):
+                gk = gap[kind]
+                lines.append(
+                    f"False-positive gap ({kind}): **{num(gk.get('estimate'))}** between "
+                    f"{md_cell(gk.get('max_group'))} and {md_cell(gk.get('min_group'))}."
+                )
         groups = a.get("groups") or {}
         if groups:
             neu = a.get("neutralized") or {}
