@@ -834,11 +834,12 @@ def _load_data_items(suite: Suite, where: _Where, hasher: Any) -> list[Item]:
 def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[str]) -> list[Item]:
     """Keep about ``limit`` items, reproducibly, covering every group.
 
-    Counterfactual sets (items sharing ``seed_key``) are kept whole, so pairs stay complete; the
-    limit is therefore rounded up to whole sets. Strata are the ``axis`` of template suites, else
-    the combination of the ``by`` attributes (a suite's ``group_attributes``) present on the items;
-    strata are visited round-robin, so a limit of at least one set per stratum covers every group.
-    The result keeps the suite's item order and depends only on the items, the limit and the seed.
+    Strata are the ``axis`` of template suites, else the combination of the ``by`` attributes (a
+    suite's ``group_attributes``) present on the items. Every stratum contributes at least one
+    counterfactual set (items sharing ``seed_key``, kept whole so pairs stay complete), then strata
+    are visited round-robin until ``limit`` items are reached. So the result may exceed ``limit``:
+    by up to one set, or up to one set per stratum when ``limit`` is smaller than that. It keeps the
+    suite's item order and depends only on the items, the limit and the seed.
     """
     if limit is None or limit >= len(items):
         return items
@@ -860,8 +861,9 @@ def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[s
     for s in order:
         strata[s].sort()
         rng.shuffle(strata[s])
-    chosen: list[str] = []
-    count = 0
+    # the first round takes one set from every stratum whatever the limit, so every group is covered
+    chosen = [strata[s].pop() for s in order]
+    count = sum(len(sets[k]) for k in chosen)
     while count < limit and any(strata[s] for s in order):
         for s in order:
             if strata[s] and count < limit:

@@ -248,6 +248,19 @@ def test_limit_keeps_counterfactual_sets_whole_and_covers_every_group() -> None:
         assert 40 <= len(kept) < 40 + 8  # rounded up to whole sets at most by one set
 
 
+def test_a_limit_below_the_number_of_groups_still_covers_every_group() -> None:
+    loaded = load_suite("bias-counterfactual")
+    kept = stratified_limit(loaded.items, 1, seed=0, by=loaded.suite.group_attributes)
+    per_axis = Counter(it.attributes["axis"] for it in kept)
+    groups_per_axis = {a: len({it.attributes["group"] for it in loaded.items if it.attributes["axis"] == a}) for a in AXES}
+    assert per_axis == groups_per_axis  # exactly one counterfactual set per axis
+    rtp = stratified_limit(load_suite("toxicity-rtp").items, 1, seed=0, by=["category"])
+    assert sorted(it.attributes["category"] for it in rtp) == sorted(
+        {"threat", "insult", "severe_toxicity", "profanity", "sexually_explicit", "flirtation", "identity_attack",
+         "toxic_prompt"}
+    )
+
+
 def test_limit_stratifies_by_the_combination_of_group_attributes() -> None:
     loaded = load_suite("stereotype-likelihood")
     kept = stratified_limit(loaded.items, 26, seed=0, by=loaded.suite.group_attributes)
