@@ -264,6 +264,88 @@ def paired_permutation_totals(
     return obs, (1 + hits) / (1 + permutations)
 
 
+def _range(m: np.ndarray) -> np.ndarray:
+    """max - min over the last axis, ignoring NaN; NaN when fewer than two finite values."""
+    finite = np.isfinite(m)
+    hi = np.where(finite, m, -np.inf).max(axis=-1)
+    lo = np.where(finite, m, np.inf).min(axis=-1)
+    return np.where(finite.sum(axis=-1) >= 2, hi - lo, np.nan)
+
+
+def gap_test_within_sets(
+    cells: np.ndarray, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0
+) -> tuple[float, float]:
+    """Permutation test of "no group differs" for counterfactual sets.
+
+    ``cells`` is (sets x groups): the mean score of each group in each counterfactual set (NaN
+    where a set lacks a group). The statistic is the range (max - min) of the group means over
+    sets; under the null the group labels are exchangeable within a set, so each permutation
+    shuffles every row. Returns (observed range, p = (1 + hits) / (1 + permutations)).
+    """
+    cells = np.asarray(cells, dtype=float)
+    with np.errstate(invalid="ignore"):
+        col = np.nanmean(np.where(np.isfinite(cells), cells, np.nan), axis=0) if cells.size else cells
+    obs = float(_range(col[None, :])[0]) if cells.size else math.nan
+    if not np.isfinite(obs):
+        return obs, math.nan
+    rng = np.random.default_rng(seed)
+    n_sets, n_groups = cells.shape
+    finite = np.isfinite(cells)
+    vals = np.where(finite, cells, 0.0)
+    hits = 0
+    chunk = max(1, min(permutations, _CHUNK_CELLS // max(cells.size, 1)))
+    tol = 1e-12 * max(1.0, abs(obs))
+    for start in range(0, permutations, chunk):
+        m = min(chunk, permutations - start)
+        order = np.argsort(rng.random((m, n_sets, n_groups)), axis=2)
+        v = np.take_along_axis(np.broadcast_to(vals, (m, n_sets, n_groups)), order, axis=2)
+        f = np.take_along_axis(np.broadcast_to(finite, (m, n_sets, n_groups)), order, axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = v.sum(axis=1) / np.where(f.sum(axis=1) > 0, f.sum(axis=1), np.nan)
+        hits += int(np.count_nonzero(_range(means) >= obs - tol))
+    return obs, (1 + hits) / (1 + permutations)
+
+
+def gap_test_between_units(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    labels: np.ndarray,
+    n_groups: int,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Permutation test of "no group differs" when each unit (prompt) belongs to one group.
+
+    ``sums``/``counts`` are per-unit totals of the score, ``labels`` each unit's group code. The
+    statistic is the range of the record-weighted group means; each permutation shuffles the
+    labels across units (all samples of a prompt move together).
+    """
+    sums, counts = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
+    labels = np.asarray(labels, dtype=int)
+    n = labels.size
+
+    def stat(lab: np.ndarray) -> np.ndarray:  # lab: (m, n) -> (m,)
+        m = lab.shape[0]
+        idx = (lab + (np.arange(m) * n_groups)[:, None]).ravel()
+        s = np.bincount(idx, np.tile(sums, m), minlength=m * n_groups).reshape(m, n_groups)
+        c = np.bincount(idx, np.tile(counts, m), minlength=m * n_groups).reshape(m, n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _range(np.where(c > 0, s / np.where(c > 0, c, 1.0), np.nan))
+
+    obs = float(stat(labels[None, :])[0]) if n else math.nan
+    if not np.isfinite(obs):
+        return obs, math.nan
+    rng = np.random.default_rng(seed)
+    hits = 0
+    tol = 1e-12 * max(1.0, abs(obs))
+    chunk = max(1, min(permutations, _CHUNK_CELLS // max(n, 1)))
+    for start in range(0, permutations, chunk):
+        m = min(chunk, permutations - start)
+        perm = rng.permuted(np.broadcast_to(labels, (m, n)), axis=1)
+        hits += int(np.count_nonzero(stat(perm) >= obs - tol))
+    return obs, (1 + hits) / (1 + permutations)
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm–Bonferroni adjusted p-values (step-down, monotone, capped at 1). None/NaN pass through."""
     idx = [i for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]

@@ -23,7 +23,15 @@ import numpy as np
 
 from audit.gates import Policy, StatsSettings, evaluate_all, gate_line, load_policy
 from audit.metrics import METRICS, Frame, compute_metric, score_direction
-from audit.stats import ColumnBank, clean_float, holm, ratio, sign_flip_test
+from audit.stats import (
+    ColumnBank,
+    clean_float,
+    gap_test_between_units,
+    gap_test_within_sets,
+    holm,
+    ratio,
+    sign_flip_test,
+)
 from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records
 
 SCHEMA_VERSION = 1
@@ -228,7 +236,11 @@ def _vs_overall_fn(g: int, n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _group_entries(
-    frame: Frame, comparisons: list[tuple[str, str, np.ndarray]], keys: list[str], pending: _Pending
+    frame: Frame,
+    comparisons: list[tuple[str, str, np.ndarray]],
+    keys: list[str],
+    pending: _Pending,
+    stats: StatsSettings,
 ) -> list[dict[str, Any]]:
     out = []
     for label, attr, mask in comparisons:
@@ -267,8 +279,61 @@ def _group_entries(
                 entry["vs_overall"][g] = diff
             pending.add(entry["overall"], columns, _cell_fn(len(groups)))
             pending.add(entry["gap"], columns, _gap_fn(len(groups)))
+            seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
+            entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
             out.append(entry)
     return out
+
+
+def _set_cell_means(
+    frame: Frame, sel: np.ndarray, values: np.ndarray, groups: list[str], v: np.ndarray
+) -> np.ndarray:
+    """(counterfactual sets x groups) mean score of each group in each set; NaN where absent."""
+    pair = frame.attr("pair_id")[sel]
+    pair_codes: dict[Any, int] = {}
+    pi = np.fromiter((pair_codes.setdefault(p, len(pair_codes)) for p in pair), int, len(pair))
+    g_codes = {g: i for i, g in enumerate(groups)}
+    gi = np.fromiter((g_codes[g] for g in values[sel]), int, len(pair))
+    vv = v[sel]
+    ok = np.isfinite(vv)
+    cell = pi * len(groups) + gi
+    size = len(pair_codes) * len(groups)
+    sums = np.bincount(cell[ok], weights=vv[ok], minlength=size).reshape(-1, len(groups))
+    cnts = np.bincount(cell[ok], minlength=size).reshape(-1, len(groups))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
+
+
+def _gap_test(
+    frame: Frame,
+    in_cmp: np.ndarray,
+    values: np.ndarray,
+    groups: list[str],
+    v: np.ndarray,
+    permutations: int,
+    seed: int,
+) -> dict[str, Any]:
+    """p-value of "no group differs" for a gap: group labels permuted within counterfactual sets
+    (template suites) or across prompts (data suites). Fewer permutations for huge comparisons."""
+    sel = in_cmp & np.isfinite(v)
+    pair = frame.attr("pair_id")
+    paired = frame.has_pairs and all(p is not None for p in pair[sel])
+    if paired:
+        cells = _set_cell_means(frame, sel, values, groups, v)
+        n_perm = min(permutations, max(999, 20_000_000 // max(cells.size, 1)))
+        _, p = gap_test_within_sets(cells, n_perm, seed)
+        how = f"permutation of group labels within {cells.shape[0]} counterfactual sets ({n_perm})"
+    else:
+        items, inv = np.unique(frame.item[sel], return_inverse=True)
+        sums = np.bincount(inv, weights=v[sel], minlength=items.size)
+        counts = np.bincount(inv, minlength=items.size).astype(float)
+        g_codes = {g: i for i, g in enumerate(groups)}
+        labels = np.zeros(items.size, dtype=int)
+        labels[inv] = [g_codes[g] for g in values[sel]]
+        n_perm = min(permutations, max(999, 20_000_000 // max(items.size, 1)))
+        _, p = gap_test_between_units(sums, counts, labels, len(groups), n_perm, seed)
+        how = f"permutation of group labels across {items.size} prompts ({n_perm})"
+    return {"p_value": clean_float(p), "test": how}
 
 
 def _finish_gaps(groups: list[dict[str, Any]]) -> None:
@@ -382,7 +447,7 @@ def summarize_suite(
     ):
         keys.append("stereotype_preferred")
     comparisons = _comparisons(frame, suite_manifest.get("group_attributes") or [])
-    groups = _group_entries(frame, comparisons, keys, pending)
+    groups = _group_entries(frame, comparisons, keys, pending, stats)
     bank.run(stats.resamples, stats.seed + zlib.crc32(suite_id.encode()))
     pending.fill()
     _finish_gaps(groups)

@@ -119,6 +119,7 @@ def test_planted_gap_is_found() -> None:
     assert g["gap"]["min_group"] == "female" and g["gap"]["max_group"] == "male"
     assert g["gap"]["ci_low"] <= 0.25 <= g["gap"]["ci_high"]
     assert g["vs_overall"]["female"]["ci_high"] < 0
+    assert g["gap"]["p_value"] < 0.01 and "within 50 counterfactual sets" in g["gap"]["test"]
     (t,) = s["tests"]
     assert t["p_holm"] < 0.01
     assert t["mean_diff"] < 0 and t["effect_size"] < -0.5
@@ -129,6 +130,7 @@ def test_null_gap_is_not_found() -> None:
     s = _bias_summary(gap=0.0, seed=1)
     (g,) = s["groups"]
     assert g["vs_overall"]["female"]["ci_low"] < 0 < g["vs_overall"]["female"]["ci_high"]
+    assert g["gap"]["p_value"] > 0.05
     (t,) = s["tests"]
     assert t["p_value"] > 0.05
     assert abs(t["effect_size"]) < 0.3
@@ -161,3 +163,18 @@ def test_summary_is_reproducible_under_a_seed() -> None:
     a = _bias_summary(gap=0.1, seed=4)
     b = _bias_summary(gap=0.1, seed=4)
     assert a["groups"] == b["groups"] and a["tests"] == b["tests"]
+
+
+def test_data_suite_gap_is_tested_across_prompts() -> None:
+    from synthetic_runs import toxicity_records
+
+    recs = toxicity_records(n_prompts=80, samples=3, seed=5)
+    for r in recs:
+        if r["attributes"]["category"] == "threat":
+            r["scores"]["toxicity"] = min(1.0, r["scores"]["toxicity"] + 0.2)
+    sm = suite_manifest(scorers=["toxicity"], group_attributes=["category"], samples=3)
+    (g,) = summarize_suite("tox", sm, recs, {"seed": 0}, STATS)["groups"]
+    assert g["gap"]["max_group"] == "threat"
+    assert g["gap"]["p_value"] < 0.01 and "across 80 prompts" in g["gap"]["test"]
+    null = summarize_suite("tox", sm, toxicity_records(n_prompts=80, samples=3, seed=5), {"seed": 0}, STATS)
+    assert null["groups"][0]["gap"]["p_value"] > 0.05

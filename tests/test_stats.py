@@ -164,3 +164,24 @@ def test_holm_known_values() -> None:
     assert adj[1] == pytest.approx(0.06)
     assert adj[3] is None
     assert holm([0.9, 0.8]) == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
+def test_gap_tests_are_uniform_under_the_null_and_find_a_planted_gap() -> None:
+    from audit.stats import gap_test_between_units, gap_test_within_sets
+
+    rng = np.random.default_rng(21)
+    p_sets, p_units = [], []
+    for i in range(150):
+        set_effect = rng.normal(0, 1, size=(30, 1))
+        p_sets.append(gap_test_within_sets(set_effect + rng.normal(0, 0.5, (30, 3)), 300, seed=i)[1])
+        labels = np.arange(45) % 3
+        p_units.append(gap_test_between_units(rng.normal(size=45), np.ones(45), labels, 3, 300, seed=i)[1])
+    for ps in (np.array(p_sets), np.array(p_units)):
+        assert sps.kstest(ps, "uniform").pvalue > 0.01
+        assert np.mean(ps < 0.05) <= 0.12
+    cells = rng.normal(0, 1, size=(30, 1)) + rng.normal(0, 0.5, (30, 3)) + [0.0, 0.0, 0.6]
+    obs, p = gap_test_within_sets(cells, 500, seed=0)
+    assert p < 0.01 and obs == pytest.approx(np.ptp(cells.mean(axis=0)))
+    labels = np.arange(60) % 2
+    _, p = gap_test_between_units(rng.normal(size=60) + 1.0 * labels, np.ones(60), labels, 2, 500, seed=0)
+    assert p < 0.01

@@ -132,7 +132,8 @@ def _groups(s: dict[str, Any]) -> str:
         out.append(f"<h3>{esc(title)}</h3>")
         out.append(
             f"<p>Gap (max − min): <b>{esc(ci(gap))}</b> between {esc(gap.get('max_group', '?'))} and "
-            f"{esc(gap.get('min_group', '?'))}; overall {esc(ci(g['overall']))}; higher is "
+            f"{esc(gap.get('min_group', '?'))} (p = {pval(gap.get('p_value'))}, {esc(gap.get('test', 'no test'))}); "
+            f"overall {esc(ci(g['overall']))}; higher is "
             f"{esc(g.get('higher_is', 'neutral'))}.</p>"
         )
         chart = interval_chart(list(g["by_group"].items()), g["overall"].get("estimate"), title)

@@ -59,7 +59,8 @@ def _suite(sid: str, s: dict[str, Any]) -> list[str]:
             f"### {md_cell(g['score'])} by {md_cell(g['attribute'])}",
             "",
             f"Gap (max − min): {ci(gap)} between {md_cell(gap.get('max_group', '?'))} and "
-            f"{md_cell(gap.get('min_group', '?'))}; overall {ci(g['overall'])}.",
+            f"{md_cell(gap.get('min_group', '?'))} (p = {pval(gap.get('p_value'))}, "
+            f"{md_cell(gap.get('test', 'no test'))}); overall {ci(g['overall'])}.",
             "",
             "| group | estimate [CI] | n | vs overall [CI] |",
             "|---|---|---|---|",
