@@ -15,6 +15,7 @@ so the samples of one prompt (and the members of one pair) always stay together.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -283,7 +284,8 @@ def gap_test_within_sets(
     shuffles every row. Returns (observed range, p = (1 + hits) / (1 + permutations)).
     """
     cells = np.asarray(cells, dtype=float)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group with no finite cell: NaN mean
         col = np.nanmean(np.where(np.isfinite(cells), cells, np.nan), axis=0) if cells.size else cells
     obs = float(_range(col[None, :])[0]) if cells.size else math.nan
     if not np.isfinite(obs):

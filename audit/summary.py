@@ -454,6 +454,9 @@ def summarize_suite(
     for g in groups:
         g["method"] = method
         g["protocol"] = protocol["text"]
+    tests = _paired_tests(frame, comparisons, keys, stats)
+    for t in tests:
+        t["protocol"] = protocol["text"]
     return {
         "title": suite_manifest.get("title", suite_id),
         "task": task,
@@ -464,7 +467,7 @@ def summarize_suite(
         "protocol": protocol,
         "metrics": metrics,
         "groups": groups,
-        "tests": _paired_tests(frame, comparisons, keys, stats),
+        "tests": tests,
         "gates": [],
         "examples": {"worst": _worst_examples(frame, keys)},
     }
