@@ -31,6 +31,8 @@ def test_name_parsing() -> None:
     assert parse_name("openai:gpt-4o-mini") == ("gpt-4o-mini", None)
     with pytest.raises(UsageError):
         parse_name("openai:@http://x/v1")
+    assert load_openai("openai:m@http://127.0.0.1:1/v1", batch_size=3, device="cpu").concurrency == 3
+    assert load_openai("openai:m@http://127.0.0.1:1/v1", batch_size=3, concurrency=5).concurrency == 5
     with pytest.raises(UsageError, match="unknown option"):
         load_openai("openai:m@http://127.0.0.1:1/v1", temprature=1)
 
@@ -242,7 +244,9 @@ def test_lm_audit_serve_as_a_peer(gated_server_url: str) -> None:
     assert first[-1].text == "Blocked by policy."  # the audit sees what the gate lets out
     assert [c.text for c in model.generate(reqs, PARAMS, seed=1)] == [c.text for c in first]  # seeds honoured
     assert [c.text for c in model.generate(reqs, PARAMS, seed=2)][:-1] != [c.text for c in first][:-1]
-    with pytest.raises(LoglikelihoodUnsupportedError, match=r"does not return prompt log-probabilities.*HTTP 400"):
+    with pytest.raises(
+        LoglikelihoodUnsupportedError, match=r"does not return prompt log-probabilities.*HTTP 400"
+    ):
         model.loglikelihood([LoglikelihoodRequest("The man is", " strong")])
 
 

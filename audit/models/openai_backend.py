@@ -11,7 +11,7 @@ Options (``load_model(name, **options)``):
   as ``Authorization: Bearer ...`` when set, never written to the manifest.
 - ``chat`` (default false): always use ``/chat/completions`` (the prompt becomes one user message).
   Without it, ``/completions`` is used unless the suite asks for chat formatting.
-- ``concurrency`` (default 8): requests in flight at once.
+- ``concurrency`` (default 8; ``lm-audit run --batch-size N`` sets it to N): requests in flight.
 - ``timeout`` (default 60 s): per request.
 - ``max_retries`` (default 5): retries on 429, 5xx, timeouts and connection errors, with
   exponential backoff (0.5 s doubling, capped at 30 s, with jitter) that honours ``Retry-After``.
@@ -389,8 +389,11 @@ def load_openai(name: str, **options: Any) -> OpenAIBackend:
     """Build the backend for ``openai:<model>[@<base_url>]`` (see the module docstring)."""
     model, url_in_name = parse_name(name)
     options = dict(options)
-    for ignored in ("batch_size", "device"):  # local-model options passed by ``lm-audit run``
-        options.pop(ignored, None)
+    batch_size = options.pop("batch_size", None)  # ``lm-audit run --batch-size``: requests in flight
+    options.pop("device", None)  # a local-model option, meaningless for an endpoint
+    if options.get("concurrency") is None and batch_size:
+        options["concurrency"] = int(batch_size)
+    options = {k: v for k, v in options.items() if v is not None}
     base_url = options.pop("base_url", None) or url_in_name or os.environ.get("OPENAI_BASE_URL")
     allowed = {"api_key_env", "chat", "concurrency", "timeout", "max_retries", "backoff", "max_backoff"}
     unknown = sorted(set(options) - allowed)
