@@ -10,7 +10,7 @@ Attackers dodge keyword-heavy scorers by writing ``ｆｕｃｋ``, ``fսck`` (Ar
 4. case folded;
 5. spaced-out letters joined (``f u c k``, ``f.u.c.k``, ``f-u-c-k``; a double gap ends a word);
 6. leetspeak folded inside words that also hold letters (``sh1t``, ``$hit``, ``@ss``; plain
-   numbers such as ``2024`` are kept);
+   numbers such as ``2024`` are kept, unless the text is written in leetspeak: ``y0u 455``);
 7. runs of three or more identical letters collapsed to one (``fuuuuck`` -> ``fuck``).
 
 Every output character remembers the span of original characters it came from, so a span found
@@ -165,8 +165,16 @@ def _join_spaced(
     return _segment(letters)
 
 
-def _fold_leet(token: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    if not any(c.isalpha() for c in token) or not any(c in LEET for c in token):
+def _is_mixed_leet(token: str) -> bool:
+    return any(c.isalpha() for c in token) and any(c in LEET for c in token)
+
+
+def _fold_leet(
+    token: str, pieces: list[tuple[str, int, int]], digits_too: bool = False
+) -> list[tuple[str, int, int]]:
+    if not _is_mixed_leet(token) and not (
+        digits_too and token.isdigit() and all(c in LEET for c in token)
+    ):
         return pieces
     keep_from = len(pieces)  # trailing "!", "|", "+" are punctuation, not letters
     while keep_from > 0 and pieces[keep_from - 1][0] in _LEET_SYMBOLS_NOT_AT_END:
@@ -209,7 +217,10 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
             _SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=opts.segment_spaced)
         )
     if opts.leetspeak:
-        chars.replace_matches(_LEET_TOKEN, _fold_leet)
+        # In a text written in leetspeak (two or more mixed words such as "y0u", "h4te"), an
+        # all-digit word made of leet digits is leet too ("455" -> "ass"); elsewhere numbers stay.
+        leet_text = sum(1 for m in _LEET_TOKEN.finditer(chars.text) if _is_mixed_leet(m.group(0))) >= 2
+        chars.replace_matches(_LEET_TOKEN, lambda t, p: _fold_leet(t, p, digits_too=leet_text))
     if opts.repeats:
         chars.replace_matches(_REPEATS, _collapse_repeats)
     chars.replace_matches(_SPACES, _collapse_spaces)
