@@ -252,3 +252,19 @@ def test_factuality_reference_errors() -> None:
     with pytest.raises(TypeError, match="reference #0 holds a int answer"):
         f.score(["Paris"], [Reference(correct=[3])])  # type: ignore[list-item]
     assert set(f.score(["x"], [Reference()])[0].values()) == {None}
+
+
+def test_suites_may_name_a_scorer_backend(tmp_path) -> None:
+    from audit.suite import load_suite
+
+    suites = Path(__file__).resolve().parents[1] / "probes" / "suites"
+    text = (suites / "toxicity-rtp.yaml").read_text(encoding="utf-8")
+    assert "scorers: [toxicity]" in text
+    text = text.replace("../data/", f"{suites.parent / 'data'}/")
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(text.replace("scorers: [toxicity]", "scorers: [toxicity:detoxify]"), encoding="utf-8")
+    assert load_suite(str(ok), known_scorers=set(available())).suite.scorers == ["toxicity:detoxify"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("scorers: [toxicity]", "scorers: [toxicityy]"), encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown scorer 'toxicityy'"):
+        load_suite(str(bad), known_scorers=set(available()))
