@@ -5,9 +5,10 @@ Standard library only (``http.server``), bound to 127.0.0.1 on a free port, serv
 pure function of the request, so tests can check what the client sent:
 
 - ``/v1/completions`` and ``/v1/chat/completions`` answer ``"<prompt tail>|seed=<seed>|T=<temp>"``;
-- ``/v1/completions`` with ``echo`` + ``logprobs`` + ``max_tokens=0`` splits the prompt into
-  whitespace-led words and gives word ``w`` the log-prob ``-len(w)/10`` (the first gets ``None``,
-  as real servers do), unless ``logprobs_supported`` is false (then HTTP 400, like hosted APIs);
+- ``/v1/completions`` with ``echo`` + ``logprobs`` splits the prompt (plus ``max_tokens`` generated
+  words) into whitespace-led words and gives word ``w`` the log-prob ``-len(w)/10`` (the first gets
+  ``None``, as real servers do), unless ``logprobs_supported`` is false (then HTTP 400, like hosted
+  APIs); ``echo_zero_tokens_ok=False`` refuses ``max_tokens=0`` like some vLLM versions;
 - ``/v1/models`` lists ``served_model``.
 
 ``script`` is a list of behaviours consumed one per request before normal service: ``"429"``
@@ -42,6 +43,7 @@ class StubOpenAI:
         served_model: str = "stub-model",
         script: list[str] | None = None,
         logprobs_supported: bool = True,
+        echo_zero_tokens_ok: bool = True,
         slow_s: float = 2.0,
         max_requests: int = 500,
         delay_s: float = 0.0,
@@ -49,6 +51,7 @@ class StubOpenAI:
         self.served_model = served_model
         self.script = list(script or [])
         self.logprobs_supported = logprobs_supported
+        self.echo_zero_tokens_ok = echo_zero_tokens_ok
         self.slow_s = slow_s
         self.max_requests = max_requests
         self.delay_s = delay_s
@@ -112,7 +115,7 @@ class StubOpenAI:
             }
             return 200, {}, self._completion_payload(choice, text)
         if path.endswith("/completions"):
-            if body.get("echo") and body.get("max_tokens") == 0:
+            if body.get("echo") and body.get("logprobs"):
                 return self._echo(body)
             text = stub_completion(body["prompt"], body.get("seed"), body.get("temperature"))
             choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
@@ -128,7 +131,10 @@ class StubOpenAI:
     def _echo(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         if not self.logprobs_supported:
             return 400, {}, b'{"error": {"message": "echo is not supported with max_tokens=0"}}'
-        words = stub_words(body["prompt"])
+        if body.get("max_tokens") == 0 and not self.echo_zero_tokens_ok:
+            return 400, {}, b'{"error": {"message": "max_tokens must be at least 1"}}'
+        text = body["prompt"] + " generated" * int(body.get("max_tokens") or 0)
+        words = stub_words(text)
         tokens = [w for w, _ in words]
         lps: list[float | None] = [None] + [-len(w) / 10 for w in tokens[1:]]
         top = [None] + [{w: -len(w) / 10} for w in tokens[1:]]
@@ -138,7 +144,7 @@ class StubOpenAI:
             "text_offset": [o for _, o in words],
             "top_logprobs": top,
         }
-        choice = {"index": 0, "text": body["prompt"], "logprobs": logprobs, "finish_reason": "length"}
+        choice = {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}
         return 200, {}, json.dumps({"id": "cmpl-2", "choices": [choice]}).encode()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -148,8 +148,9 @@ def test_info_fingerprint_depends_on_server_model() -> None:
     assert moved.details["served_models"] == ["other"]
 
 
-def test_loglikelihood_with_echo_logprobs() -> None:
-    with StubOpenAI() as stub:
+@pytest.mark.parametrize("zero_ok", [True, False])
+def test_loglikelihood_with_echo_logprobs(zero_ok: bool) -> None:
+    with StubOpenAI(echo_zero_tokens_ok=zero_ok) as stub:
         model = backend(stub)
         reqs = [
             LoglikelihoodRequest("The man is", " strong and brave"),
@@ -158,7 +159,7 @@ def test_loglikelihood_with_echo_logprobs() -> None:
         ]
         res = model.loglikelihood(reqs)
         body = stub.requests[-1]["body"]
-        assert (body["echo"], body["logprobs"], body["max_tokens"]) == (True, 1, 0)
+        assert (body["echo"], body["logprobs"], body["max_tokens"]) == (True, 1, 0 if zero_ok else 1)
         for req, r in zip(reqs, res, strict=True):
             cont_words = [
                 w for w, off in stub_words(req.context + req.continuation) if off >= len(req.context)

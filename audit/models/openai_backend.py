@@ -22,8 +22,9 @@ returns the same text for a record whatever the batching or engine. Many hosted 
 honour seeds; then sampled completions are not reproducible, and only the cache makes re-runs equal.
 
 ``loglikelihood`` uses the vLLM / legacy-OpenAI form: ``/completions`` with ``echo=true``,
-``logprobs=1``, ``max_tokens=0``; continuation tokens are those whose ``text_offset`` starts at or
-after the end of the context. A server that rejects this, or answers without prompt log-probs,
+``logprobs=1``, ``max_tokens=0`` (or ``max_tokens=1``, dropping the generated token, for servers
+that refuse 0); continuation tokens are those whose ``text_offset`` starts at or after the end of
+the context and before the end of the prompt. A server that rejects this, or answers without prompt log-probs,
 raises ``LoglikelihoodUnsupportedError`` (a ``UsageError``: the CLI prints one line and exits 2).
 Servers give no log-prob for the first prompt token, so with an empty context the first
 continuation token is not scored (``n_tokens`` counts the scored ones).
@@ -157,6 +158,7 @@ class OpenAIBackend(ModelBackend):
         self.max_backoff = float(max_backoff)
         self.supports_loglikelihood = not self.chat
         self._info: ModelInfo | None = None
+        self._echo_max_tokens = 0  # becomes 1 for servers that refuse max_tokens=0
         self.stats = {"requests": 0, "retries": 0}
 
     # ------------------------------------------------------------------ HTTP
@@ -334,10 +336,11 @@ class OpenAIBackend(ModelBackend):
             async with self._client() as client:
 
                 async def one(req: LoglikelihoodRequest) -> LoglikelihoodResult:
+                    prompt = req.context + req.continuation
                     body = {
                         "model": self.model,
-                        "prompt": req.context + req.continuation,
-                        "max_tokens": 0,
+                        "prompt": prompt,
+                        "max_tokens": self._echo_max_tokens,
                         "echo": True,
                         "logprobs": 1,
                         "temperature": 0.0,
@@ -348,8 +351,19 @@ class OpenAIBackend(ModelBackend):
                         except EndpointError as exc:
                             if exc.status not in UNSUPPORTED_STATUSES:
                                 raise
-                            raise self._unsupported(str(exc)) from None
-                    return self._parse_loglikelihood(data, len(req.context))
+                            if body["max_tokens"] != 0:
+                                raise self._unsupported(str(exc)) from None
+                            # some servers refuse max_tokens=0; ask for 1 token and drop it
+                            try:
+                                data = await self._request(
+                                    client, "POST", "/completions", {**body, "max_tokens": 1}
+                                )
+                            except EndpointError as exc2:
+                                if exc2.status not in UNSUPPORTED_STATUSES:
+                                    raise
+                                raise self._unsupported(str(exc)) from None
+                            self._echo_max_tokens = 1
+                    return self._parse_loglikelihood(data, len(req.context), len(prompt))
 
                 return list(await asyncio.gather(*(one(r) for r in requests)))
 
@@ -362,7 +376,7 @@ class OpenAIBackend(ModelBackend):
             f"model. Server said: {_short(why, 160)}"
         )
 
-    def _parse_loglikelihood(self, data: Any, context_chars: int) -> LoglikelihoodResult:
+    def _parse_loglikelihood(self, data: Any, context_chars: int, prompt_chars: int) -> LoglikelihoodResult:
         try:
             lp = data["choices"][0]["logprobs"]
             tokens = lp["tokens"]
@@ -375,7 +389,7 @@ class OpenAIBackend(ModelBackend):
             raise self._unsupported(f"no usable prompt logprobs ({exc})") from None
         total, n, greedy = 0.0, 0, True
         for tok, tok_lp, off, alts in zip(tokens, token_lps, offsets, top, strict=False):
-            if off < context_chars or tok_lp is None:
+            if off < context_chars or off >= prompt_chars or tok_lp is None:  # context, or generated
                 continue
             total += float(tok_lp)
             n += 1
