@@ -31,7 +31,7 @@ def metrics_by_category(
     if metrics.empty:
         return False
     metric_cards(metrics)
-    ui.table(metrics.drop(columns=["suite"]))
+    ui.table(metrics.drop(columns=["suite", "protocol"]))
     st.caption(f"Protocol: {run.protocol_text(suite)}")
     by = data.metric_by_frame(run, [suite])
     for metric in metrics["metric"]:

@@ -43,6 +43,7 @@ PAGES = [
     ("Compare", "compare"),
     ("Gated generation", "playground"),
 ]
+PLAYGROUND_OUTCOMES = ("ALLOWED", "BLOCKED", "Could not build the filter", "Policy or model problem")
 CHROME_FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -152,19 +153,47 @@ def _no_alert(driver: object) -> None:
     raise AssertionError(f"a JavaScript alert fired: {text!r}")
 
 
-def _wait_page(driver: object, title: str, timeout: float = 60) -> None:
+def _js(driver: object, script: str) -> object:
+    return driver.execute_script(script)  # type: ignore[attr-defined]
+
+
+def _body_text(driver: object) -> str:
+    """The visible text of the page, read in one script (no stale element references)."""
+    return str(_js(driver, "return document.body.innerText"))
+
+
+def _wait_page(driver: object, title: str, timeout: float = 90) -> None:
     """Until the page's title is rendered and the app is no longer running."""
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def ready(d: object) -> bool:
         _no_alert(d)
-        heads = [h.text.strip() for h in d.find_elements(By.CSS_SELECTOR, "h1")]  # type: ignore[attr-defined]
-        running = d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')  # type: ignore[attr-defined]
-        return title in heads and not running
+        heads = _js(d, "return Array.from(document.querySelectorAll('h1')).map(h => h.innerText.trim())")
+        running = _js(d, "return !!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+        return title in heads and not running  # type: ignore[operator]
 
     WebDriverWait(driver, timeout, poll_frequency=0.3).until(ready)
     time.sleep(0.8)  # charts finish drawing
+
+
+def _click(driver: object, xpath: str, timeout: float = 30) -> None:
+    """Click the element at ``xpath``, retrying while Streamlit re-renders it."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            driver.find_element(By.XPATH, xpath).click()  # type: ignore[attr-defined]
+            return
+        except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def _shot(driver: object, folder: Path, slug: str) -> Path:
@@ -197,7 +226,6 @@ def _assert_hostile_inert(driver: object) -> None:
 
 
 def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -207,41 +235,27 @@ def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path:
     _wait_page(driver, "Runs")
     shots = []
     for title, slug in PAGES:
-        link = WebDriverWait(driver, 30).until(
-            lambda d, t=title: next(
-                (a for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if a.text.strip() == t),
-                None,
-            )
-        )
-        link.click()
+        _click(driver, f'//*[@data-testid="stSidebarNav"]//a[normalize-space(.)="{title}"]')
         _wait_page(driver, title)
         _assert_no_exception_box(driver, title)
-        body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
-        if slug not in {"runs", "playground"}:
-            assert "Run documented" in body or slug == "compare", f"{title}: the selected run is not shown"
+        body = _body_text(driver)
+        if slug not in {"runs", "playground", "compare"}:
+            assert "Run documented" in body, f"{title}: the selected run is not shown"
         if slug == "examples":
-            box = driver.find_element(By.CSS_SELECTOR, 'input[aria-label^="Text search"]')  # type: ignore[attr-defined]
-            box.send_keys("onerror", Keys.ENTER)
-            WebDriverWait(driver, 30).until(
-                lambda d: "Matching records" in d.find_element(By.TAG_NAME, "body").text
-                and "1 of" in d.find_element(By.TAG_NAME, "body").text
-            )
+            _click(driver, '//input[starts-with(@aria-label, "Text search")]')
+            driver.switch_to.active_element.send_keys("onerror", Keys.ENTER)  # type: ignore[attr-defined]
+            WebDriverWait(driver, 60).until(lambda d: "1 of " in _body_text(d) and "Full record" in _body_text(d))
             _wait_page(driver, title)
-            body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+            body = _body_text(driver)
             assert "<script>alert(1)</script>" in body, "the hostile completion is not shown as text"
             assert "<img src=x onerror=alert(1)>" in body
             _assert_hostile_inert(driver)
         if slug == "playground":
-            driver.find_element(By.XPATH, "//button[.//p[normalize-space()='Generate']]").click()  # type: ignore[attr-defined]
-            WebDriverWait(driver, 120).until(
-                lambda d: any(
-                    w in d.find_element(By.TAG_NAME, "body").text
-                    for w in ("ALLOWED", "BLOCKED", "Could not build the filter", "Policy or model problem")
-                )
-            )
+            _click(driver, "//button[.//p[normalize-space()='Generate']]")
+            WebDriverWait(driver, 180).until(lambda d: any(w in _body_text(d) for w in PLAYGROUND_OUTCOMES))
             _wait_page(driver, title)
             _assert_no_exception_box(driver, title)
-            body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+            body = _body_text(driver)
             if "ALLOWED" in body or "BLOCKED" in body:
                 assert "raw completion" in body and "Checks" in body
         shots.append(_shot(driver, tmp_path, slug))
