@@ -253,3 +253,22 @@ def test_full_server_answers_429_and_slow_requests_504() -> None:
         assert results["first"].status_code == 504 and "timed out" in results["first"].json()["error"]["message"]
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
     gate.close()
+
+
+def test_the_project_openai_backend_talks_to_the_gated_server(base_url: str) -> None:
+    """The scale-out engineer's OpenAI-compatible client, as a real peer."""
+    from audit.models.openai_backend import LoglikelihoodUnsupportedError
+    from audit.types import GenParams, GenRequest, LoglikelihoodRequest
+
+    client = load_model(f"openai:tiny-random-gpt2@{base_url}/v1")
+    try:
+        requests = [GenRequest("k1", "Hello there"), GenRequest("k2", "a forbidden prompt")]
+        params = GenParams(max_new_tokens=6, temperature=0.9, top_p=0.9)
+        first = client.generate(requests, params, seed=5)
+        again = client.generate(requests, params, seed=5)
+        assert [c.text for c in first] == [c.text for c in again]  # the server honours seeds
+        assert first[1].text == "Blocked by policy."
+        with pytest.raises(LoglikelihoodUnsupportedError):
+            client.loglikelihood([LoglikelihoodRequest("The cat", " sat")])
+    finally:
+        client.close()

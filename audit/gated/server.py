@@ -64,6 +64,7 @@ class _Common(BaseModel):
     max_tokens: StrictInt | None = Field(default=None, ge=1)
     temperature: Number = Field(default=1.0, ge=0, le=2)
     top_p: Number = Field(default=1.0, gt=0, le=1)
+    top_k: StrictInt = Field(default=0, ge=0)  # vLLM / llama.cpp extension; 0 = off
     n: StrictInt = Field(default=1, ge=1)
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None
@@ -250,6 +251,7 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
             max_new_tokens=tokens,
             temperature=float(req.temperature),
             top_p=float(req.top_p),
+            top_k=req.top_k,
             do_sample=req.temperature > 0,
             stop=stop,
         )
