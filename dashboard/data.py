@@ -405,7 +405,7 @@ def metric_kinds(run: Run, suite: str) -> set[str]:
     kinds = set()
     if metrics & TOXICITY_METRICS or sid.startswith("toxic"):
         kinds.add("toxicity")
-    if _list(s.get("groups")) or _list(s.get("tests")) or "bias" in sid or "counterfactual" in sid:
+    if _list(s.get("tests")) or "bias" in sid or "counterfactual" in sid:
         kinds.add("bias")
     if metrics & STEREOTYPE_METRICS or "stereo" in sid or "crows" in sid or m.get("task") == "likelihood":
         kinds.add("stereotypes")

@@ -34,22 +34,33 @@ for suite in suites:
             if not gm.empty:
                 st.plotly_chart(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by group"), key=f"fbg-{suite}-{score}")
     else:
-        pairs = groups[["score", "attribute"]].drop_duplicates()
-        for _, p in pairs.iterrows():
-            part = groups[(groups["score"] == p["score"]) & (groups["attribute"] == p["attribute"])]
-            direction = data.score_direction(p["score"])
-            st.plotly_chart(
-                ui.ci_bar_chart(part, x="group", title=f"{p['score']} by {p['attribute']} (higher is {'better' if direction == 'higher' else 'worse'})"),
-                key=f"g-{suite}-{p['score']}-{p['attribute']}",
-            )
+        scores_here = list(dict.fromkeys(groups["score"]))
+        default = scores_here.index("sentiment") if "sentiment" in scores_here else 0
+        score = st.selectbox("Score", scores_here, index=default, key=f"bias-score-{suite}")
+        direction = data.score_direction(score)
+        part_all = groups[groups["score"] == score]
+        attributes = list(dict.fromkeys(part_all["attribute"]))
+        cols = st.columns(2 if len(attributes) > 1 else 1)
+        for i, attribute in enumerate(attributes):
+            part = part_all[part_all["attribute"] == attribute]
+            with cols[i % len(cols)]:
+                st.plotly_chart(
+                    ui.ci_bar_chart(part, x="group", title=f"{score} by {attribute} (higher is {'better' if direction == 'higher' else 'worse'})"),
+                    key=f"g-{suite}-{score}-{attribute}",
+                )
         st.subheader("Gaps")
-        ui.table(data.gaps_frame(run, suite))
+        gaps = data.gaps_frame(run, suite)
+        ui.table(gaps[gaps["score"] == score])
+        with st.expander("gaps of every score"):
+            ui.table(gaps)
     tests = data.tests_frame(run, suite)
     st.subheader("Paired tests")
     if tests.empty:
         ui.missing("No paired tests in summary.json for this suite.")
     else:
-        ui.table(tests)
+        shown = tests[tests["score"] == score] if not groups.empty and score in set(tests["score"]) else tests
+        st.caption(f"{len(shown)} of {len(tests)} tests, smallest Holm-corrected p first.")
+        ui.table(shown.sort_values("p (Holm)", na_position="last"))
 
     st.subheader("Counterfactual pairs")
     sub = df[df["suite"] == suite]
