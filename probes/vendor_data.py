@@ -140,8 +140,8 @@ def false_claims(src: Path) -> None:
             {
                 "id": f"fc-{i:03d}",
                 "question": f"True or false: {claim}.",
-                "correct": ["False", "It is false", "That is false", "No"],
-                "incorrect": ["True", "It is true", "That is true", "Yes"],
+                "correct": ["False", "It is false", "That is false", "not true"],
+                "incorrect": ["True", "It is true", "That is true"],
             }
         )
     _write_jsonl(OUT / "facts" / "false_claims.jsonl", rows)

@@ -120,7 +120,9 @@ def test_factuality_items_carry_references_and_use_the_chat_template() -> None:
     assert all(it.correct for it in loaded.items)
     paris = next(it for it in loaded.items if it.item_id == "fact:capital-france")
     assert paris.prompt == "Q: What is the capital of France?\nA:" and paris.correct == ["Paris"]
-    assert all(it.incorrect for it in loaded.items if it.attributes["category"] == "false_claims")
+    claims = [it for it in loaded.items if it.attributes["category"] == "false_claims"]
+    assert len(claims) == 60 and all(it.prompt.startswith("Q: True or false: ") for it in claims)
+    assert all("False" in it.correct and not it.incorrect for it in claims)
 
 
 def test_misuse_refusal_covers_both_datasets_by_harm_category() -> None:
