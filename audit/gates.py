@@ -178,7 +178,8 @@ def evaluate_gate(
     }
     fig = resolve_figure(suite_summary, gate["metric"])
     if fig is None:
-        known = ", ".join(figure_names(suite_summary)) or "none"
+        names = figure_names(suite_summary)
+        known = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "") or "none"
         return {
             **result,
             "value": None,
@@ -193,7 +194,11 @@ def evaluate_gate(
         value=value, estimate=fig.get("estimate"), ci_low=fig.get("ci_low"), ci_high=fig.get("ci_high")
     )
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return {**result, "passed": False, "error": f"'{gate['metric']}' has no {which} (too few records?)"}
+        return {
+            **result,
+            "passed": False,
+            "error": f"'{gate['metric']}' has no {which} (no records, or fewer than 2 prompts/sets for a CI)",
+        }
     result["passed"] = bool(compare(float(value), op, threshold))
     return result
 

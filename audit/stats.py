@@ -29,6 +29,8 @@ DEFAULT_CI_LEVEL = 0.95
 _CHUNK_CELLS = 20_000_000
 # sign-flip tests with at most this many pairs are enumerated exactly
 EXACT_SIGNFLIP_MAX = 15
+# fewer resampling units than this: no bootstrap CI (it would be a zero-width point)
+MIN_CLUSTERS = 2
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -114,6 +116,7 @@ class ColumnBank:
     n_clusters: int
     _blocks: list[np.ndarray] = field(default_factory=list)
     _width: int = 0
+    _x: np.ndarray | None = None
     point: np.ndarray | None = None
     replicates: np.ndarray | None = None
 
@@ -132,12 +135,21 @@ class ColumnBank:
         x = np.hstack(self._blocks) if self._blocks else np.zeros((self.n_clusters, 0))
         self.point = x.sum(axis=0)
         self.replicates = bootstrap_totals(x, resamples, seed)
+        self._x = x
+
+    def n_contributing(self, sl: slice) -> int:
+        """How many clusters hold data for the columns in ``sl``."""
+        return int(np.count_nonzero(np.any(self._x[:, sl] != 0, axis=1)))
 
     def estimate(
         self, sl: slice, fn: Callable[[np.ndarray], np.ndarray], level: float = DEFAULT_CI_LEVEL
     ) -> Estimate:
+        """Point estimate and percentile CI; no CI (NaN) from fewer than ``MIN_CLUSTERS`` clusters,
+        where a bootstrap interval would be a meaningless zero-width point."""
         assert self.point is not None and self.replicates is not None, "call run() first"
         est = float(fn(self.point[sl]))
+        if self.n_contributing(sl) < MIN_CLUSTERS:
+            return Estimate(est, math.nan, math.nan)
         lo, hi = percentile_ci(fn(self.replicates[:, sl]), level)
         return Estimate(est, lo, hi)
 

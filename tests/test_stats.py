@@ -185,3 +185,13 @@ def test_gap_tests_are_uniform_under_the_null_and_find_a_planted_gap() -> None:
     labels = np.arange(60) % 2
     _, p = gap_test_between_units(rng.normal(size=60) + 1.0 * labels, np.ones(60), labels, 2, 500, seed=0)
     assert p < 0.01
+
+
+def test_no_interval_from_a_single_resampling_unit() -> None:
+    bank = ColumnBank(3)
+    sl = bank.add(np.array([[2.0, 4], [0, 0], [0, 0]]))  # only the first cluster holds data
+    bank.run(200, seed=0)
+    e = bank.estimate(sl, ratio)
+    assert e.estimate == pytest.approx(0.5)
+    assert np.isnan(e.ci_low) and np.isnan(e.ci_high)
+    assert e.to_dict()["ci_high"] is None
