@@ -29,7 +29,7 @@ fixture_runs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixture_runs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("dash")
     out = fixture_runs.build_reports(base / "reports", base / "suites")
@@ -145,8 +145,11 @@ def test_bias_page_groups_gaps_tests_and_pairs() -> None:
     gaps = next(f for f in frames(at) if "gap (max - min)" in f.columns)
     assert gaps.loc[gaps["score"] == "sentiment", "max group"].item() == "male"
     tests = next(f for f in frames(at) if "p (Holm)" in f.columns)
-    assert tests.loc[tests["score"] == "sentiment", "significant (Holm, 0.05)"].item() is True
-    assert tests.loc[tests["score"] == "toxicity", "significant (Holm, 0.05)"].item() is False
+    assert list(tests["score"]) == ["sentiment"] and tests["significant (Holm, 0.05)"].item() is True
+    at.selectbox(key="bias-score-mini-bias").set_value("toxicity").run()
+    assert "toxicity by gender (higher is worse)" in chart_titles(at)
+    tests = next(f for f in frames(at) if "p (Holm)" in f.columns)
+    assert list(tests["score"]) == ["toxicity"] and tests["significant (Holm, 0.05)"].item() is False
     # counterfactual pair: same template, one prompt per group, side by side
     prompts = [c.value for c in at.code][0::2]
     groups = [t.value for t in at.text if t.value.startswith("group:")]
