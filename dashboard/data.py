@@ -503,10 +503,13 @@ def gates_frame(run: Run) -> pd.DataFrame:
                     "estimate": _num(g.get("estimate")),
                     "ci_low": _num(g.get("ci_low")),
                     "ci_high": _num(g.get("ci_high")),
+                    "error": str(g.get("error") or ""),
                 }
             )
-    cols = ["result", "suite", "gate", "judged on", "value", "estimate", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=cols)
+    cols = ["result", "suite", "gate", "judged on", "value", "estimate", "ci_low", "ci_high", "error"]
+    frame = pd.DataFrame(rows, columns=cols)
+    order = frame["result"].map({"FAIL": 0, "?": 1, "PASS": 2})
+    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)  # failures first
 
 
 def groups_frame(run: Run, suite: str) -> pd.DataFrame:

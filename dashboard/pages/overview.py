@@ -23,6 +23,8 @@ else:
     ui.table(gates)
     if overall and overall.get("n_total") not in (None, len(gates)):
         st.caption(f"summary.json counts {overall.get('n_total')} gate(s) in total.")
+    for name in (overall or {}).get("unmatched") or []:
+        st.warning(f"A gate names a figure this run does not have: {name}")
 
 st.header("Headline metrics")
 metrics = data.metrics_frame(run)
