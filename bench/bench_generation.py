@@ -304,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         "--scorers", default=",".join(DEFAULT_SCORERS), help="comma list; missing ones are skipped"
     )
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument(
+        "--naive-prompts",
+        type=int,
+        help="time the naive loop on the first N prompts only (its rate is per prompt)",
+    )
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--profile", type=Path, help="cProfile the cold lm-audit run into this .pstats file")
@@ -409,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
 
     naive = None
     if not args.skip_naive:
-        naive = naive_pipeline(model, prompts, args.tokens)
+        naive = naive_pipeline(model, prompts[: args.naive_prompts or len(prompts)], args.tokens)
         phases.append(naive)
         print(f"  {naive.name}: {naive.rate:.2f} completions/s", flush=True)
 
