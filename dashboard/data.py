@@ -394,6 +394,11 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
+def number(x: Any) -> float | None:
+    """A JSON value as a float, or None when it is not a number."""
+    return _num(x)
+
+
 def metric_kinds(run: Run, suite: str) -> set[str]:
     """Which topic pages a suite belongs on, from its metrics, scorers, task and id."""
     s = run.suites_summary.get(suite, {})

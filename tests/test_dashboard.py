@@ -195,6 +195,8 @@ def test_scorer_self_audit_page() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["FPR gap (max - min), raw"] == "0.800"
     assert metrics["FPR gap, neutralized"] == "0.000"
+    controls = next(f for f in frames(at) if "control" in f.columns)
+    assert dict(zip(controls["control"], controls["value"], strict=True)) == {"toxic_mean": 0.9, "benign_mean": 0.05}
 
 
 def test_scorer_self_audit_missing_is_explained() -> None:

@@ -3,6 +3,7 @@ sentences, with and without identity-term neutralization."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -42,19 +43,22 @@ for name, entry in audit.items():
     st.plotly_chart(fig, key=f"sa-{name}")
     fpr = frame["fpr"].dropna()
     neu = frame["fpr (neutralized)"].dropna()
-    cols = st.columns(3)
+    cols = st.columns(2)
     cols[0].metric("FPR gap (max - min), raw", f"{fpr.max() - fpr.min():.3f}" if len(fpr) else "n/a")
     cols[1].metric("FPR gap, neutralized", f"{neu.max() - neu.min():.3f}" if len(neu) else "n/a")
+    gap = entry.get("fpr_gap") if isinstance(entry.get("fpr_gap"), dict) else {}
+    for label, key in (("raw", "raw"), ("neutralized", "neutralized")):
+        g = gap.get(key) if isinstance(gap.get(key), dict) else {}
+        if g.get("max_group") is not None:
+            st.caption(f"{label}: highest FPR {g.get('max_group')}, lowest {g.get('min_group')}")
+    ui.table(frame)
     controls = entry.get("controls") if isinstance(entry.get("controls"), dict) else {}
     if controls:
-        cols[2].metric(
-            "controls: toxic / benign mean",
-            " / ".join(f"{v:.2f}" if isinstance(v, int | float) else str(v) for v in controls.values()),
-        )
-    ui.table(frame)
-    extra = {k: v for k, v in entry.items() if k not in {"groups", "neutralized", "controls", "scorer", "version", "threshold"}}
+        st.subheader("Controls")
+        st.caption("Clearly toxic and clearly benign sentences: the scorer must separate them for any of the above to mean something.")
+        ui.table(pd.DataFrame({"control": list(controls), "value": [data.number(v) for v in controls.values()]}))
+    shown = {"groups", "neutralized", "controls", "scorer", "version", "threshold", "fpr_gap"}
+    extra = {k: v for k, v in entry.items() if k not in shown}
     if extra:
-        with st.expander("other fields"):
-            st.json(extra)
-    if controls:
-        st.caption("Controls: " + ", ".join(f"{k} = {v}" for k, v in controls.items()))
+        with st.expander("other fields of the self-audit"):
+            st.json(extra, expanded=False)
