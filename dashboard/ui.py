@@ -58,6 +58,12 @@ def sidebar() -> None:
     st.query_params["run"] = st.session_state[RUN_KEY]
 
 
+def picked_runs(ids: list[str], rows: list[int]) -> tuple[str | None, str | None]:
+    """Rows selected in the runs table -> (run, run to compare with)."""
+    chosen = [ids[i] for i in rows if 0 <= i < len(ids)]
+    return (chosen[0] if chosen else None, chosen[1] if len(chosen) > 1 else None)
+
+
 def current_run() -> data.Run:
     """The selected run, or a message and a stop when there is none."""
     run = data.open_run(reports(), st.session_state.get(RUN_KEY))

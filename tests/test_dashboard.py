@@ -96,6 +96,16 @@ def test_runs_page_lists_run_folders_only(reports: Path) -> None:
     assert at.sidebar.selectbox(key="run_id").value == "documented"
 
 
+def test_selecting_rows_of_the_runs_table_picks_runs() -> None:
+    from dashboard import ui
+
+    ids = ["beta", "alpha", "documented"]
+    assert ui.picked_runs(ids, []) == (None, None)
+    assert ui.picked_runs(ids, [2]) == ("documented", None)
+    assert ui.picked_runs(ids, [1, 0]) == ("alpha", "beta")
+    assert ui.picked_runs(ids, [7]) == (None, None)
+
+
 def test_overview_shows_gates_metrics_and_manifest() -> None:
     at = page("overview")
     assert any("FAIL: 1 of 2 gate(s) failed" in e.value for e in at.error)

@@ -226,6 +226,8 @@ def _assert_hostile_inert(driver: object) -> None:
 
 
 def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -261,4 +263,18 @@ def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path:
         shots.append(_shot(driver, tmp_path, slug))
         _assert_hostile_inert(driver)
     assert all(p.stat().st_size > 10_000 for p in shots), "a screenshot is blank"
+
+    # the runs table: selecting two rows picks the run and the run to compare with
+    _click(driver, '//*[@data-testid="stSidebarNav"]//a[normalize-space(.)="Runs"]')
+    _wait_page(driver, "Runs")
+    WebDriverWait(driver, 30).until(lambda d: _js(d, "return !!document.querySelector('[data-testid=\"glide-cell-1-3\"]')"))
+    grid = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')  # type: ignore[attr-defined]
+    for row in (3, 4):  # rows newest first: beta, alpha, documented, bare; 35 px each below the header
+        ActionChains(driver).move_to_element_with_offset(
+            grid, -grid.size["width"] // 2 + 12, -grid.size["height"] // 2 + 35 * row + 17
+        ).click().perform()
+        time.sleep(1.0)
+        _wait_page(driver, "Runs")
+    _assert_no_exception_box(driver, "Runs")
+    assert "Compare documented with bare" in _body_text(driver)
     print(f"screenshots: {tmp_path}")

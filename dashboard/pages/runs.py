@@ -16,10 +16,25 @@ if not runs:
     st.stop()
 
 st.write(
-    f"{len(runs)} run(s), newest first. Pick the run to read in the sidebar, and a second run there "
-    "to compare on the Compare page."
+    f"{len(runs)} run(s), newest first. Select a row to read that run, or two rows to compare them "
+    "(the first is A, the second B); the sidebar pickers do the same."
 )
-ui.table(data.runs_frame(runs))
+frame = data.runs_frame(runs)
+
+
+def _pick() -> None:
+    rows = st.session_state["runs-table"].selection.rows
+    run, other = ui.picked_runs(list(frame["run"]), rows)
+    if run:
+        st.session_state[ui.RUN_KEY] = run
+    if other:
+        st.session_state[ui.COMPARE_KEY] = other
+
+
+st.dataframe(
+    frame, hide_index=True, key="runs-table", on_select=_pick, selection_mode="multi-row",
+    column_config=ui.number_config(frame),
+)
 
 broken = [r for r in runs if r.error]
 for r in broken:
