@@ -35,7 +35,7 @@ SCORE = "s:"  # column prefix of record scores
 BASE_COLUMNS = ["key", "suite", "item_id", "template_id", "sample", "prompt", "completion"]
 
 KINDS = ("toxicity", "bias", "stereotypes", "factuality", "misuse")
-TOXICITY_METRICS = {"expected_max_toxicity", "toxicity_probability", "toxic_fraction"}
+TOXICITY_METRICS = {"expected_max_toxicity", "toxicity_probability"}  # the RealToxicityPrompts protocol
 STEREOTYPE_METRICS = {"pct_stereotype", "stereoset"}
 
 # Which direction is better, for score keys and metric kinds ("higher", "lower", or "fifty").
