@@ -115,6 +115,10 @@ def ci_bar_chart(
 ) -> go.Figure:
     """Bars with asymmetric CI error bars; one trace per ``color`` value."""
     fig = go.Figure()
+    frame = frame.copy()
+    for col in (y, "ci_low", "ci_high"):  # None from a failed metric must not break the arithmetic
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
     groups = [(None, frame)] if color is None else list(frame.groupby(color, sort=False, observed=True))
     for name, sub in groups:
         err = None
