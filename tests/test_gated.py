@@ -291,6 +291,7 @@ def test_fail_open_only_when_the_policy_says_so() -> None:
     result = GatedGenerator(ScriptedModel(["hello"]), open_policy).generate("Hi")
     assert result.decision.allowed and result.text == "hello"
     assert result.decision.checks[0].failed_open
+    assert "failed open" in result.decision.reason and "model file missing" in result.decision.reason
     per_check = Policy(
         fail_mode="closed",
         output_checks=[Check(scorer=RaisingScorer(), fail_mode="open"), Check(name="kw", scorer=KeywordScorer())],

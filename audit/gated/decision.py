@@ -57,6 +57,12 @@ class Decision:
     latency: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
 
+    def __post_init__(self) -> None:
+        opened = [c for c in self.checks if c.failed_open]
+        if opened and "failed open" not in self.reason:
+            notes = "; ".join(f"{c.stage} check '{c.name}' could not score (failed open): {c.error}" for c in opened)
+            self.reason = f"{self.reason}; {notes}" if self.reason else notes
+
     @property
     def blocked(self) -> bool:
         return not self.allowed
