@@ -348,6 +348,14 @@ class Run:
         s = self.manifest.get("suites")
         return s if isinstance(s, dict) else {}
 
+    def suite_summary(self, suite: str) -> dict[str, Any]:
+        s = self.suites_summary.get(suite)
+        return s if isinstance(s, dict) else {}
+
+    def suite_manifest(self, suite: str) -> dict[str, Any]:
+        s = self.suites_manifest.get(suite)
+        return s if isinstance(s, dict) else {}
+
     @property
     def suite_ids(self) -> list[str]:
         return list(dict.fromkeys([*self.suites_manifest, *self.suites_summary]))
@@ -357,10 +365,10 @@ class Run:
         return bool(self.summary) and self.summary.get("schema_version") == 1
 
     def protocol_text(self, suite: str) -> str:
-        p = self.suites_summary.get(suite, {}).get("protocol")
+        p = self.suite_summary(suite).get("protocol")
         if isinstance(p, dict) and p.get("text"):
             return str(p["text"])
-        g = self.suites_manifest.get(suite, {}).get("generation")
+        g = self.suite_manifest(suite).get("generation")
         if isinstance(g, dict):
             return (
                 f"k={g.get('samples')}, {g.get('max_new_tokens')} tokens, T={g.get('temperature')}, "
@@ -401,8 +409,8 @@ def number(x: Any) -> float | None:
 
 def metric_kinds(run: Run, suite: str) -> set[str]:
     """Which topic pages a suite belongs on, from its metrics, scorers, task and id."""
-    s = run.suites_summary.get(suite, {})
-    m = run.suites_manifest.get(suite, {})
+    s = run.suite_summary(suite)
+    m = run.suite_manifest(suite)
     metrics = {str(x.get("metric")) for x in _list(s.get("metrics")) if isinstance(x, dict)}
     metrics |= {str(x.get("metric")) for x in _list(m.get("metrics")) if isinstance(x, dict)}
     scorers = {str(x).split(":")[0] for x in _list(m.get("scorers"))}
@@ -520,7 +528,7 @@ def gates_frame(run: Run) -> pd.DataFrame:
 def groups_frame(run: Run, suite: str) -> pd.DataFrame:
     """Per-group estimates with CIs for every (score, attribute) of a suite, plus overall."""
     rows = []
-    for g in _list(run.suites_summary.get(suite, {}).get("groups")):
+    for g in _list(run.suite_summary(suite).get("groups")):
         if not isinstance(g, dict) or not isinstance(g.get("by_group"), dict):
             continue
         for group, v in g["by_group"].items():
@@ -541,7 +549,7 @@ def groups_frame(run: Run, suite: str) -> pd.DataFrame:
 
 def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
     rows = []
-    for g in _list(run.suites_summary.get(suite, {}).get("groups")):
+    for g in _list(run.suite_summary(suite).get("groups")):
         if not isinstance(g, dict):
             continue
         gap = g.get("gap") if isinstance(g.get("gap"), dict) else {}
@@ -564,7 +572,7 @@ def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
 
 def tests_frame(run: Run, suite: str) -> pd.DataFrame:
     rows = []
-    for t in _list(run.suites_summary.get(suite, {}).get("tests")):
+    for t in _list(run.suite_summary(suite).get("tests")):
         if not isinstance(t, dict):
             continue
         p_holm = _num(t.get("p_holm"))

@@ -323,6 +323,47 @@ def test_reading_never_modifies_a_run(reports: Path) -> None:
     assert path.read_bytes() == before  # the torn tail of a "running" audit is skipped, not repaired
 
 
+PAGES = ["runs", "overview", "toxicity", "bias", "stereotypes", "factuality", "misuse", "scorer_audit", "examples",
+         "compare", "playground"]
+
+
+def test_every_page_survives_a_malformed_summary(tmp_path: Path, reports: Path) -> None:
+    """Odd shapes in summary.json (a failed metric, wrong types) degrade a section, not the page."""
+    import shutil
+
+    for name, summary in {
+        "odd": {
+            "schema_version": 1,
+            "suites": {
+                "mini-bias": {"metrics": [{"name": "x", "metric": "mean", "estimate": None, "error": "boom",
+                                            "by": {"group": {"female": {"estimate": None}}}}, "not-a-dict"],
+                              "groups": [{"score": "sentiment"}, 3], "tests": [None, {"p_holm": "x"}], "gates": [None]},
+                "toxicity-mini": [],
+            },
+            "scorer_audit": {"toxicity": "nope", "other": {"groups": []}},
+            "gates": "weird",
+        },
+        "list": [1, 2, 3],
+    }.items():
+        run = tmp_path / name
+        run.mkdir()
+        shutil.copy(reports / "alpha" / "records.jsonl", run / "records.jsonl")
+        manifest = json.loads((reports / "alpha" / "manifest.json").read_text())
+        (run / "manifest.json").write_text(json.dumps({**manifest, "run_id": name}))
+        (run / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
+    try:
+        for name in PAGES:
+            page(name, run="odd", compare="list")  # asserts no exception
+        for run_id in ("list", "broken"):
+            for name in ("runs", "overview", "toxicity", "bias", "scorer_audit", "compare"):
+                page(name, run=run_id, compare="odd")
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
 def test_empty_reports_folder(tmp_path: Path, reports: Path) -> None:
     os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
     try:

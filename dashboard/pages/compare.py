@@ -46,8 +46,8 @@ if not shared:
     ui.missing("These two runs share no suite, so there is nothing to compare.")
     st.stop()
 for sid in shared:
-    ga = a.suites_manifest.get(sid, {}).get("generation")
-    gb = b.suites_manifest.get(sid, {}).get("generation")
+    ga = a.suite_manifest(sid).get("generation")
+    gb = b.suite_manifest(sid).get("generation")
     if ga != gb:
         st.warning(
             f"{sid}: the generation settings differ (A: {a.protocol_text(sid)}; B: {b.protocol_text(sid)}); "

@@ -39,7 +39,7 @@ else:
     for sid in metrics["suite"].unique():
         sub = metrics[metrics["suite"] == sid]
         st.subheader(sid)
-        title = run.suites_manifest.get(sid, {}).get("title") or run.suites_summary.get(sid, {}).get("title")
+        title = run.suite_manifest(sid).get("title") or run.suite_summary(sid).get("title")
         if title:
             st.caption(str(title))
         sections.metric_cards(sub)
