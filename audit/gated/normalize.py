@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from audit.gated.confusables import fold_confusable
 from audit.gated.lexicon import OFFENSIVE_WORDS
@@ -94,28 +95,34 @@ class NormalizedText:
 
 
 class _Chars:
-    """A mutable list of (character, original start, original end)."""
+    """A mutable list of (character, original start, original end), with its text kept current."""
 
     def __init__(self, items: list[tuple[str, int, int]]) -> None:
         self.items = items
-
-    @property
-    def text(self) -> str:
-        return "".join(c for c, _, _ in self.items)
+        self.text = "".join(c for c, _, _ in items)
 
     def replace_matches(self, pattern: re.Pattern[str], fn) -> None:  # type: ignore[no-untyped-def]
-        """Replace each match with ``fn(match_text)``; the new characters span the whole match."""
+        """Replace each match with ``fn(match_text, pieces)``; the new characters carry their
+        own spans. ``fn`` returns ``pieces`` itself to leave a match unchanged (no copy made)."""
         text = self.text
         out: list[tuple[str, int, int]] = []
+        out_text: list[str] = []
         pos = 0
         for m in pattern.finditer(text):
-            out.extend(self.items[pos : m.start()])
             pieces = self.items[m.start() : m.end()]
             new = fn(m.group(0), pieces)
+            if new is pieces:
+                continue
+            out.extend(self.items[pos : m.start()])
             out.extend(new)
+            out_text.append(text[pos : m.start()])
+            out_text.append("".join(c for c, _, _ in new))
             pos = m.end()
-        out.extend(self.items[pos:])
-        self.items = out
+        if out_text:
+            out.extend(self.items[pos:])
+            out_text.append(text[pos:])
+            self.items = out
+            self.text = "".join(out_text)
 
 
 def _per_char(items: Iterable[tuple[str, int, int]], fn) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
@@ -152,6 +159,25 @@ def _segment(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def _fold_char(ch: str, nfkc: bool, invisible: bool, diacritics: bool, confusables: bool, casefold: bool) -> str:
+    """Steps 1-4 for one original character (all per-character, so they compose here)."""
+    out = []
+    for c in unicodedata.normalize("NFKC", ch) if nfkc else ch:
+        if invisible:
+            if _is_invisible(c):
+                continue
+            if unicodedata.category(c) == "Zs":
+                c = " "
+        if diacritics:
+            c = "".join(x for x in unicodedata.normalize("NFD", c) if unicodedata.category(x) != "Mn")
+        for d in c:
+            if confusables:
+                d = fold_confusable(d)
+            out.append(d.casefold() if casefold else d)
+    return "".join(out)
+
+
 def _join_spaced(
     match_text: str, pieces: list[tuple[str, int, int]], segment: bool = False
 ) -> list[tuple[str, int, int]]:
@@ -172,6 +198,8 @@ def _is_mixed_leet(token: str) -> bool:
 def _fold_leet(
     token: str, pieces: list[tuple[str, int, int]], digits_too: bool = False
 ) -> list[tuple[str, int, int]]:
+    if token.isalpha():
+        return pieces
     if not _is_mixed_leet(token) and not (
         digits_too and token.isdigit() and all(c in LEET for c in token)
     ):
@@ -196,21 +224,12 @@ def _collapse_spaces(match_text: str, pieces: list[tuple[str, int, int]]) -> lis
 def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedText:
     """Normalize ``text`` for scoring; see the module docstring for the steps."""
     opts = options or NormalizeOptions()
-    items = [(ch, i, i + 1) for i, ch in enumerate(text)]
-    if opts.nfkc:
-        items = _per_char(items, lambda ch: unicodedata.normalize("NFKC", ch))
-    if opts.invisible:
-        items = [(ch, s, e) for ch, s, e in items if not _is_invisible(ch)]
-        items = [(" " if unicodedata.category(ch) == "Zs" else ch, s, e) for ch, s, e in items]
-    if opts.diacritics:
-        items = _per_char(
-            items,
-            lambda ch: "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn"),
-        )
-    if opts.confusables:
-        items = [(fold_confusable(ch), s, e) for ch, s, e in items]
-    if opts.casefold:
-        items = _per_char(items, str.casefold)
+    flags = (opts.nfkc, opts.invisible, opts.diacritics, opts.confusables, opts.casefold)
+    if text.isascii() and opts.invisible:  # fast path: steps 1-4 reduce to dropping controls, lowercasing
+        lower = text.lower() if opts.casefold else text
+        items = [(c, i, i + 1) for i, c in enumerate(lower) if " " <= c < "\x7f" or c in "\n\t"]
+    else:
+        items = [(c, i, i + 1) for i, ch in enumerate(text) for c in _fold_char(ch, *flags)]
     chars = _Chars(items)
     if opts.spacing:
         chars.replace_matches(
@@ -219,7 +238,10 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
     if opts.leetspeak:
         # In a text written in leetspeak (two or more mixed words such as "y0u", "h4te"), an
         # all-digit word made of leet digits is leet too ("455" -> "ass"); elsewhere numbers stay.
-        leet_text = sum(1 for m in _LEET_TOKEN.finditer(chars.text) if _is_mixed_leet(m.group(0))) >= 2
+        leet_text = (
+            sum(1 for m in _LEET_TOKEN.finditer(chars.text) if not m.group(0).isalpha() and _is_mixed_leet(m.group(0)))
+            >= 2
+        )
         chars.replace_matches(_LEET_TOKEN, lambda t, p: _fold_leet(t, p, digits_too=leet_text))
     if opts.repeats:
         chars.replace_matches(_REPEATS, _collapse_repeats)
@@ -227,7 +249,7 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
     items = chars.items
     return NormalizedText(
         original=text,
-        text="".join(c for c, _, _ in items),
+        text=chars.text,
         starts=[s for _, s, _ in items],
         ends=[e for _, _, e in items],
     )
