@@ -316,6 +316,28 @@ def test_query_parameters_cannot_leave_the_reports_folder(reports: Path) -> None
     assert at.caption[0].value.startswith("Run documented ·")
 
 
+def test_records_frame_aligns_sparse_attributes_and_scores(tmp_path: Path) -> None:
+    from dashboard import data
+
+    lines = [
+        {"key": "s/a/0", "suite": "s", "item_id": "a", "sample": 0, "prompt": "p", "completion": "c", "scores": {"x": 0.5}},
+        {"key": "s/b/0", "suite": "s", "item_id": "b", "sample": 0, "prompt": "p", "completion": None,
+         "attributes": {"group": "g1", "n": 3}, "scores": {"y": True, "x": "bad"}},
+        {"key": "s/a/0", "suite": "s", "item_id": "dup", "sample": 0, "prompt": "dup", "completion": "dup"},
+        {"key": "s/c/1", "suite": "s", "item_id": "c", "sample": 1, "prompt": "p", "completion": "c",
+         "attributes": {"group": "g2"}, "scores": {"y": 0.25}},
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines) + "not json\n" + '{"key": "torn')
+    df = data.records_to_frame(data.parse_records(path))
+    assert list(df["key"]) == ["s/a/0", "s/b/0", "s/c/1"]  # first copy of a key; bad and torn lines skipped
+    assert list(df["a:group"].astype(object).where(df["a:group"].notna(), None)) == [None, "g1", "g2"]
+    assert list(df["a:n"].astype(object).where(df["a:n"].notna(), None)) == [None, "3", None]
+    assert df["s:x"].tolist()[0] == 0.5 and df["s:x"].isna().tolist() == [False, True, True]
+    assert df["s:y"].isna().tolist() == [True, True, False] and df["s:y"].tolist()[2] == 0.25
+    assert df["completion"].tolist() == ["c", "", "c"]
+
+
 def test_reading_never_modifies_a_run(reports: Path) -> None:
     path = reports / "bare" / "records.jsonl"
     before = path.read_bytes()
