@@ -36,7 +36,9 @@ with st.container(border=True):
         lo, hi = float(col.min()), float(col.max())
         if hi > lo:
             lo, hi = math.floor(lo * 100) / 100, math.ceil(hi * 100) / 100
-            score_range = c5.slider(f"{score} between", lo, hi, (lo, hi), step=(hi - lo) / 100, key="ex-range")
+            chosen = c5.slider(f"{score} between", lo, hi, (lo, hi), step=(hi - lo) / 100, key="ex-range")
+            if chosen != (lo, hi):  # the full range keeps records without this score too
+                score_range = chosen
         direction = data.score_direction(score)
         worst = "highest" if direction == "lower" else "lowest"
         order = c6.radio("Order", [f"worst first ({worst} {score})", "best first", "by key"], key="ex-order")
@@ -63,8 +65,8 @@ page = min(int(page), pages)
 p3.metric("Matching records", f"{n:,} of {len(df):,}")
 view = filtered.iloc[(page - 1) * size : page * size]
 
-show_cols = ["key", "suite", *[f"{data.ATTR}{a}" for a in attrs if a in {"group", "category", "axis"}], "prompt", "completion",
-             *[f"{data.SCORE}{s}" for s in scores]]
+show_cols = ["suite", *[f"{data.ATTR}{a}" for a in attrs if a in {"group", "category", "axis"}], "prompt", "completion",
+             *[f"{data.SCORE}{s}" for s in scores], "key"]
 table = view[[c for c in show_cols if c in view.columns]].rename(columns=lambda c: c.split(":", 1)[-1])
 ui.table(table)
 
