@@ -96,3 +96,27 @@ gates:
     assert all(v == {"cat", "dog"} for v in by_pair.values())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["gates"]["n_total"] == 1 and summary["gates"]["passed"] is True
+
+
+@pytest.mark.slow
+def test_every_builtin_suite_runs_on_the_embedded_model(tmp_path: Path) -> None:
+    """The five suites in one run on smollm2-135m, one stratified set per group (--limit 1)."""
+    args = ["run", "--model", "smollm2-135m", "--limit", "1", "--samples", "1", "--out", str(tmp_path),
+            "--name", "smol", "--no-progress"]
+    for name in sorted(CASES):
+        args += ["--suite", name]
+    assert main(args) in (0, 1)
+    run = tmp_path / "smol"
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    by_suite: dict[str, list[dict]] = {}
+    for r in records:
+        by_suite.setdefault(r["suite"], []).append(r)
+    assert set(by_suite) == set(CASES)
+    for name, rows in by_suite.items():
+        if name == "stereotype-likelihood":
+            assert all(v < 0 for r in rows for v in r["scores"].values())
+        else:
+            # a real model writes text for nearly every prompt
+            assert sum(bool(r["completion"].strip()) for r in rows) >= 0.8 * len(rows), name
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["suites"]) == set(CASES)
