@@ -394,3 +394,14 @@ metrics:
         ("a:1", "Q: Capital of Peru?\nA:", ["Lima"], "geo"),
         ("b:x1", "Who wrote Hamlet?", ["Shakespeare"], "lit"),
     ]
+
+
+def test_validate_checks_a_lexicon_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lex = tmp_path / "pets.yaml"
+    lex.write_text("attribute: pet\nform_kinds: [noun, name]\ngroups:\n  cat: [the cat, Tom]\n  dog: [the dog]\n")
+    assert main(["validate", str(lex)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {lex}:3: groups: groups must have the same number of aligned forms"), err
+    lex.write_text("attribute: pet\nform_kinds: [noun, name]\ngroups:\n  cat: [the cat, Tom]\n  dog: [the dog, Rex]\n")
+    assert main(["validate", str(lex)]) == 0
+    assert "lexicon 'pet', 2 groups x 2 forms" in capsys.readouterr().out
