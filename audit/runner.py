@@ -415,12 +415,17 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(model_name).name.replace(':', '_')[:40]}"
     )
     store = RunStore(config.out, run_id)
+    store.lock()  # one writer per run folder; readers (report, dashboard) never rewrite it
     scorer_names = sorted({n for ps in planned for n in ps.loaded.suite.scorers})
     scorers_info = {n: {"name": n, "version": get_scorer(n).version} for n in scorer_names}
 
     say(f"loading model {model_name} ...")
     cache_path = cache_dir() / "generations.sqlite" if config.use_cache else None
-    engine = make_engine(config, cache_path)
+    try:
+        engine = make_engine(config, cache_path)
+    except BaseException:
+        store.close()
+        raise
     try:
         manifest: dict[str, Any] = {
             "schema_version": 1,
@@ -473,6 +478,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         store.write_manifest(manifest)
     finally:
         engine.close()
+        store.close()
     code = finalize_run(store.dir, config.policy, echo=say)
     return store.dir, code
 

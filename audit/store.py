@@ -54,8 +54,13 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def repair_records(path: Path) -> list[dict[str, Any]]:
-    """Load ``records.jsonl``, repairing a torn tail in place. Returns the valid rows, deduplicated."""
+def repair_records(path: Path, rewrite: bool = True) -> list[dict[str, Any]]:
+    """Load ``records.jsonl``: the valid rows, deduplicated, up to the first torn or corrupt line.
+
+    With ``rewrite`` (only the run's writer, holding the run lock, may ask for it) a torn tail is
+    also cut off on disk, so appends continue on a clean line. Readers never rewrite: a run that is
+    still being written simply shows its last line as not there yet.
+    """
     if not path.exists():
         return []
     raw = path.read_bytes()
@@ -86,7 +91,7 @@ def repair_records(path: Path) -> list[dict[str, Any]]:
                 rows.append(row)
         pos = nl + 1
         good_end = pos
-    if not clean or good_end != len(raw):
+    if rewrite and (not clean or good_end != len(raw)):
         body = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
         atomic_write_text(path, body)
     return rows
@@ -101,6 +106,7 @@ class RunStore:
         self.records_path = self.dir / RECORDS
         self.manifest_path = self.dir / MANIFEST
         self._fh: Any = None
+        self._lock_fh: Any = None
 
     def exists(self) -> bool:
         return self.manifest_path.exists()
@@ -108,8 +114,24 @@ class RunStore:
     def read_manifest(self) -> dict[str, Any]:
         return read_manifest(self.dir)
 
+    def lock(self) -> None:
+        """Take the run's writer lock (released when the process exits), or fail with one line."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(self.dir / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise UsageError(
+                f"run {self.dir} is being written by another process; wait or use another --name"
+            ) from None
+
     def completed_keys(self) -> set[str]:
-        return {r["key"] for r in repair_records(self.records_path)}
+        """Keys already written; repairs a torn tail (call after ``lock``)."""
+        return {r["key"] for r in repair_records(self.records_path, rewrite=True)}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)
@@ -130,6 +152,9 @@ class RunStore:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
 
 
 def read_manifest(run_dir: Path | str) -> dict[str, Any]:
@@ -144,8 +169,8 @@ def read_manifest(run_dir: Path | str) -> dict[str, Any]:
 
 def read_records(run_dir: Path | str) -> list[Record]:
     """Every complete record of a run (repairing a torn tail first)."""
-    return [Record.from_dict(r) for r in repair_records(Path(run_dir) / RECORDS)]
+    return [Record.from_dict(r) for r in repair_records(Path(run_dir) / RECORDS, rewrite=False)]
 
 
 def iter_record_dicts(run_dir: Path | str) -> list[dict[str, Any]]:
-    return repair_records(Path(run_dir) / RECORDS)
+    return repair_records(Path(run_dir) / RECORDS, rewrite=False)

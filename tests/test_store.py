@@ -59,3 +59,27 @@ def test_duplicates_and_garbage_are_dropped(tmp_path) -> None:
 def test_run_names_cannot_escape_the_out_folder(tmp_path, bad: str) -> None:
     with pytest.raises(UsageError, match="invalid run name"):
         RunStore(tmp_path, bad)
+
+
+def test_readers_never_rewrite_a_run_being_written(tmp_path) -> None:
+    store = RunStore(tmp_path, "r1")
+    store.lock()
+    store.append([_rec(0)])
+    path = tmp_path / "r1" / "records.jsonl"
+    with path.open("ab") as fh:
+        fh.write(_rec(1).to_json().encode()[:20])  # the writer is mid-line
+    before = path.read_bytes()
+    assert [r.key for r in read_records(tmp_path / "r1")] == ["s/0/0"]
+    assert path.read_bytes() == before  # untouched: the writer's next bytes land in the same file
+    store.close()
+
+
+def test_one_writer_per_run(tmp_path) -> None:
+    a = RunStore(tmp_path, "r1")
+    a.lock()
+    b = RunStore(tmp_path, "r1")
+    with pytest.raises(UsageError, match="being written by another process"):
+        b.lock()
+    a.close()
+    b.lock()  # free again once the first writer is done
+    b.close()
