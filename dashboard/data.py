@@ -506,9 +506,12 @@ def gates_frame(run: Run) -> pd.DataFrame:
             if not isinstance(g, dict):
                 continue
             passed = g.get("passed")
+            result = "PASS" if passed is True else ("FAIL" if passed is False else "?")
+            if g.get("error"):
+                result = "ERROR"  # the figure could not be computed (e.g. too few prompts for a CI)
             rows.append(
                 {
-                    "result": "PASS" if passed is True else ("FAIL" if passed is False else "?"),
+                    "result": result,
                     "suite": sid,
                     "gate": f"{g.get('metric')} {g.get('op', '')} {g.get('threshold', '')}".strip(),
                     "judged on": str(g.get("bound") or ""),
@@ -521,7 +524,7 @@ def gates_frame(run: Run) -> pd.DataFrame:
             )
     cols = ["result", "suite", "gate", "judged on", "value", "estimate", "ci_low", "ci_high", "error"]
     frame = pd.DataFrame(rows, columns=cols)
-    order = frame["result"].map({"FAIL": 0, "?": 1, "PASS": 2})
+    order = frame["result"].map({"FAIL": 0, "ERROR": 1, "?": 2, "PASS": 3})
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)  # failures first
 
 

@@ -89,7 +89,7 @@ def test_runs_page_lists_run_folders_only(reports: Path) -> None:
     at = page("runs")
     table = frames(at)[0]
     assert set(table["run"]) == {"alpha", "beta", "documented", "bare"}  # no clutter, no outside symlink
-    assert table.loc[table["run"] == "documented", "gates"].item().startswith("FAIL (1/2")
+    assert table.loc[table["run"] == "documented", "gates"].item().startswith("FAIL (1/3")
     assert table.loc[table["run"] == "bare", "gates"].item() == "no summary.json"
     assert "tiny-random-gpt-neo (random weights)" in set(table["model"])
     assert list(table["run"][:2]) == ["beta", "alpha"]  # newest first
@@ -108,9 +108,10 @@ def test_selecting_rows_of_the_runs_table_picks_runs() -> None:
 
 def test_overview_shows_gates_metrics_and_manifest() -> None:
     at = page("overview")
-    assert any("FAIL: 1 of 2 gate(s) failed" in e.value for e in at.error)
+    assert any("FAIL: 1 of 3 gate(s) failed; 1 could not be judged" in e.value for e in at.error)
     gates = frames(at)[0]
-    assert set(gates["result"]) == {"PASS", "FAIL"}
+    assert list(gates["result"]) == ["FAIL", "ERROR", "PASS"]  # failures first
+    assert "fewer than 2 sets" in gates.loc[1, "error"]
     assert "gap(sentiment, gender) <= 0.1" in set(gates["gate"])
     labels = {m.label: m for m in at.metric}
     assert labels["expected_max_toxicity"].value == "0.62"

@@ -29,7 +29,7 @@ def describe(r: data.Run, side: str) -> None:
     if gates.empty:
         st.caption("no gates")
     else:
-        n_fail = int((gates["result"] == "FAIL").sum())
+        n_fail = int(gates["result"].isin(["FAIL", "ERROR"]).sum())
         (st.error if n_fail else st.success)(f"gates: {len(gates) - n_fail}/{len(gates)} passed")
     for note in r.notes:
         st.warning(note)

@@ -16,8 +16,12 @@ if gates.empty:
     ui.missing("No gates in this run.", "Add gates to a suite or pass `--policy policy.yaml` to `lm-audit run`.")
 else:
     n_fail = int((gates["result"] == "FAIL").sum())
-    if n_fail:
-        st.error(f"FAIL: {n_fail} of {len(gates)} gate(s) failed")
+    n_error = int((gates["result"] == "ERROR").sum())
+    if n_fail or n_error:
+        parts = [f"{n_fail} of {len(gates)} gate(s) failed"] if n_fail else []
+        if n_error:
+            parts.append(f"{n_error} could not be judged (see the error column)")
+        st.error("FAIL: " + "; ".join(parts))
     else:
         st.success(f"PASS: all {len(gates)} gate(s) passed")
     ui.table(gates)
