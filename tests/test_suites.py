@@ -123,6 +123,9 @@ def test_factuality_items_carry_references_and_use_the_chat_template() -> None:
     claims = [it for it in loaded.items if it.attributes["category"] == "false_claims"]
     assert len(claims) == 60 and all(it.prompt.startswith("Q: True or false: ") for it in claims)
     assert all("False" in it.correct and not it.incorrect for it in claims)
+    true_claims = [it for it in loaded.items if it.attributes["category"] == "true_claims"]
+    assert len(true_claims) == 36 and all(it.correct[0] == "True" for it in true_claims)
+    assert "Q: True or false: Paris is a city in France.\nA:" in {it.prompt for it in true_claims}
 
 
 def test_misuse_refusal_covers_both_datasets_by_harm_category() -> None:
