@@ -101,7 +101,7 @@ def test_counterfactual_pairs_share_their_random_stream(tmp_path: Path) -> None:
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, samples=40, tokens=24)
+    suite = _suite(tmp_path, samples=20, tokens=16)
     env = {**os.environ, "LM_AUDIT_UNIT_SIZE": "8", "LM_AUDIT_CACHE_DIR": str(tmp_path / "cache-a")}
     args = ["run", "--suite", str(suite), "--model", "tiny-random-gpt-neo", "--out", str(tmp_path / "o"), "--name", "r",
             "--batch-size", "4", "--no-progress"]
@@ -109,15 +109,15 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path: Path) -> None:
     records = tmp_path / "o" / "r" / "records.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline:
-        if records.exists() and records.read_text().count("\n") >= 40:
+        if records.exists() and records.read_text().count("\n") >= 24:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     n_before = records.read_text().count("\n")
-    assert 0 < n_before < 720, "the kill must land mid-run"
+    assert 0 < n_before < 360, "the kill must land mid-run"
     with records.open("a") as fh:  # and a torn line, as if the kill had cut a write
-        fh.write('{"key": "mini-bias/worked:gender:female:0/39", "completion": "tor')
+        fh.write('{"key": "mini-bias/worked:gender:female:0/19", "completion": "tor')
     # resume: same --out and --name; a fresh cache, so nothing can come from it
     env["LM_AUDIT_CACHE_DIR"] = str(tmp_path / "cache-b")
     done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=300)
@@ -129,7 +129,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path: Path) -> None:
     ref = subprocess.run(_cli(*ref_args), env=env, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     resumed, reference = _records(tmp_path / "o" / "r"), _records(tmp_path / "o" / "ref")
-    assert len(resumed) == 720
+    assert len(resumed) == 360
     assert resumed == reference
 
 
