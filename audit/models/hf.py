@@ -95,6 +95,7 @@ class HFBackend(ModelBackend):
             "n_params": sum(p.numel() for p in self.model.parameters()),
             "device": self.device,
             "dtype": str(next(self.model.parameters()).dtype),
+            "chat_template": self.has_chat_template,  # suites with chat: true fall back to plain text without one
             **self.details,
         }
         return ModelInfo(
