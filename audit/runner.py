@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +28,7 @@ from audit.errors import UsageError
 from audit.models.base import ModelBackend
 from audit.scorers.base import Reference
 from audit.store import RunStore
-from audit.suite import PROBES_DIR, GenerationSpec, LoadedSuite, load_suite, stratified_limit
+from audit.suite import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, Record
 
 # requests per work unit: the granularity of streaming writes, progress and resume
@@ -66,17 +66,16 @@ class RunConfig:
 
 @dataclass
 class UnitEntry:
+    """One record to produce: a suite item (shared by all its samples) and a sample index."""
+
     record_key: str
-    item_id: str
-    template_id: str | None
-    seed_key: str
     sample: int
-    prompt: str
-    attributes: dict[str, Any]
-    context: str = ""
-    options: dict[str, str] = field(default_factory=dict)
-    correct: list[str] = field(default_factory=list)
-    incorrect: list[str] = field(default_factory=list)
+    item: Item
+
+    @property
+    def seed_key(self) -> str:
+        """What the sampling seed derives from: shared by a counterfactual set, else the item id."""
+        return self.item.seed_key or self.item.item_id
 
 
 @dataclass
@@ -95,7 +94,7 @@ class PlannedSuite:
     protocol: str
     generation: GenerationSpec
     limit: int | None
-    items: list[Any]
+    items: list[Item]
 
 
 # --------------------------------------------------------------------------- planning
@@ -158,24 +157,8 @@ def plan_work(
                 key = record_key(suite.id, it.item_id, s)
                 if key in done:
                     continue
-                entries.append(
-                    UnitEntry(
-                        record_key=key,
-                        item_id=it.item_id,
-                        template_id=it.template_id,
-                        seed_key=it.seed_key or it.item_id,
-                        sample=s,
-                        prompt=it.prompt,
-                        attributes=dict(it.attributes),
-                        context=it.context,
-                        options=dict(it.options),
-                        correct=list(it.correct),
-                        incorrect=list(it.incorrect),
-                    )
-                )
-        entries.sort(
-            key=lambda e: (len(e.prompt) + len(e.context) + sum(map(len, e.options.values())), e.record_key)
-        )
+                entries.append(UnitEntry(record_key=key, sample=s, item=it))
+        entries.sort(key=lambda e: (_text_length(e.item), e.record_key))
         size = unit_size if suite.task == "generate" else max(8, unit_size // 2)
         for i in range(0, len(entries), size):
             units.append(
@@ -191,24 +174,40 @@ def plan_work(
     return units
 
 
+def _text_length(item: Item) -> int:
+    return len(item.prompt) + len(item.context) + sum(map(len, item.options.values()))
+
+
 # --------------------------------------------------------------------------- processing
+
+
+def unit_requests(unit: WorkUnit) -> list[GenRequest]:
+    """The generation requests of a generate unit, in entry order."""
+    return [GenRequest(key=e.seed_key, prompt=e.item.prompt, sample=e.sample) for e in unit.entries]
+
+
+def unit_cache_keys(fingerprint: str, unit: WorkUnit) -> list[str]:
+    """The generation-cache keys of a unit's requests (empty for likelihood units)."""
+    if unit.task != "generate":
+        return []
+    params = GenParams.from_dict(unit.params)
+    return [cache_key(fingerprint, r, params, unit.seed) for r in unit_requests(unit)]
 
 
 def process_unit(model: ModelBackend, unit: WorkUnit, cache: GenerationCache | None) -> list[Record]:
     """Generate (or look up), score, and build the records of one unit."""
     t0 = time.perf_counter()
-    params = GenParams.from_dict(unit.params)
     extra: list[dict[str, Any]] = [{} for _ in unit.entries]
     scores: list[dict[str, float | None]] = [{} for _ in unit.entries]
     if unit.task == "likelihood":
         texts = [""] * len(unit.entries)
         _likelihood(model, unit, scores, extra)
+        t1 = t2 = time.perf_counter()
     else:
-        texts = _generate(model, unit, params, cache, extra)
-    t1 = time.perf_counter()
-    if unit.task == "generate":
+        texts = _generate(model, unit, cache, extra)
+        t1 = time.perf_counter()
         _score(unit, texts, scores)
-    t2 = time.perf_counter()
+        t2 = time.perf_counter()
     n = max(1, len(unit.entries))
     records = []
     for e, text, sc, ex in zip(unit.entries, texts, scores, extra, strict=True):
@@ -216,12 +215,12 @@ def process_unit(model: ModelBackend, unit: WorkUnit, cache: GenerationCache | N
             Record(
                 key=e.record_key,
                 suite=unit.suite_id,
-                item_id=e.item_id,
-                template_id=e.template_id,
+                item_id=e.item.item_id,
+                template_id=e.item.template_id,
                 sample=e.sample,
-                prompt=e.prompt,
+                prompt=e.item.prompt,
                 completion=text,
-                attributes=e.attributes,
+                attributes=dict(e.item.attributes),
                 scores=sc,
                 extra=ex,
                 timings={"generate_s": round((t1 - t0) / n, 6), "score_s": round((t2 - t1) / n, 6)},
@@ -233,18 +232,16 @@ def process_unit(model: ModelBackend, unit: WorkUnit, cache: GenerationCache | N
 def _generate(
     model: ModelBackend,
     unit: WorkUnit,
-    params: GenParams,
     cache: GenerationCache | None,
     extra: list[dict[str, Any]],
 ) -> list[str]:
-    reqs = [GenRequest(key=e.seed_key, prompt=e.prompt, sample=e.sample) for e in unit.entries]
-    fp = model.info().fingerprint
-    keys = [cache_key(fp, r, params, unit.seed) for r in reqs]
+    reqs = unit_requests(unit)
+    keys = unit_cache_keys(model.info().fingerprint, unit)
     hits = cache.get_many(keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in hits]
     fresh: dict[int, Completion] = {}
     if todo:
-        outs = model.generate([reqs[i] for i in todo], params, unit.seed)
+        outs = model.generate([reqs[i] for i in todo], GenParams.from_dict(unit.params), unit.seed)
         fresh = dict(zip(todo, outs, strict=True))
         if cache:
             cache.put_many((keys[i], c) for i, c in fresh.items())
@@ -263,8 +260,8 @@ def _likelihood(
     reqs: list[LoglikelihoodRequest] = []
     where: list[tuple[int, str]] = []
     for i, e in enumerate(unit.entries):
-        for name, option in e.options.items():
-            ctx = e.context
+        for name, option in e.item.options.items():
+            ctx = e.item.context
             cont = option if not ctx else (option if option.startswith((" ", "\n")) else " " + option)
             reqs.append(LoglikelihoodRequest(context=ctx, continuation=cont))
             where.append((i, name))
@@ -281,7 +278,7 @@ def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None
         scorer = get_scorer(name)
         refs = None
         if scorer.needs_refs:
-            refs = [Reference(correct=e.correct, incorrect=e.incorrect) for e in unit.entries]
+            refs = [Reference(correct=e.item.correct, incorrect=e.item.incorrect) for e in unit.entries]
         out = scorer.score(texts, refs)
         for sc, row in zip(scores, out, strict=True):
             sc.update(row)
@@ -481,13 +478,3 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         store.close()
     code = finalize_run(store.dir, config.policy, echo=say)
     return store.dir, code
-
-
-def unit_to_dict(unit: WorkUnit) -> dict[str, Any]:
-    return asdict(unit)
-
-
-def unit_from_dict(d: dict[str, Any]) -> WorkUnit:
-    d = dict(d)
-    d["entries"] = [UnitEntry(**e) for e in d["entries"]]
-    return WorkUnit(**d)

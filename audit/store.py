@@ -171,6 +171,3 @@ def read_records(run_dir: Path | str) -> list[Record]:
     """Every complete record of a run (repairing a torn tail first)."""
     return [Record.from_dict(r) for r in repair_records(Path(run_dir) / RECORDS, rewrite=False)]
 
-
-def iter_record_dicts(run_dir: Path | str) -> list[dict[str, Any]]:
-    return repair_records(Path(run_dir) / RECORDS, rewrite=False)

@@ -195,9 +195,10 @@ def test_small_runs_are_cut_so_every_worker_gets_work() -> None:
     pytest.importorskip("ray")
     from audit.engines.ray_engine import split_units
     from audit.runner import UnitEntry, WorkUnit
+    from audit.suite import Item
 
     def unit(n: int, tag: str) -> WorkUnit:
-        entries = [UnitEntry(f"{tag}{i}", f"{tag}{i}", None, f"{tag}{i}", 0, "p", {}) for i in range(n)]
+        entries = [UnitEntry(f"{tag}{i}", 0, Item(item_id=f"{tag}{i}", prompt="p")) for i in range(n)]
         return WorkUnit("s", "generate", {}, 0, [], entries)
 
     units = [unit(64, "a"), unit(10, "b")]

@@ -95,7 +95,7 @@ def test_counterfactual_pairs_share_their_random_stream(tmp_path: Path) -> None:
     entries = [e for u in units for e in u.entries]
     by_pair: dict[tuple[str, int], set[str]] = {}
     for e in entries:
-        by_pair.setdefault((e.attributes["pair_id"], e.sample), set()).add(e.seed_key)
+        by_pair.setdefault((e.item.attributes["pair_id"], e.sample), set()).add(e.seed_key)
     assert all(len(keys) == 1 for keys in by_pair.values())
     assert len(by_pair) == 3 * 3 * 2
 

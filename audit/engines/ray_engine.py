@@ -33,10 +33,10 @@ except ImportError as exc:  # the runner turns this into one line and exit code 
         f"Ray is not installed ({exc.name or 'ray'}); install it with: pip install 'lm-audit[ray]'"
     ) from None
 
-from audit.cache import GenerationCache, cache_key
+from audit.cache import GenerationCache
 from audit.errors import UsageError
-from audit.runner import RunConfig, WorkUnit, process_unit
-from audit.types import Completion, GenParams, GenRequest, Record
+from audit.runner import RunConfig, WorkUnit, process_unit, unit_cache_keys
+from audit.types import Completion, Record
 
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "LM_AUDIT_CACHE_DIR")
 IN_FLIGHT_PER_WORKER = 2  # one running, one queued on the actor: no idle gap between units
@@ -57,19 +57,6 @@ class PrefilledCache:
 
     def put_many(self, items: Iterable[tuple[str, Completion]]) -> None:
         self.fresh.extend(items)
-
-
-def unit_cache_keys(fingerprint: str, unit: WorkUnit) -> list[str]:
-    """The generation-cache keys ``process_unit`` will ask for (generate units only)."""
-    if unit.task != "generate":
-        return []
-    params = GenParams.from_dict(unit.params)
-    return [
-        cache_key(
-            fingerprint, GenRequest(key=e.seed_key, prompt=e.prompt, sample=e.sample), params, unit.seed
-        )
-        for e in unit.entries
-    ]
 
 
 class ModelWorker:

@@ -82,6 +82,7 @@ class HFBackend(ModelBackend):
         self.eos_ids = sorted(eos)
         bos = tokenizer.bos_token_id
         self.start_id = int(bos if bos is not None else (self.eos_ids[0] if self.eos_ids else self.pad_id))
+        self.n_params = sum(p.numel() for p in self.model.parameters())  # info() is called per work unit
         cfg = model.config
         self.max_positions = int(
             getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 2048
@@ -92,7 +93,7 @@ class HFBackend(ModelBackend):
         cfg = self.model.config
         details = {
             "model_type": getattr(cfg, "model_type", None),
-            "n_params": sum(p.numel() for p in self.model.parameters()),
+            "n_params": self.n_params,
             "device": self.device,
             "dtype": str(next(self.model.parameters()).dtype),
             "chat_template": self.has_chat_template,  # suites with chat: true fall back to plain text without one
