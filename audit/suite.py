@@ -38,19 +38,6 @@ ATTR_RE = r"^[a-z][a-z0-9_]*$"
 # attributes the template expander sets on every item; templates and lexicons may not reuse them
 RESERVED_ATTRIBUTES = ("axis", "group", "term", "pair_id", "form")
 
-# Metric names known without importing audit.metrics (kept in step with docs/architecture.md).
-# If audit.metrics is importable, its registry is used as well.
-KNOWN_METRICS = (
-    "mean",
-    "rate",
-    "expected_max_toxicity",
-    "toxicity_probability",
-    "toxic_fraction",
-    "pct_stereotype",
-    "stereoset",
-    "accuracy",
-    "refusal_rate",
-)
 METRICS_NEEDING_SCORE = ("mean", "rate")
 # likelihood metrics -> the options they compare (params may rename the pct_stereotype pair)
 LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"),
@@ -508,12 +495,10 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
 
 
 def known_metric_names() -> set[str]:
-    names = set(KNOWN_METRICS)
-    try:
-        from audit.metrics import METRICS  # the statistics layer's registry, when present
-    except ImportError:
-        return names
-    return names | set(METRICS)
+    """The metric registry of the statistics layer (imported lazily: it pulls in numpy)."""
+    from audit.metrics import METRICS
+
+    return set(METRICS)
 
 
 def _check_metrics(suite: Suite, where: _Where) -> None:
