@@ -32,6 +32,7 @@ from audit.suite import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suit
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, Record
 
 # requests per work unit: the granularity of streaming writes, progress and resume
+DEFAULT_SELECTION_SEED = 0  # seed of the --limit prompt selection (``--selection-seed``)
 UNIT_SIZE = int(os.environ.get("LM_AUDIT_UNIT_SIZE", "64"))
 
 
@@ -56,6 +57,9 @@ class RunConfig:
     out: Path = Path("reports")
     name: str | None = None
     seed: int = 0
+    # which prompts --limit keeps: separate from the sampling seed, so runs with different --seed
+    # (or different models) are audited on the same prompts and compare on all of them
+    selection_seed: int = DEFAULT_SELECTION_SEED
     engine: str = "local"
     engine_options: dict[str, Any] = field(default_factory=dict)
     use_cache: bool = True
@@ -95,6 +99,7 @@ class PlannedSuite:
     generation: GenerationSpec
     limit: int | None
     items: list[Item]
+    selection_seed: int | None = None  # the seed --limit selected ``items`` with (None: no limit)
 
 
 # --------------------------------------------------------------------------- planning
@@ -117,6 +122,7 @@ def load_profile(name: str) -> list[SuiteRequest]:
 
 
 def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuite]:
+    """Load and validate suites; ``seed`` is the *selection* seed of ``--limit`` (never the sampling seed)."""
     from audit.scorers.registry import available
 
     known = set(available())
@@ -136,7 +142,8 @@ def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuit
             gen = gen.model_copy(update={"samples": 1})
         items = stratified_limit(loaded.items, req.limit, seed, loaded.suite.group_attributes)
         protocol = req.protocol or loaded.suite.default_protocol or "default"
-        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items))
+        used = seed if req.limit is not None and len(items) < len(loaded.items) else None
+        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items, used))
     return planned
 
 
@@ -365,6 +372,7 @@ def _suite_manifest(ps: PlannedSuite) -> dict[str, Any]:
         "protocol": ps.protocol,
         "generation": ps.generation.model_dump(),
         "limit": ps.limit,
+        "selection_seed": ps.selection_seed,
         "n_items": len(ps.items),
         "n_items_total": len(ps.loaded.items),
         "group_attributes": list(s.group_attributes),
@@ -387,6 +395,9 @@ def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> No
         for k in ("data_hash", "generation", "limit"):
             if o.get(k) != s.get(k):
                 problems.append(f"{sid}.{k}")
+        # runs written before the selection seed existed selected --limit prompts with the run seed
+        if s.get("selection_seed") is not None and o.get("selection_seed", old.get("seed")) != s["selection_seed"]:
+            problems.append(f"{sid}.selection_seed")
     if problems:
         raise UsageError(
             f"{run_dir} already holds a run with a different {', '.join(problems)}; "
@@ -405,7 +416,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     say = echo or (lambda s: print(s, file=sys.stderr))
     if not config.suites:
         raise UsageError("no suite given: use --suite NAME|PATH or --profile NAME")
-    planned = plan_suites(config.suites, config.seed)  # validate everything before loading a model
+    planned = plan_suites(config.suites, config.selection_seed)  # validate before loading a model
     model_name = config.model or DEFAULT_MODEL
     run_id = (
         config.name
@@ -432,6 +443,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
             "finished": None,
             "model": engine.model_info(),
             "seed": config.seed,
+            "selection_seed": config.selection_seed,
             "engine": config.engine,
             "command": config.command,
             "suites": {ps.loaded.id: _suite_manifest(ps) for ps in planned},

@@ -33,7 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--protocol", metavar="NAME", help="a named generation protocol of the suite (e.g. helm, gehman2020)"
     )
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the run (default 0)")
+    p.add_argument(
+        "--selection-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the --limit prompt selection, kept apart from --seed so runs with different "
+        "seeds or models use the same prompts (default 0)",
+    )
     p.add_argument(
         "--out", type=Path, default=Path("reports"), help="folder for run folders (default: reports)"
     )
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         name=args.name,
         seed=args.seed,
+        selection_seed=args.selection_seed,
         engine=args.engine,
         engine_options={"ray_address": args.ray_address, "workers": args.workers},
         use_cache=not args.no_cache,
