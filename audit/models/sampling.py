@@ -1,0 +1,101 @@
+"""Token choice for the ``hf`` backend: inverse-CDF sampling that is cheap and exactly reproducible.
+
+The reference rule (``pick_reference``) is the contract every record was generated under: scale by
+temperature, mask below the top-k, softmax in float64, sort the vocabulary by probability
+(descending, ties by token id), keep the nucleus (the smallest prefix whose mass reaches top_p; the
+most likely token always stays), and return the token where the kept mass's CDF crosses
+``u * kept_mass`` for the row's uniform draw ``u``.
+
+Sorting a 49k-262k vocabulary for every row at every step costs more than the forward pass of a
+small model. ``pick`` gives the same token for the same draw with a partial sort: it takes the
+``K + 1`` most likely tokens (``torch.topk``), orders them as the full stable sort would (by
+probability, then token id), and uses them when two checks hold for the row:
+
+- the nucleus ends strictly inside the first K candidates, so every kept token is a candidate and
+  the kept prefix, its cumulative sums and hence the chosen index are those of the full sort;
+- the K-th and (K+1)-th probabilities differ, so the candidate set is exactly the first K entries
+  of the full stable sort (no tie straddles the cut).
+
+Rows that fail either check are retried with more candidates, and finally with the full sort. With
+``top_p = 1`` (no nucleus) every token is kept, so those rows always take the full sort. The
+equivalence is tested token for token against ``pick_reference`` on random and real logits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from audit.types import GenParams
+
+CANDIDATES = (64, 1024)
+
+
+def _scaled(logits: torch.Tensor, params: GenParams) -> torch.Tensor:
+    logits = logits / max(params.temperature, 1e-6)
+    if params.top_k and params.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def _choose(sorted_p: torch.Tensor, u: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index into ``sorted_p`` chosen by ``u``, and whether the nucleus ended before the last column."""
+    cum = sorted_p.cumsum(dim=-1)
+    if top_p < 1.0:
+        keep = (cum - sorted_p) < top_p  # always keeps the most likely token
+        inside = ~keep[:, -1]
+        sorted_p = sorted_p * keep
+        cum = sorted_p.cumsum(dim=-1)
+    else:
+        inside = torch.zeros(sorted_p.shape[0], dtype=torch.bool, device=sorted_p.device)
+    target = (u * cum[:, -1]).unsqueeze(-1)
+    choice = torch.searchsorted(cum, target).clamp(max=cum.shape[-1] - 1).squeeze(-1)
+    return choice, inside
+
+
+def _full(probs: torch.Tensor, u: torch.Tensor, top_p: float) -> torch.Tensor:
+    sorted_p, sorted_idx = torch.sort(probs, dim=-1, descending=True, stable=True)
+    choice, _ = _choose(sorted_p, u, top_p)
+    return sorted_idx.gather(-1, choice[:, None]).squeeze(-1)
+
+
+def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
+    """The reference rule: a full stable sort of the vocabulary for every row."""
+    if u is None:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(_scaled(logits, params).double(), dim=-1)
+    return _full(probs, u, params.top_p)
+
+
+def _partial(probs: torch.Tensor, u: torch.Tensor, top_p: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens from the top ``k`` candidates, and which rows may use them (see the module doc)."""
+    vals, idx = torch.topk(probs, k + 1, dim=-1, sorted=True)
+    distinct_cut = vals[:, k - 1] > vals[:, k]
+    vals, idx = vals[:, :k], idx[:, :k]
+    # the full sort's order among candidates: by probability descending, then by token id
+    by_id = torch.argsort(idx, dim=-1)
+    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
+    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
+    idx, vals = idx.gather(-1, order), vals.gather(-1, order)
+    choice, inside = _choose(vals, u, top_p)
+    return idx.gather(-1, choice[:, None]).squeeze(-1), inside & distinct_cut
+
+
+def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
+    """The same token as ``pick_reference`` for the same draw, without sorting the vocabulary."""
+    if u is None:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(_scaled(logits, params).double(), dim=-1)
+    vocab = probs.shape[-1]
+    out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    todo = torch.arange(probs.shape[0], device=probs.device)
+    if params.top_p < 1.0:
+        for k in CANDIDATES:
+            if k + 1 > vocab or todo.numel() == 0:
+                break
+            tokens, ok = _partial(probs[todo], u[todo], params.top_p, k)
+            out[todo[ok]] = tokens[ok]
+            todo = todo[~ok]
+    if todo.numel():
+        out[todo] = _full(probs[todo], u[todo], params.top_p)
+    return out
