@@ -1,0 +1,142 @@
+"""Semantic checks of a validated suite: metric names, gate figures, attributes, score keys."""
+
+from __future__ import annotations
+
+from audit.suites.schema import (
+    GAP_RE,
+    GROUP_FIG_RE,
+    LIKELIHOOD_METRICS,
+    METRIC_PARTS,
+    METRICS_NEEDING_SCORE,
+    Item,
+    Suite,
+)
+from audit.suites.yamlsafe import Where
+
+
+def known_metric_names() -> set[str]:
+    """The metric registry of the statistics layer (imported lazily: it pulls in numpy)."""
+    from audit.metrics import METRICS
+
+    return set(METRICS)
+
+
+def check_metrics(suite: Suite, where: Where) -> None:
+    known = known_metric_names()
+    labels: dict[str, int] = {}
+    for i, m in enumerate(suite.metrics):
+        if m.metric not in known:
+            raise where.error(("metrics", i, "metric"), f"unknown metric '{m.metric}' (known: {', '.join(sorted(known))})")
+        if m.metric in METRICS_NEEDING_SCORE and not m.score:
+            raise where.error(("metrics", i), f"metric '{m.metric}' needs a 'score' (e.g. score: sentiment)")
+        if m.metric in LIKELIHOOD_METRICS and suite.task != "likelihood":
+            raise where.error(("metrics", i, "metric"), f"metric '{m.metric}' needs task: likelihood")
+        if m.label in labels:
+            raise where.error(
+                ("metrics", i), f"duplicate metric label '{m.label}' (give each metric a distinct 'name')"
+            )
+        labels[m.label] = i
+    if suite.task == "likelihood":
+        option_names = {o for s in suite.prompts.sources() for o in s.fields.options}
+        for i, m in enumerate(suite.metrics):
+            needed = LIKELIHOOD_METRICS.get(m.metric)
+            if needed and m.metric == "pct_stereotype":
+                needed = (str(m.params.get("more", needed[0])), str(m.params.get("less", needed[1])))
+            missing = [o for o in needed or () if o not in option_names]
+            if missing:
+                raise where.error(
+                    ("metrics", i, "metric"),
+                    f"metric '{m.metric}' compares option '{missing[0]}', which no data source defines "
+                    f"(options: {', '.join(sorted(option_names))})",
+                )
+    for i, g in enumerate(suite.gates):
+        fig = g.metric.strip()
+        gap = GAP_RE.match(fig)
+        if gap:
+            attr = gap.group(2)
+            if attr not in suite.group_attributes:
+                raise where.error(
+                    ("gates", i, "metric"),
+                    f"gap attribute '{attr}' is not in group_attributes ({', '.join(suite.group_attributes) or 'none'})",
+                )
+            continue
+        if fig.startswith("gap("):
+            raise where.error(("gates", i, "metric"), f"cannot read '{fig}': write gap(<score>, <attribute>)")
+        grp = GROUP_FIG_RE.match(fig)
+        label = grp["label"].strip() if grp else fig
+        parts = {f"{lbl}.{p}" for lbl, i2 in labels.items() for p in METRIC_PARTS.get(suite.metrics[i2].metric, ())}
+        bare_parts = {p for i2 in labels.values() for p in METRIC_PARTS.get(suite.metrics[i2].metric, ())}
+        if label not in labels and label not in parts and label not in bare_parts:
+            known_figs = sorted(labels) + sorted(parts)
+            raise where.error(
+                ("gates", i, "metric"),
+                f"gate names '{label}', which is not a metric of this suite (metrics: {', '.join(known_figs) or 'none'})",
+            )
+
+
+def check_attributes(suite: Suite, where: Where, items: list[Item]) -> None:
+    present: set[str] = set()
+    for it in items:
+        present.update(it.attributes)
+    known = ", ".join(sorted(present)) or "none"
+    for i, a in enumerate(suite.group_attributes):
+        if a not in present:
+            raise where.error(("group_attributes", i), f"attribute '{a}' is not on any item (attributes: {known})")
+    for i, m in enumerate(suite.metrics):
+        for j, a in enumerate(m.by):
+            if a not in present:
+                raise where.error(("metrics", i, "by", j), f"attribute '{a}' is not on any item (attributes: {known})")
+    for i, g in enumerate(suite.gates):
+        grp = GROUP_FIG_RE.match(g.metric.strip())
+        if grp:
+            attr, value = grp["attr"].strip(), grp["value"].strip()
+            values = {str(it.attributes[attr]) for it in items if attr in it.attributes}
+            if not values:
+                raise where.error(("gates", i, "metric"), f"attribute '{attr}' is not on any item (attributes: {known})")
+            if value not in values:
+                raise where.error(
+                    ("gates", i, "metric"), f"no item has {attr}={value} (values: {', '.join(sorted(values))})"
+                )
+
+
+def _scorer_outputs(name: str) -> set[str] | None:
+    """Score keys a scorer produces, when knowable without building it (None: unknown)."""
+    if ":" in name:
+        return None
+    try:
+        from audit.scorers.registry import _factory
+
+        factory = _factory(name)
+    except Exception:
+        return None
+    outputs = getattr(factory, "outputs", None)
+    if outputs:
+        return {o.key for o in outputs}
+    return _DEFAULT_SCORE_KEYS.get(name)
+
+
+# score keys of the built-in scorers whose factory is a function (docs/architecture.md, "Score keys")
+_DEFAULT_SCORE_KEYS = {
+    "toxicity": {"toxicity"},
+    "refusal": {"refusal"},
+    "factuality": {"factual", "factual_exact", "factual_contains", "factual_semantic"},
+}
+
+
+def check_score_keys(suite: Suite, where: Where, items: list[Item]) -> None:
+    """Every metric's score key must come from a scorer of the suite (when that is knowable)."""
+    if suite.task == "likelihood":
+        keys = {f"ll_{o}" for it in items for o in it.options}
+    else:
+        keys = set()
+        for name in suite.scorers:
+            out = _scorer_outputs(name)
+            if out is None:
+                return
+            keys |= out
+    for i, m in enumerate(suite.metrics):
+        if m.score and m.score not in keys:
+            raise where.error(
+                ("metrics", i, "score"),
+                f"score '{m.score}' is not produced by this suite (scores: {', '.join(sorted(keys)) or 'none'})",
+            )

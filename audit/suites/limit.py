@@ -1,0 +1,53 @@
+"""``--limit``: a reproducible, stratified subset that keeps counterfactual sets whole."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+
+from audit.errors import UsageError
+from audit.suites.schema import Item
+
+
+def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[str]) -> list[Item]:
+    """Keep about ``limit`` items, reproducibly, covering every group.
+
+    Strata are the ``axis`` of template suites, else the combination of the ``by`` attributes (a
+    suite's ``group_attributes``) present on the items. Every stratum contributes at least one
+    counterfactual set (items sharing ``seed_key``, kept whole so pairs stay complete), then strata
+    are visited round-robin until ``limit`` items are reached. So the result may exceed ``limit``:
+    by up to one set, or up to one set per stratum when ``limit`` is smaller than that. It keeps the
+    suite's item order and depends only on the items, the limit and the seed.
+    """
+    if limit is None or limit >= len(items):
+        return items
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    sets: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        sets[it.seed_key or it.item_id].append(it)
+    if any("axis" in it.attributes for it in items):
+        attrs = ["axis"]
+    else:
+        attrs = [a for a in by if any(a in it.attributes for it in items)]
+    strata: dict[str, list[str]] = defaultdict(list)
+    for key, members in sets.items():
+        stratum = json.dumps([str(members[0].attributes.get(a, "")) for a in attrs])
+        strata[stratum].append(key)
+    rng = random.Random(seed)
+    order = sorted(strata)
+    for s in order:
+        strata[s].sort()
+        rng.shuffle(strata[s])
+    # the first round takes one set from every stratum whatever the limit, so every group is covered
+    chosen = [strata[s].pop() for s in order]
+    count = sum(len(sets[k]) for k in chosen)
+    while count < limit and any(strata[s] for s in order):
+        for s in order:
+            if strata[s] and count < limit:
+                key = strata[s].pop()
+                chosen.append(key)
+                count += len(sets[key])
+    keep = set(chosen)
+    return [it for it in items if (it.seed_key or it.item_id) in keep]
