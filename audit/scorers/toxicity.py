@@ -140,9 +140,17 @@ def build_toxicity(
         scorer = DetoxifyToxicity(**options)
     elif backend in ("hf-classifier", "hf"):
         scorer = ClassifierToxicity(**options)
+    elif backend in ("tox-block", "toxblock"):
+        from audit.scorers.toxblock import ToxBlockToxicity
+
+        scorer = ToxBlockToxicity(**options)
+    elif backend == "ensemble":
+        from audit.scorers.toxblock_ensemble import EnsembleToxicity
+
+        scorer = EnsembleToxicity(**options)
     else:
         raise UsageError(
-            f"toxicity: unknown backend '{backend}' (known: embedded, detoxify, hf-classifier)"
+            f"toxicity: unknown backend '{backend}' (known: embedded, tox-block, ensemble, detoxify, hf-classifier)"
         )
     if as_bool(neutralize_identity, "neutralize_identity"):
         from audit.scorers.neutralize import IdentityNeutralized
