@@ -469,8 +469,24 @@ def summarize_suite(
         "groups": groups,
         "tests": tests,
         "gates": [],
-        "examples": {"worst": _worst_examples(frame, keys)},
+        "examples": {"worst": _worst_examples(frame, keys), **_disagreement(frame)},
+        **_disagreement_summary(frame),
     }
+
+
+def _disagreement(frame: Frame) -> dict[str, Any]:
+    """examples["disagreement"] when records carry two toxicity opinions (audit/disagreement.py)."""
+    from audit.disagreement import disagreement_examples
+
+    rows = disagreement_examples(frame)
+    return {"disagreement": rows} if rows else {}
+
+
+def _disagreement_summary(frame: Frame) -> dict[str, Any]:
+    from audit.disagreement import disagreement_summary
+
+    found = disagreement_summary(frame)
+    return {"scorer_disagreement": found} if found else {}
 
 
 # --------------------------------------------------------------------------- scorer self-audit
