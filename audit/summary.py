@@ -205,6 +205,8 @@ def _metric_entries(
             pending.add(entry, part.columns, part.fn)
             by: dict[str, dict[str, Any]] = {}
             for (attr, v), bparts in by_parts.items():
+                if bparts[i].n == 0:  # a group this metric's data never holds (StereoSet's types in CrowS-Pairs)
+                    continue
                 cell: dict[str, Any] = {"n": bparts[i].n}
                 if bparts[i].extra:
                     cell["extra"] = {k: clean_float(x) for k, x in bparts[i].extra.items()}
@@ -229,6 +231,16 @@ def _gap_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def _cell_fn(i: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda t: ratio(t, 2 * i, 2 * i + 1)
+
+
+def _mean_of_groups_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
+    def fn(t: np.ndarray) -> np.ndarray:
+        means = np.stack([ratio(t, 2 * g, 2 * g + 1) for g in range(n_groups)], axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(means, axis=-1)
+
+    return fn
 
 
 def _vs_overall_fn(g: int, n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -278,6 +290,8 @@ def _group_entries(
                 pending.add(diff, columns, _vs_overall_fn(gi, len(groups)))
                 entry["vs_overall"][g] = diff
             pending.add(entry["overall"], columns, _cell_fn(len(groups)))
+            entry["mean_of_groups"] = {"n": n_all}  # the unweighted mean of the group means (charts' line)
+            pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)))
             pending.add(entry["gap"], columns, _gap_fn(len(groups)))
             seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
             entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
@@ -545,12 +559,17 @@ def _records_by_suite(records: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def build_summary(
-    run_dir: Path, policy: Path | Policy | None = None, *, self_audit: bool = True
+    run_dir: Path, policy: Path | Policy | None = None, *, self_audit: bool = True, overrides: bool = True
 ) -> dict[str, Any]:
-    """Compute the summary of a run folder (nothing is written)."""
+    """Compute the summary of a run folder (nothing is written). Reviewer overrides
+    (``overrides.jsonl``, see audit/overrides.py) are applied first unless ``overrides=False``."""
+    from audit import overrides as ovr
+
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     manifest = read_manifest(run_dir)
-    by_suite = _records_by_suite(read_records(run_dir))
+    records = read_records(run_dir)
+    review = ovr.load_overrides(run_dir) if overrides else []
+    by_suite = _records_by_suite(ovr.apply(records, review))
     suites: dict[str, dict[str, Any]] = {}
     for sid, sm in (manifest.get("suites") or {}).items():
         suites[sid] = summarize_suite(sid, sm, by_suite.get(sid, []), manifest, pol.stats)
@@ -582,6 +601,9 @@ def build_summary(
             "unmatched": unmatched,
         },
     }
+    if review:
+        before = build_summary(run_dir, policy, self_audit=False, overrides=False)
+        summary["overrides"] = ovr.describe(review, records, before, summary)
     return summary
 
 

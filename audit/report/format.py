@@ -49,6 +49,30 @@ def md_cell(text: Any, limit: int = 300) -> str:
     return s.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
 
 
+def md_code(text: Any, limit: int = 300) -> str:
+    """Untrusted text as a markdown code span: shown literally, so no HTML entities and no
+    backslash escapes inside (they would be displayed); one line; pipes escaped for tables (GFM
+    removes that escape); a fence longer than any backtick run in the text."""
+    s = "" if text is None else str(text)
+    if len(s) > limit:
+        s = s[:limit] + "…"
+    s = s.replace("\r", " ").replace("\n", " ⏎ ").replace("|", "\\|")
+    run = longest = 0
+    for ch in s:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def mean_of_shown(cells: list[dict[str, Any]]) -> float | None:
+    """The unweighted mean of the estimates drawn in a chart (its dashed line)."""
+    vals = [c.get("estimate") for c in cells if isinstance(c, dict)]
+    vals = [float(v) for v in vals if isinstance(v, int | float) and v == v]
+    return sum(vals) / len(vals) if vals else None
+
+
 def direction_word(higher_is: str | None, ideal: float | None = None) -> str:
     if ideal is not None and higher_is == "neutral":
         return f"closest to {num(ideal, 0)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit.report.format import ci, direction_word, esc, num, pval, verdict_of_gate
+from audit.report.format import ci, direction_word, esc, mean_of_shown, num, pval, verdict_of_gate
 from audit.report.svg import interval_chart
 
 CSS = """
@@ -76,6 +76,48 @@ def _gates(summary: dict[str, Any]) -> str:
     )
 
 
+def _fig(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "n/a"
+    return esc(ci(d)) + (f" {_badge(d['verdict'])}" if d.get("verdict") else "")
+
+
+def _overrides(summary: dict[str, Any]) -> str:
+    """Reviewer overrides (overrides.jsonl): who, why, when, what changed, figures before/after."""
+    entries = [e for e in summary.get("overrides") or [] if isinstance(e, dict)]
+    if not entries:
+        return ""
+    rows = []
+    for e in entries:
+        change = f"label {e['label']}" if e.get("label") else f"{e.get('score')} = {num(e.get('value'))}"
+        if e.get("label") and e.get("value") is False:
+            change += " (withdrawn)"
+        was = ", ".join(f"{k}={num(v)}" for k, v in (e.get("original") or {}).items())
+        rows.append([esc(e.get("line", "")), f"<code>{esc(e.get('key'))}</code>", esc(change), esc(was),
+                     esc(e.get("who")), f'<div class="text">{esc(e.get("why"))}</div>', esc(e.get("when")),
+                     esc(e.get("status"))])
+    out = [
+        "<h2 id=overrides>Reviewer overrides</h2>",
+        f"<p>{len(entries)} override line(s) in <code>overrides.jsonl</code>; every figure and gate in this "
+        "report is computed with the applied ones. <code>records.jsonl</code> is unchanged.</p>",
+        _table(["line", "record", "change", "was", "who", "why", "when", "status"], rows, {0}),
+    ]
+    shown: set[str] = set()
+    for e in entries:
+        suite = e.get("suite")
+        if not suite or suite in shown or not e.get("figures"):
+            continue
+        shown.add(suite)
+        frows = [
+            [("gate " if f.get("gate") else "") + f"<code>{esc(f.get('gate') or f.get('figure'))}</code>",
+             _fig(f.get("before")), _fig(f.get("after"))]
+            for f in e["figures"]
+        ]
+        out.append(f"<h3>{esc(suite)}: figures before and after its overrides</h3>")
+        out.append(_table(["figure", "before", "after"], frows, {1, 2}))
+    return "".join(out)
+
+
 def _headline(summary: dict[str, Any]) -> str:
     rows = []
     for sid, s in summary.get("suites", {}).items():
@@ -114,11 +156,14 @@ def _metrics(s: dict[str, Any]) -> str:
     out = _table(["metric", "estimate [CI]", "n", "better", "detail"], rows, {1, 2}) if rows else ""
     for m in s.get("metrics", []):
         for attr, cells in (m.get("by") or {}).items():
-            chart = interval_chart(list(cells.items()), m.get("estimate"), f"{m['name']} by {attr}")
+            shown = list(cells.items())
+            mean = mean_of_shown([c for _, c in shown])
+            chart = interval_chart(shown, mean, f"{m['name']} by {attr}")
             if chart:
                 out += (
                     f"<h4>{esc(m['name'])} by {esc(attr)}</h4><figure>{chart}<figcaption class=proto>"
-                    f"dots: estimate; bars: {int(100 * (m.get('ci_level') or 0.95))}% CI; dashed: overall. "
+                    f"dots: estimate; bars: {int(100 * (m.get('ci_level') or 0.95))}% CI; dashed: mean of the "
+                    f"groups shown ({num(mean)}; the whole suite: {num(m.get('estimate'))}). "
                     f"{esc(s['protocol']['text'])}</figcaption></figure>"
                 )
     return out
@@ -136,9 +181,12 @@ def _groups(s: dict[str, Any]) -> str:
             f"overall {esc(ci(g['overall']))}; higher is "
             f"{esc(g.get('higher_is', 'neutral'))}.</p>"
         )
-        chart = interval_chart(list(g["by_group"].items()), g["overall"].get("estimate"), title)
+        mog = g.get("mean_of_groups") or {}
+        mean = mog.get("estimate") if mog.get("estimate") is not None else mean_of_shown(list(g["by_group"].values()))
+        chart = interval_chart(list(g["by_group"].items()), mean, title)
         out.append(
-            f"<figure>{chart}<figcaption class=proto>dots: group mean; bars: CI; dashed: overall. "
+            f"<figure>{chart}<figcaption class=proto>dots: group mean; bars: CI; dashed: mean of the groups "
+            f"shown ({esc(ci(mog) if mog else num(mean))}). "
             f"{esc(g.get('method', ''))}; {esc(g.get('protocol', ''))}</figcaption></figure>"
         )
         rows = [
@@ -294,6 +342,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         _headline(summary),
         "<h2>Gates</h2>",
         _gates(summary),
+        _overrides(summary),
         *(_suite(sid, s) for sid, s in suites.items()),
         _self_audit(summary),
     ]

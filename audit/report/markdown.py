@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit.report.format import ci, direction_word, md_cell, num, pval, verdict_of_gate
+from audit.report.format import ci, direction_word, md_cell, md_code, num, pval, verdict_of_gate
 
 
 def _gates(summary: dict[str, Any]) -> list[str]:
@@ -23,16 +23,61 @@ def _gates(summary: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in results:
+        gate = md_code(f"{r['metric']} {r['op']} {num(r['threshold'])}")
         lines.append(
-            f"| **{verdict_of_gate(r)}** | {md_cell(r.get('suite') or '-')} | "
-            f"`{md_cell(r['metric'])} {r['op']} {num(r['threshold'])}` | {ci(r)} | "
+            f"| **{verdict_of_gate(r)}** | {md_cell(r.get('suite') or '-')} | {gate} | {ci(r)} | "
             f"{r['bound']} = {num(r.get('value'))} | {md_cell(r.get('error') or r.get('protocol') or '')} |"
         )
     return [*lines, ""]
 
 
+def _fig(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "n/a"
+    return ci(d) + (f" {d['verdict']}" if d.get("verdict") else "")
+
+
+def _overrides(summary: dict[str, Any]) -> list[str]:
+    """Reviewer overrides (overrides.jsonl): who, why, when, what changed, figures before/after."""
+    entries = [e for e in summary.get("overrides") or [] if isinstance(e, dict)]
+    if not entries:
+        return []
+    lines = [
+        "## Reviewer overrides",
+        "",
+        f"{len(entries)} override line(s) in overrides.jsonl; every figure and gate above is computed with the "
+        "applied ones. records.jsonl is unchanged.",
+        "",
+        "| line | record | change | was | who | why | when | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        change = f"label {e['label']}" if e.get("label") else f"{e.get('score')} = {num(e.get('value'))}"
+        if e.get("label") and e.get("value") is False:
+            change += " (withdrawn)"
+        was = ", ".join(f"{k}={num(v)}" for k, v in (e.get("original") or {}).items())
+        lines.append(
+            f"| {e.get('line', '')} | {md_code(e.get('key'))} | {md_cell(change)} | {md_cell(was)} | "
+            f"{md_cell(e.get('who'))} | {md_cell(e.get('why'))} | {md_cell(e.get('when'))} | {md_cell(e.get('status'))} |"
+        )
+    lines.append("")
+    shown: set[str] = set()
+    for e in entries:
+        suite = e.get("suite")
+        if not suite or suite in shown or not e.get("figures"):
+            continue
+        shown.add(suite)
+        lines += [f"Figures of {md_code(suite)} before and after its overrides:", "",
+                  "| figure | before | after |", "|---|---|---|"]
+        for f in e["figures"]:
+            name = f.get("gate") or f.get("figure")
+            lines.append(f"| {md_code(('gate ' if f.get('gate') else '') + str(name))} | {_fig(f.get('before'))} | {_fig(f.get('after'))} |")
+        lines.append("")
+    return lines
+
+
 def _suite(sid: str, s: dict[str, Any]) -> list[str]:
-    lines = [f"## {md_cell(s.get('title') or sid)} (`{md_cell(sid)}`)", ""]
+    lines = [f"## {md_cell(s.get('title') or sid)} ({md_code(sid)})", ""]
     lines += [
         f"Protocol: {md_cell(s['protocol']['text'])}. "
         f"{s['n_items']} prompts, {s['n_records']} records; CIs resample {s.get('resampling_unit', 'prompts')}.",
@@ -100,7 +145,7 @@ def _self_audit(summary: dict[str, Any]) -> list[str]:
     lines = ["## Scorer self-audit", ""]
     for name, a in audit.items():
         lines.append(
-            f"**{md_cell(name)}** scorer `{md_cell(a.get('scorer'))}` {md_cell(a.get('version') or '')}, "
+            f"**{md_cell(name)}** scorer {md_code(a.get('scorer'))} {md_cell(a.get('version') or '')}, "
             f"threshold {num(a.get('threshold'))}."
         )
         if a.get("note"):
@@ -144,7 +189,7 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
             "",
         ]
     lines += [
-        f"Model: `{md_cell(model.get('name'))}` ({md_cell(model.get('backend'))}, "
+        f"Model: {md_code(model.get('name'))} ({md_cell(model.get('backend'))}, "
         f"fingerprint {md_cell(model.get('fingerprint'))}); run status: {md_cell(summary.get('status'))}; "
         f"summary created {md_cell(summary.get('created'))}.",
         "",
@@ -165,6 +210,7 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
                 f"{direction_word(m.get('higher_is'), m.get('ideal'))} | {md_cell(s['protocol']['text'])} |"
             )
     lines += ["", "## Gates", "", *_gates(summary)]
+    lines += _overrides(summary)
     for sid, s in summary.get("suites", {}).items():
         lines += _suite(sid, s)
     lines += _self_audit(summary)
