@@ -46,13 +46,15 @@ def test_torn_last_line_is_cut_off(tmp_path) -> None:
     assert [r.key for r in read_records(tmp_path / "r1")] == ["s/0/0", "s/1/0", "s/2/0"]
 
 
-def test_duplicates_and_garbage_are_dropped(tmp_path) -> None:
+def test_duplicates_dropped_and_garbage_quarantined_without_hiding_later_lines(tmp_path) -> None:
     path = tmp_path / "records.jsonl"
     lines = [_rec(0).to_json(), _rec(0).to_json(), _rec(1).to_json(), "{not json", _rec(2).to_json()]
     path.write_text("\n".join(lines) + "\n")
     rows = repair_records(path)
-    assert [r["key"] for r in rows] == ["s/0/0", "s/1/0"]
-    assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == ["s/0/0", "s/1/0"]
+    assert [r["key"] for r in rows] == ["s/0/0", "s/1/0", "s/2/0"]
+    assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == ["s/0/0", "s/1/0", "s/2/0"]
+    quarantined = [json.loads(x) for x in (tmp_path / "records.quarantine.jsonl").read_text().splitlines()]
+    assert quarantined == [{"line": 4, "text": "{not json"}]
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 200, "a..b"])

@@ -2,7 +2,8 @@
 
 Gates come from the suites' defaults, or from ``--policy`` (see docs/statistics.md). Each gate is
 printed as PASS/FAIL with its figure, CI and protocol; a gate whose figure is absent is an ERROR
-and counts as failed. Figures are recomputed from the records, so nothing stale is judged.
+and counts as failed. Figures are recomputed from the records, so nothing stale is judged. A damaged
+run (unreadable lines in records.jsonl, no records, or fewer than the manifest promises) fails.
 """
 
 from __future__ import annotations
@@ -26,4 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         write_reports(args.run_dir, summary)
     print_gates(summary)
-    return 0 if summary["gates"]["passed"] else 1
+    if summary.get("damaged"):
+        from audit.store import describe_damage
+
+        print(f"gate: FAILED: {describe_damage(summary['damaged'])}")
+        for line in summary["damaged"].get("unreadable", [])[:10]:
+            print(f"    {line}")
+    return 0 if summary["gates"]["passed"] and not summary.get("damaged") else 1

@@ -25,4 +25,12 @@ def run(args: argparse.Namespace) -> int:
     print_gates(summary)
     for name in ("summary.json", "report.md", "report.html"):
         print(f"wrote {args.run_dir / name}")
+    if summary.get("damaged"):
+        import sys
+
+        from audit.store import describe_damage
+
+        sys.stderr.write(f"warning: {describe_damage(summary['damaged'])}\n")
+        for line in summary["damaged"].get("unreadable", [])[:10]:
+            sys.stderr.write(f"    {line}\n")
     return 0
