@@ -32,7 +32,7 @@ from audit.stats import (
     ratio,
     sign_flip_test,
 )
-from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records
+from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records_checked
 
 SCHEMA_VERSION = 1
 MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
@@ -567,7 +567,7 @@ def build_summary(
 
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     manifest = read_manifest(run_dir)
-    records = read_records(run_dir)
+    records, damaged = read_records_checked(run_dir, manifest)  # F: unreadable lines, short or empty run
     review = ovr.load_overrides(run_dir) if overrides else []
     by_suite = _records_by_suite(ovr.apply(records, review))
     suites: dict[str, dict[str, Any]] = {}
@@ -600,7 +600,10 @@ def build_summary(
             "n_errors": sum(bool(r.get("error")) for r in results),
             "unmatched": unmatched,
         },
+        "damaged": damaged,
     }
+    if damaged:  # a damaged, empty or short run never passes (contract 4)
+        summary["gates"]["passed"] = False
     if review:
         before = build_summary(run_dir, policy, self_audit=False, overrides=False)
         summary["overrides"] = ovr.describe(review, records, before, summary)

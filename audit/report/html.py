@@ -327,6 +327,11 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         if model.get("random_weights")
         else ""
     )
+    if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
+        from audit.store import describe_damage
+
+        items = "".join(f"<li>{esc(u)}</li>" for u in summary["damaged"].get("unreadable", [])[:10])
+        banner += f'<div class="banner">{esc(describe_damage(summary["damaged"]))}<ul>{items}</ul></div>'
     suites = summary.get("suites", {})
     nav = "".join(f'<a href="#suite-{esc(sid)}">{esc(sid)}</a>' for sid in suites)
     body = [

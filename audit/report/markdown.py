@@ -188,6 +188,11 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
             "its figures say nothing about any real model.",
             "",
         ]
+    if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
+        from audit.store import describe_damage
+
+        lines += [f"> **{md_cell(describe_damage(summary['damaged']))}**", ""]
+        lines += [f"> - {md_cell(u)}" for u in summary["damaged"].get("unreadable", [])[:10]] + [""]
     lines += [
         f"Model: {md_code(model.get('name'))} ({md_cell(model.get('backend'))}, "
         f"fingerprint {md_cell(model.get('fingerprint'))}); run status: {md_cell(summary.get('status'))}; "
