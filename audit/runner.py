@@ -25,7 +25,7 @@ import yaml
 from audit import __version__
 from audit.cache import GenerationCache, cache_key
 from audit.errors import UsageError
-from audit.models.base import ModelBackend
+from audit.models.base import ModelBackend, clean_completion
 from audit.scorers.base import Reference
 from audit.store import RunStore
 from audit.suite import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
@@ -247,14 +247,21 @@ def _generate(
     hits = cache.get_many(keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in hits]
     fresh: dict[int, Completion] = {}
+    repaired: dict[int, list[str]] = {}
     if todo:
         outs = model.generate([reqs[i] for i in todo], GenParams.from_dict(unit.params), unit.seed)
         fresh = dict(zip(todo, outs, strict=True))
+        for i, c in fresh.items():  # untrusted text: valid Unicode before the cache and the store
+            fresh[i], repaired[i] = clean_completion(c)
         if cache:
             cache.put_many((keys[i], c) for i, c in fresh.items())
     texts = []
     for i, k in enumerate(keys):
         c = hits.get(k) or fresh[i]
+        if i not in repaired:
+            c, repaired[i] = clean_completion(c)
+        if repaired[i]:
+            extra[i]["text_repaired"] = repaired[i]
         extra[i]["n_tokens"] = c.n_tokens
         extra[i]["cached"] = k in hits
         texts.append(c.text)

@@ -14,6 +14,7 @@ weights ``fingerprint`` used as the generation-cache key.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,3 +66,65 @@ class ModelBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sessions, GPU memory)."""
+
+
+# --------------------------------------------------------------------------- untrusted text
+_BAD_CHARS = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(text: Any) -> tuple[str, list[str]]:
+    """Model text made valid Unicode, and what was repaired (empty when nothing was).
+
+    Completions are untrusted: an endpoint can send lone surrogates (``"\\ud800"`` in its JSON),
+    NUL bytes or invalid UTF-8 (decoded with ``surrogateescape``, so those bytes arrive as lone
+    surrogates too). Surrogate pairs are joined, what is left and NUL become U+FFFD, bytes are
+    decoded as UTF-8 with replacement, anything else becomes ``""``. Valid text is returned as is.
+    """
+    notes: list[str] = []
+    if isinstance(text, bytes | bytearray):
+        raw = bytes(text)
+        text = raw.decode("utf-8", "replace")
+        if text.encode("utf-8") != raw:
+            notes.append("invalid UTF-8 replaced")
+    elif not isinstance(text, str):
+        return "", [f"not text ({type(text).__name__}) dropped"]
+    if not _BAD_CHARS.search(text):
+        return text, notes
+    if "\x00" in text:
+        notes.append("NUL characters replaced")
+        text = text.replace("\x00", "\ufffd")
+    if _BAD_CHARS.search(text):
+        escaped = any("\udc80" <= c <= "\udcff" for c in text)
+        joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        if not _BAD_CHARS.search(joined) and joined.count("\ufffd") == text.count("\ufffd"):
+            notes.append("surrogate pairs joined")
+        else:
+            notes.append("lone surrogates or invalid UTF-8 replaced" if escaped else "lone surrogates replaced")
+        text = _BAD_CHARS.sub("\ufffd", joined)
+    return text, notes
+
+
+def clean_value(value: Any) -> tuple[Any, list[str]]:
+    """``clean_text`` applied to every string (and key) of a JSON-like value."""
+    notes: list[str] = []
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            out, n = clean_text(v)
+            notes.extend(n)
+            return out
+        if isinstance(v, dict):
+            return {walk(k) if isinstance(k, str) else k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(value), notes
+
+
+def clean_completion(completion: Completion) -> tuple[Completion, list[str]]:
+    """A completion whose text is valid Unicode, and what was repaired."""
+    text, notes = clean_text(completion.text)
+    if not notes:
+        return completion, notes
+    return Completion(text=text, n_tokens=completion.n_tokens, cached=completion.cached), notes

@@ -36,6 +36,7 @@ import asyncio
 import concurrent.futures
 import email.utils
 import hashlib
+import json
 import os
 import random
 import time
@@ -193,7 +194,7 @@ class OpenAIBackend(ModelBackend):
             else:
                 if resp.status_code < 400:
                     try:
-                        return resp.json()
+                        return json.loads(resp.content.decode("utf-8", "surrogateescape"))  # F: cleaned later
                     except ValueError:
                         raise EndpointError(
                             f"{url} returned a response that is not JSON: {_short(resp.text)!r}"
