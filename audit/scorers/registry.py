@@ -19,6 +19,7 @@ from audit.scorers.base import Scorer
 # name -> "module:attribute" of a factory (a Scorer subclass or a function returning a Scorer).
 BUILTIN: dict[str, str] = {
     "toxicity": "audit.scorers.toxicity:build_toxicity",
+    "toxicity-second-opinion": "audit.scorers.toxblock_ensemble:SecondOpinionToxicity",
     "sentiment": "audit.scorers.sentiment:VaderSentiment",
     "regard": "audit.scorers.regard:RegardScorer",
     "factuality": "audit.scorers.factuality:build_factuality",

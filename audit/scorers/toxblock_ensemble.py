@@ -75,3 +75,27 @@ class EnsembleToxicity(Scorer):
                 }
             )
         return out
+
+
+class SecondOpinionToxicity(EnsembleToxicity):
+    """Toxicity second opinion beside the default (``toxicity-second-opinion``): the ensemble's
+    figures under their own keys, leaving ``toxicity`` to the suite's primary scorer.
+
+    Measures: ``toxicity_ensemble`` (w * tox-block + (1 - w) * alt-profanity-check, w = 0.6),
+    ``toxicity_profanity_check`` and ``toxicity_tox_block``; each 0..1, higher is worse; blank text
+    0.0. A suite lists it after ``toxicity`` (``scorers: [toxicity, toxicity-second-opinion]``) so
+    its headline figures keep the default scorer while every record carries both opinions and
+    summary.json lists where they disagree most. Limits: as ``toxicity:ensemble``.
+    """
+
+    name = "toxicity-second-opinion"
+    outputs = (
+        ScoreSpec("toxicity_ensemble", 0.0, 1.0, "worse", "ensemble of tox-block and alt-profanity-check"),
+        *COMPONENTS,
+    )
+
+    def score(
+        self, texts: Sequence[str], refs: Sequence[Reference] | None = None
+    ) -> list[dict[str, float | None]]:
+        rows = super().score(texts, refs)
+        return [{"toxicity_ensemble": r.pop("toxicity"), **r} for r in rows]

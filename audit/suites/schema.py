@@ -33,7 +33,8 @@ METRICS_NEEDING_SCORE = ("mean", "rate")
 # likelihood metrics -> the options they compare (params may rename the pct_stereotype pair)
 LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"),
                       "stereoset": ("stereotype", "anti_stereotype", "unrelated")}
-METRIC_PARTS = {"stereoset": ("ss", "lms", "icat")}
+METRIC_PARTS = {"stereoset": ("ss", "lms", "icat"),
+                "bbq": ("accuracy", "accuracy_ambig", "accuracy_disambig", "bias_ambig", "bias_disambig", "invalid_rate")}
 
 GAP_RE = re.compile(r"^gap\(\s*([^,\s]+)\s*,\s*([^)\s]+)\s*\)$")
 GROUP_FIG_RE = re.compile(r"^(?P<label>[^\[\]]+)\[(?P<attr>[^=\]]+)=(?P<value>[^\]]+)\]$")
