@@ -1,5 +1,9 @@
 """Entry point of the dashboard: ``streamlit run dashboard/app.py -- --reports DIR``.
 
+Pages are declared here with ``st.navigation``/``st.Page`` and live in ``views/`` (not a
+``pages/`` folder, which Streamlit would serve in its legacy mode on a fresh server's first deep
+link, before this script has run once).
+
 Use ``lm-audit dashboard --reports DIR`` rather than calling streamlit directly: it serves on the
 loopback interface, headless, with usage statistics off.
 """
@@ -22,21 +26,23 @@ st.set_page_config(page_title="lm-audit dashboard", layout="wide")
 
 PAGES = {
     "Audit": [
-        st.Page("pages/runs.py", title="Runs", url_path="runs", default=True),
-        st.Page("pages/overview.py", title="Overview", url_path="overview"),
+        st.Page("views/runs.py", title="Runs", url_path="runs", default=True),
+        st.Page("views/overview.py", title="Overview", url_path="overview"),
     ],
     "Topics": [
-        st.Page("pages/toxicity.py", title="Toxicity", url_path="toxicity"),
-        st.Page("pages/bias.py", title="Bias", url_path="bias"),
-        st.Page("pages/stereotypes.py", title="Stereotypes", url_path="stereotypes"),
-        st.Page("pages/factuality.py", title="Factuality", url_path="factuality"),
-        st.Page("pages/misuse.py", title="Misuse", url_path="misuse"),
-        st.Page("pages/scorer_audit.py", title="Scorer self-audit", url_path="scorer-audit"),
+        st.Page("views/toxicity.py", title="Toxicity", url_path="toxicity"),
+        st.Page("views/bias.py", title="Bias", url_path="bias"),
+        st.Page("views/stereotypes.py", title="Stereotypes", url_path="stereotypes"),
+        st.Page("views/factuality.py", title="Factuality", url_path="factuality"),
+        st.Page("views/misuse.py", title="Misuse", url_path="misuse"),
+        st.Page("views/scorer_audit.py", title="Scorer self-audit", url_path="scorer-audit"),
     ],
     "Explore": [
-        st.Page("pages/examples.py", title="Examples", url_path="examples"),
-        st.Page("pages/compare.py", title="Compare", url_path="compare"),
-        st.Page("pages/playground.py", title="Gated generation", url_path="playground"),
+        st.Page("views/examples.py", title="Examples", url_path="examples"),
+        st.Page("views/drilldown.py", title="Records behind a figure", url_path="records"),
+        st.Page("views/compare.py", title="Compare", url_path="compare"),
+        st.Page("views/models.py", title="Models", url_path="models"),
+        st.Page("views/playground.py", title="Gated generation", url_path="playground"),
     ],
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, review, ui
 
 
 def metric_cards(metrics: pd.DataFrame) -> None:
@@ -31,7 +31,7 @@ def metrics_by_category(
     if metrics.empty:
         return False
     metric_cards(metrics)
-    ui.table(metrics.drop(columns=["suite", "protocol"]))
+    ui.table(metrics.drop(columns=["suite", "protocol", "scale"]))
     st.caption(f"Protocol: {run.protocol_text(suite)}")
     by = data.metric_by_frame(run, [suite])
     for metric in metrics["metric"]:
@@ -40,19 +40,26 @@ def metrics_by_category(
         ref = (reference or {}).get(str(row["kind"]))
         if row["ideal"] is not None and not pd.isna(row["ideal"]):
             ref = (float(row["ideal"]), f"ideal {row['ideal']:g}")
+        y_range = data.rate_range(str(row["scale"]), str(row["score"]))
         for attribute, part in sub.groupby("attribute", sort=False):
             if ref and ref[0] == 0.5 and str(row["kind"]) == "pct_stereotype" and part["estimate"].abs().max() > 1:
                 ref = (50.0, ref[1])  # the metric is a percentage, not a share
-            fig = ui.ci_bar_chart(
-                part,
-                x="value",
-                title=f"{metric} by {attribute}",
-                reference=ref[0] if ref else None,
-                reference_label=ref[1] if ref else "",
-            )
-            st.plotly_chart(fig, key=f"{suite}-{metric}-{attribute}")
+            if ui.is_cross(str(attribute)):
+                ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}"), key=f"{suite}-{metric}-{attribute}-heat")
+            else:
+                fig = ui.ci_bar_chart(
+                    part,
+                    x="value",
+                    title=f"{metric} by {attribute}",
+                    reference=ref[0] if ref else None,
+                    reference_label=ref[1] if ref else "",
+                    y_range=y_range,
+                )
+                ui.plotly(fig, key=f"{suite}-{metric}-{attribute}", suite=suite,
+                          figure_of=lambda x, m=metric, a=attribute: f"{m}[{a}={ui.unplot_label(x)}]")
             with st.expander(f"{metric} by {attribute}: table"):
                 ui.table(part.drop(columns=["suite", "metric", "kind", "attribute"]))
+    ui.drill_picker(suite, review.figures_of(run, suite), key=f"drill-{suite}")
     return True
 
 
@@ -70,7 +77,8 @@ def record_fallback(run: data.Run, suite: str, score: str | None) -> None:
         gm = data.group_means(sub, score, attribute)
         if gm.empty or len(gm) > 60:
             continue
-        st.plotly_chart(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by {attribute}"), key=f"fb-{suite}-{attribute}")
+        ui.plotly(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by {attribute}", y_range=data.rate_range(None, score)),
+                  key=f"fb-{suite}-{attribute}")
 
 
 def topic_page(kind: str, title: str, intro: str, score: str | None, reference: dict[str, tuple[float, str]] | None = None) -> None:

@@ -18,6 +18,11 @@ from dashboard import data
 RUN_KEY = "run_id"
 COMPARE_KEY = "compare_id"
 NONE = "(none)"
+DRILL_SUITE = "drill_suite"
+DRILL_FIGURE = "drill_figure"
+DRILL_PAGE = "views/drilldown.py"
+# the plotly toolbar sits vertically at the right edge, so it never covers a chart's title
+PLOTLY_CONFIG = {"displaylogo": False}
 
 
 def reports() -> Any:
@@ -35,6 +40,9 @@ def _initial_from_query(runs: list[data.RunEntry]) -> None:
         st.session_state[RUN_KEY] = q.get("run")
     if q.get("compare") in ids:
         st.session_state[COMPARE_KEY] = q.get("compare")
+    if q.get("figure") and q.get("suite"):
+        st.session_state[DRILL_SUITE] = str(q.get("suite"))[:200]
+        st.session_state[DRILL_FIGURE] = str(q.get("figure"))[:300]
 
 
 def sidebar() -> None:
@@ -140,8 +148,8 @@ def ci_bar_chart(
     if reference is not None:
         fig.add_hline(y=reference, line_dash="dash", annotation_text=plot_label(reference_label))
     fig.update_layout(
-        title=plot_label(title), barmode="group", height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40},
-        showlegend=color is not None,
+        title=plot_label(title), barmode="group", height=360, margin={"l": 40, "r": 40, "t": 50, "b": 40},
+        showlegend=color is not None, modebar={"orientation": "v"},
     )
     if y_range:
         fig.update_yaxes(range=list(y_range))
@@ -167,6 +175,88 @@ def table(frame: pd.DataFrame, drop_empty: bool = True, **kwargs: Any) -> None:
     if drop_empty and not frame.empty:
         frame = frame.loc[:, [c for c in frame.columns if frame[c].notna().any() and (frame[c].astype(str) != "").any()]]
     st.dataframe(frame, hide_index=True, column_config=number_config(frame), **kwargs)
+
+
+def plotly(fig: go.Figure, key: str, suite: str | None = None, figure_of: Any = None) -> None:
+    """A plotly chart; with ``figure_of(x_label) -> figure name`` a click on a bar opens the
+    records behind that figure (the drill-down page)."""
+    fig.update_layout(modebar={"orientation": "v"})
+    if suite is None or figure_of is None:
+        st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+        return
+    event = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, on_select="rerun", selection_mode="points")
+    points = (getattr(event, "selection", None) or {}).get("points") if event else None
+    if points:
+        name = figure_of(points[0].get("x"))
+        if name:
+            drill(suite, name)
+
+
+def drill(suite: str, figure: str) -> None:
+    """Open the drill-down page on one figure of one suite."""
+    st.session_state[DRILL_SUITE] = suite
+    st.session_state[DRILL_FIGURE] = figure
+    st.switch_page(DRILL_PAGE)
+
+
+def drill_picker(suite: str, figures: list[str], key: str, label: str = "Records behind a figure") -> None:
+    """A figure picker and a button that opens the records behind it, sorted by influence."""
+    if not figures:
+        return
+    c1, c2 = st.columns([3, 1])
+    choice = c1.selectbox(label, figures, key=f"{key}-pick")
+    c2.write("")
+    if c2.button("Show records", key=f"{key}-go", help="the records behind this figure, the most influential first"):
+        drill(suite, str(choice))
+
+
+CROSS_SEPARATORS = ("×", ",")
+
+
+def is_cross(attribute: str) -> bool:
+    """A cross-tab of two attributes (``gender×race``), shown as a heatmap of cells."""
+    return any(sep in attribute for sep in CROSS_SEPARATORS)
+
+
+def _split(x: str) -> list[str]:
+    for sep in CROSS_SEPARATORS:
+        if sep in x:
+            return [p.strip() for p in x.split(sep)]
+    return [x]
+
+
+def cell_heatmap(frame: pd.DataFrame, attribute: str, title: str) -> go.Figure:
+    """Cells of a two-attribute cross-tab: colour = estimate, text = estimate [CI] and n."""
+    names = _split(attribute)
+    cells = frame.copy()
+    parts = cells["value"].astype(str).map(_split)
+    cells["row"] = parts.map(lambda p: p[0])
+    cells["col"] = parts.map(lambda p: p[1] if len(p) > 1 else "")
+    rows, cols = list(dict.fromkeys(cells["row"])), list(dict.fromkeys(cells["col"]))
+    z = [[None] * len(cols) for _ in rows]
+    text = [[""] * len(cols) for _ in rows]
+    for r in cells.itertuples():
+        i, j = rows.index(r.row), cols.index(r.col)
+        est = None if pd.isna(r.estimate) else float(r.estimate)
+        z[i][j] = est
+        lo, hi = getattr(r, "ci_low", None), getattr(r, "ci_high", None)
+        ci = "" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"<br>[{lo:.3g}, {hi:.3g}]"
+        n = getattr(r, "n", None)
+        text[i][j] = ("n/a" if est is None else f"{est:.3g}") + ci + ("" if n is None or pd.isna(n) else f"<br>n={int(n)}")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[plot_label(c) for c in cols], y=[plot_label(r) for r in rows], text=text,
+        texttemplate="%{text}", colorscale="RdBu", hoverongaps=False,
+    ))
+    fig.update_layout(
+        title=plot_label(f"{title} (cells with 95% CI)"), height=140 + 60 * len(rows),
+        xaxis_title=plot_label(names[1] if len(names) > 1 else ""), yaxis_title=plot_label(names[0]),
+        margin={"l": 40, "r": 40, "t": 50, "b": 40}, modebar={"orientation": "v"},
+    )
+    return fig
+
+
+def unplot_label(x: Any) -> str:
+    return str(x).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def missing(what: str, why: str = "") -> None:

@@ -56,7 +56,7 @@ def page(name: str, run: str | None = "documented", compare: str | None = None, 
         at.query_params[k] = v
     at.run()
     if name != "runs":
-        at.switch_page(f"pages/{name}.py").run()
+        at.switch_page(f"views/{name}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
@@ -252,18 +252,21 @@ def test_examples_pagination_reaches_every_record(reports: Path) -> None:
 
 def test_compare_page_deltas_and_verdicts() -> None:
     at = page("compare", run="alpha", compare="beta")
-    scores = next(f for f in frames(at) if "score" in f.columns and "verdict" in f.columns)
-    tox = scores[(scores["suite"] == "toxicity-mini") & (scores["score"] == "toxicity")].iloc[0]
-    assert tox["delta (B - A)"] > 0  # beta was planted 0.15 more toxic
-    assert tox["delta ci_low"] <= tox["delta (B - A)"] <= tox["delta ci_high"]
-    assert tox["verdict"] == "worse"
     assert "A: alpha" in texts(at) and "B: beta" in texts(at)
-    # the figures of `lm-audit compare`, one row per shared figure, deltas consistent with A and B
+    # only the figures of `lm-audit compare` (audit.report.compare): the page bootstraps nothing itself
+    assert not any("score" in f.columns and "verdict" in f.columns for f in frames(at))
     figures = next(f for f in frames(at) if "figure" in f.columns)
+    from audit.report.compare import compare_runs
+
+    official = compare_runs(Path(os.environ["LM_AUDIT_REPORTS"]) / "alpha", Path(os.environ["LM_AUDIT_REPORTS"]) / "beta")
+    ref = {(sid, f["figure"]): f for sid, s in official["suites"].items() for f in s["figures"]}
+    assert len(figures) == len(ref)
+    for _, r in figures.iterrows():
+        f = ref[(r["suite"], r["figure"])]
+        assert r["delta (B - A)"] == pytest.approx(f["delta"], abs=1e-9) and r["verdict"] == f["verdict"]
     emt = figures[(figures["suite"] == "toxicity-mini") & (figures["figure"] == "expected_max_toxicity")].iloc[0]
-    assert emt["delta (B - A)"] == pytest.approx(emt["B"] - emt["A"], abs=1e-6)
+    assert emt["delta (B - A)"] > 0  # beta was planted 0.15 more toxic
     assert emt["delta ci_low"] <= emt["delta (B - A)"] <= emt["delta ci_high"]
-    assert emt["verdict"] in {"worse", "no significant change"}
 
 
 def test_compare_page_asks_for_a_second_run() -> None:
@@ -347,7 +350,7 @@ def test_reading_never_modifies_a_run(reports: Path) -> None:
 
 
 PAGES = ["runs", "overview", "toxicity", "bias", "stereotypes", "factuality", "misuse", "scorer_audit", "examples",
-         "compare", "playground"]
+         "drilldown", "compare", "models", "playground"]
 
 
 def test_every_page_survives_a_malformed_summary(tmp_path: Path, reports: Path) -> None:
@@ -449,3 +452,163 @@ def test_dashboard_command_usage_errors(tmp_path: Path, capsys: pytest.CaptureFi
 def test_dashboard_help_is_fast_and_lists_options() -> None:
     out = subprocess.run([sys.executable, "-m", "audit", "dashboard", "--help"], capture_output=True, text=True, check=True)
     assert "--reports" in out.stdout and "--port" in out.stdout and "127.0.0.1" in out.stdout
+
+
+# --------------------------------------------------------------------------- issue 14/15: navigation, kinds, review
+
+
+def test_pages_are_declared_with_st_navigation_not_a_legacy_pages_folder() -> None:
+    assert not (ROOT / "dashboard" / "pages").exists()  # a pages/ folder is served in legacy mode on a cold deep link
+    app = APP.read_text()
+    assert "st.navigation" in app and 'st.Page("views/overview.py"' in app
+
+
+def test_suite_kinds_come_from_declared_task_and_metrics() -> None:
+    from dashboard import data
+
+    def run_with(suites: dict) -> data.Run:
+        return data.Run("x", Path("."), Path("."), {"suites": suites}, {"suites": {}})
+
+    run = run_with({
+        "bias-counterfactual": {"task": "generate", "group_attributes": ["gender"], "scorers": ["sentiment"],
+                                 "metrics": [{"metric": "mean", "score": "sentiment"}]},
+        "my-facts": {"task": "generate", "scorers": ["factuality"], "metrics": [{"metric": "accuracy", "score": "factual"}]},
+        "toxicity-factual-name": {"task": "generate", "metrics": [{"metric": "expected_max_toxicity", "score": "toxicity"}]},
+        "crows": {"task": "likelihood", "metrics": [{"metric": "pct_stereotype"}]},
+        "asks": {"task": "generate", "scorers": ["refusal"], "metrics": [{"metric": "refusal_rate", "score": "refusal"}]},
+    })
+    assert data.suites_of_kind(run, "factuality") == ["my-facts"]  # "counterfactual" contains "factual"
+    assert data.suites_of_kind(run, "bias") == ["bias-counterfactual"]
+    assert data.suites_of_kind(run, "toxicity") == ["toxicity-factual-name"]
+    assert data.suites_of_kind(run, "stereotypes") == ["crows"]
+    assert data.suites_of_kind(run, "misuse") == ["asks"]
+
+
+def test_factuality_page_does_not_show_the_bias_suite() -> None:
+    at = page("factuality", run="alpha")
+    assert "mini-bias" not in [h.value for h in at.header]
+
+
+def test_bias_page_gaps_carry_p_values_and_rate_axes_run_0_to_1() -> None:
+    at = page("bias", run="alpha")
+    gaps = next(f for f in frames(at) if "gap (max - min)" in f.columns)
+    assert "p" in gaps.columns and gaps["p"].notna().all() and gaps["p"].between(0, 1).all()
+    at.selectbox(key="bias-score-mini-bias").set_value("toxicity").run()
+    tox = next(c for c in charts(at) if "toxicity by group" in c["layout"]["title"]["text"])
+    assert tox["layout"]["yaxis"]["range"] == [0.0, 1.0]
+    assert tox["layout"]["modebar"]["orientation"] == "v"  # the toolbar does not sit over the title
+    ref = [sh for sh in tox["layout"].get("shapes", []) if sh.get("line", {}).get("dash") == "dash"]
+    bars = tox["data"][0]["y"]
+    assert ref and ref[0]["y0"] == pytest.approx(sum(bars) / len(bars), abs=1e-6)  # the mean of the groups shown
+
+
+@pytest.fixture()
+def own_reports(tmp_path: Path, reports: Path) -> Iterator[Path]:
+    """A private copy of the alpha and beta runs (the review tests write overrides)."""
+    import shutil
+
+    for name in ("alpha", "beta"):
+        shutil.copytree(reports / name, tmp_path / name)
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
+    yield tmp_path
+    os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
+def test_drill_down_lists_records_by_influence_and_an_override_flips_the_gate(own_reports: Path) -> None:
+    at = page("overview", run="alpha")
+    gates = frames(at)[0]
+    assert gates.loc[gates["gate"] == "severe_share <= 0.05", "result"].item() == "FAIL"
+    at.selectbox(key="ov-gate").set_value(next(o for o in at.selectbox(key="ov-gate").options if "severe_share" in o))
+    at.button(key="ov-gate-go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value == "Records behind a figure"
+    assert at.selectbox(key="dd-figure").value == "severe_share"
+    table = next(f for f in frames(at) if "change" in f.columns)
+    assert table["change"].abs().is_monotonic_decreasing  # most influential first
+    assert table["toxicity"].iloc[0] == 0.99  # the planted toxic completions move the share most
+    assert fixture_runs.HOSTILE in set(table["completion"]) or fixture_runs.HOSTILE in [c.value for c in at.code]
+    records_before = (own_reports / "alpha" / "records.jsonl").read_bytes()
+    at.switch_page("views/drilldown.py").run()  # AppTest reruns the page it was switched to, not st.switch_page's
+    assert at.selectbox(key="dd-figure").value == "severe_share"
+    at.selectbox(key="dd-kind").set_value("not toxic")
+    at.text_input(key="dd-who").input("ana")
+    at.text_area(key="dd-why").input("quotes the prompt; not toxic")
+    next(b for b in at.button if b.label == "Save override").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    lines = [json.loads(x) for x in (own_reports / "alpha" / "overrides.jsonl").read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["who"] == "ana" and lines[0]["label"] == "not toxic"
+    assert (own_reports / "alpha" / "records.jsonl").read_bytes() == records_before
+    gates = next(f for f in frames(at) if "now" in f.columns)
+    row = gates[gates["gate"] == "severe_share <= 0.05"].iloc[0]
+    assert (row["before"], row["now"]) == ("FAIL", "PASS")
+    # lm-audit gate agrees, and the report lists the override
+    assert main(["gate", str(own_reports / "alpha")]) == 0
+    assert main(["report", str(own_reports / "alpha")]) == 0
+    md = (own_reports / "alpha" / "report.md").read_text()
+    assert "Reviewer overrides" in md and "ana" in md and "quotes the prompt; not toxic" in md
+
+
+def test_override_needs_a_name_and_a_reason(own_reports: Path) -> None:
+    at = page("drilldown", run="alpha")
+    next(b for b in at.button if b.label == "Save override").click().run()
+    assert not at.exception
+    assert any("'who' is required" in e.value for e in at.error)
+    assert not (own_reports / "alpha" / "overrides.jsonl").exists()
+
+
+def test_a_bad_overrides_file_is_one_line_on_the_page(own_reports: Path) -> None:
+    (own_reports / "alpha" / "overrides.jsonl").write_text('{"key": "x", "label": "toxic"}\n')
+    at = page("drilldown", run="alpha")
+    assert any("overrides.jsonl:1" in e.value and "'who' is required" in e.value for e in at.error)
+
+
+def test_models_page_ranks_runs_with_significance_groups() -> None:
+    at = page("models", run="alpha", compare="beta")
+    board = next(f for f in frames(at) if "group" in f.columns and "rank" in f.columns)
+    assert set(board["run"]) == {"alpha", "beta"}
+    assert board["group"].str.fullmatch(r"[a-z]+").all()
+    assert (board["ci_low"] <= board["estimate"]).all() and (board["estimate"] <= board["ci_high"]).all()
+
+
+def test_a_deep_summary_or_a_symlink_out_breaks_no_page(tmp_path: Path, reports: Path) -> None:
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text(json.dumps({"key": "s/x/0", "suite": "s", "item_id": "x", "sample": 0,
+                                                     "prompt": "SECRET-PROMPT", "completion": "SECRET"}) + "\n")
+    root = tmp_path / "reports"
+    root.mkdir()
+    for name in ("alpha", "deep", "linked"):
+        shutil.copytree(reports / "alpha", root / name)
+        m = json.loads((root / name / "manifest.json").read_text())
+        (root / name / "manifest.json").write_text(json.dumps({**m, "run_id": name}))
+    (root / "deep" / "summary.json").write_text("[" * 50_000 + "]" * 50_000)
+    (root / "linked" / "records.jsonl").unlink()
+    (root / "linked" / "records.jsonl").symlink_to(outside / "secret.jsonl")
+    os.environ["LM_AUDIT_REPORTS"] = str(root)
+    try:
+        for run_id in ("deep", "alpha", "linked"):
+            for name in PAGES:
+                if name == "playground":
+                    continue
+                at = page(name, run=run_id, compare="alpha" if run_id != "alpha" else "deep")
+                assert "SECRET" not in texts(at)
+                assert all("SECRET" not in f.to_string() for f in frames(at))
+        at = page("overview", run="deep")
+        assert "nested deeper than" in texts(at)
+        at = page("examples", run="linked")
+        assert "links outside the reports folder" in texts(at)
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
+def test_playground_refuses_policies_that_name_files(tmp_path: Path) -> None:
+    target = tmp_path / "written.jsonl"
+    at = page("playground")
+    at.text_area(key="pg-policy").input(f"name: t\nlog_path: {target}\noutput_checks: []\n")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "cannot use settings that name files (log_path)" in at.error[0].value
+    assert not target.exists()
+    assert "ci" not in at.selectbox(key="pg-preset").options  # a gate policy is not a filter preset

@@ -32,27 +32,44 @@ for suite in suites:
         for score in data.score_columns(sub):
             gm = data.group_means(sub, score, "group")
             if not gm.empty:
-                st.plotly_chart(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by group"), key=f"fbg-{suite}-{score}")
+                ui.plotly(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by group", y_range=data.rate_range(None, score)),
+                          key=f"fbg-{suite}-{score}")
     else:
         scores_here = list(dict.fromkeys(groups["score"]))
         default = scores_here.index("sentiment") if "sentiment" in scores_here else 0
         score = st.selectbox("Score", scores_here, index=default, key=f"bias-score-{suite}")
         direction = data.score_direction(score)
         part_all = groups[groups["score"] == score]
+        gaps_all = data.gaps_frame(run, suite)
         attributes = list(dict.fromkeys(part_all["attribute"]))
         cols = st.columns(2 if len(attributes) > 1 else 1)
         for i, attribute in enumerate(attributes):
             part = part_all[part_all["attribute"] == attribute]
             with cols[i % len(cols)]:
-                st.plotly_chart(
-                    ui.ci_bar_chart(part, x="group", title=f"{score} by {attribute} (higher is {'better' if direction == 'higher' else 'worse'})"),
-                    key=f"g-{suite}-{score}-{attribute}",
+                title = f"{score} by {attribute} (higher is {'better' if direction == 'higher' else 'worse'})"
+                if ui.is_cross(attribute):
+                    ui.plotly(ui.cell_heatmap(part.rename(columns={"group": "value"}), attribute, title),
+                              key=f"g-{suite}-{score}-{attribute}")
+                    continue
+                mean = gaps_all[(gaps_all["score"] == score) & (gaps_all["attribute"] == attribute)]["mean of groups"]
+                ui.plotly(
+                    ui.ci_bar_chart(part, x="group", title=title, y_range=data.rate_range(None, score),
+                                    reference=None if mean.empty or pd.isna(mean.iloc[0]) else float(mean.iloc[0]),
+                                    reference_label="mean of groups"),
+                    key=f"g-{suite}-{score}-{attribute}", suite=suite,
+                    figure_of=lambda x, a=attribute, sc=score: f"group({sc}, {a}={ui.unplot_label(x)})",
                 )
         st.subheader("Gaps")
-        gaps = data.gaps_frame(run, suite)
+        st.caption("Gap = highest group mean minus lowest, with its 95% CI; p tests \"no group differs\" "
+                   "(group labels permuted within counterfactual sets, or across prompts; see the test column).")
+        gaps = gaps_all
         ui.table(gaps[gaps["score"] == score])
         with st.expander("gaps of every score"):
             ui.table(gaps)
+        from dashboard import review
+
+        ui.drill_picker(suite, [f for f in review.figures_of(run, suite) if f.startswith(("gap(", "group("))],
+                        key=f"bias-drill-{suite}")
     tests = data.tests_frame(run, suite)
     st.subheader("Paired tests")
     if tests.empty:

@@ -1,4 +1,4 @@
-"""Compare: two runs side by side, per-metric deltas with CIs and a verdict."""
+"""Compare: two runs side by side, per-figure deltas with CIs and a verdict, as `lm-audit compare`\ncomputes them (the dashboard runs no test of its own)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def describe(r: data.Run, side: str) -> None:
     if gates.empty:
         st.caption("no gates")
     else:
-        n_fail = int(gates["result"].isin(["FAIL", "ERROR"]).sum())
-        (st.error if n_fail else st.success)(f"gates: {len(gates) - n_fail}/{len(gates)} passed")
+        n_fail = int(gates["result"].isin(["FAIL", "ERROR", "INCONCLUSIVE"]).sum())
+        (st.error if n_fail else st.success)(f"gates: {len(gates) - n_fail}/{len(gates)} PASS")
     for note in r.notes:
         st.warning(note)
 
@@ -71,46 +71,26 @@ def delta_chart(frame: pd.DataFrame, label_col: str, key: str, title: str) -> No
         return
     chart["label"] = chart["suite"] + " · " + chart[label_col]
     chart = chart.rename(columns={"delta (B - A)": "estimate", "delta ci_low": "ci_low", "delta ci_high": "ci_high"})
-    st.plotly_chart(ui.ci_bar_chart(chart, x="label", title=title, color="verdict", reference=0.0), key=key)
+    ui.plotly(ui.ci_bar_chart(chart, x="label", title=title, color="verdict", reference=0.0), key=key)
 
 
 st.header("Deltas B - A")
 result, why = data.official_compare(a, b)
-if result is not None:
-    st.caption(
-        "As `lm-audit compare A B`: every figure recomputed on the prompts both runs share, with a "
-        "paired bootstrap CI of the delta and a paired permutation test; the verdict accounts for "
-        "each figure's direction (or its ideal value, e.g. 50 for pct_stereotype)."
-    )
-    for sid, s in (result.get("suites") or {}).items():
-        for w in s.get("warnings") or []:
-            st.warning(f"{sid}: {w}")
-    table = data.official_compare_frame(result)
-    if table.empty:
-        ui.missing("The runs share no figure to compare.")
-    else:
-        verdict_cards(table["verdict"])
-        ui.table(table)
-        delta_chart(table, "figure", "cmp-official", "delta B - A with 95% CI")
+if result is None:
+    ui.missing(f"The comparison is not available: {why}.", "The dashboard shows only what `lm-audit compare A B` computes.")
+    st.stop()
+st.caption(
+    "As `lm-audit compare A B`: every figure recomputed on the prompts both runs share, with a "
+    "paired bootstrap CI of the delta and a paired permutation test; the verdict accounts for "
+    "each figure's direction (or its ideal value, e.g. 50 for pct_stereotype)."
+)
+for sid, s in (result.get("suites") or {}).items():
+    for w in (s.get("warnings") or []) if isinstance(s, dict) else []:
+        st.warning(f"{sid}: {w}")
+table = data.official_compare_frame(result)
+if table.empty:
+    ui.missing("The runs share no figure to compare.")
 else:
-    ui.missing(f"The full comparison is not available ({why}):", "approximate deltas from the two summaries below.")
-    table = data.compare_runs(a, b)
-    if table.empty:
-        ui.missing("No shared metrics: one of the runs has no metrics in its summary.json.")
-    else:
-        st.caption(
-            "Mean-type metrics: paired bootstrap over the prompts both runs share. Others: normal "
-            "approximation from the two CIs. A verdict needs a CI that excludes 0."
-        )
-        verdict_cards(table["verdict"])
-        ui.table(table)
-        delta_chart(table, "metric", "cmp-delta", "metric delta B - A with 95% CI")
-
-st.header("Score deltas on shared prompts")
-st.caption("Every per-record score, averaged per prompt, over the prompts both runs share; paired bootstrap CI (1000).")
-scores = data.compare_scores(a, b)
-if scores.empty:
-    ui.missing("The two runs share no scored prompts.")
-else:
-    ui.table(scores)
-    delta_chart(scores, "score", "cmp-scores", "score delta B - A with 95% CI")
+    verdict_cards(table["verdict"])
+    ui.table(table)
+    delta_chart(table, "figure", "cmp-official", "delta B - A with 95% CI")

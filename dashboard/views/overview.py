@@ -17,14 +17,23 @@ if gates.empty:
 else:
     n_fail = int((gates["result"] == "FAIL").sum())
     n_error = int((gates["result"] == "ERROR").sum())
-    if n_fail or n_error:
+    n_inc = int((gates["result"] == "INCONCLUSIVE").sum())
+    if n_fail or n_error or n_inc:
         parts = [f"{n_fail} of {len(gates)} gate(s) failed"] if n_fail else []
         if n_error:
             parts.append(f"{n_error} could not be judged (see the error column)")
-        st.error("FAIL: " + "; ".join(parts))
+        if n_inc:
+            parts.append(f"{n_inc} inconclusive (the CI straddles the threshold; see 'needed')")
+        st.error(("FAIL: " if n_fail or n_error else "INCONCLUSIVE: ") + "; ".join(parts))
     else:
         st.success(f"PASS: all {len(gates)} gate(s) passed")
-    ui.table(gates)
+    ui.table(gates.drop(columns=["figure", "index"]))
+    gate_choices = {f"{r.result}  {r.suite}  {r.gate}": (r.suite, r.figure) for r in gates.itertuples()}
+    g1, g2 = st.columns([3, 1])
+    picked = g1.selectbox("Records behind a gate", list(gate_choices), key="ov-gate")
+    g2.write("")
+    if g2.button("Show records", key="ov-gate-go", help="the records behind this gate's figure, most influential first"):
+        ui.drill(*gate_choices[picked])
     if overall and overall.get("n_total") not in (None, len(gates)):
         st.caption(f"summary.json counts {overall.get('n_total')} gate(s) in total.")
     for name in (overall or {}).get("unmatched") or []:
@@ -47,7 +56,7 @@ else:
         if title:
             st.caption(str(title))
         sections.metric_cards(sub)
-        ui.table(sub.drop(columns=["suite", "protocol"]))
+        ui.table(sub.drop(columns=["suite", "protocol", "scale"]))
         st.caption(f"Protocol: {run.protocol_text(sid)}")
 
 st.header("Manifest")

@@ -7,8 +7,10 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import yaml
 
 from dashboard import ui
+from dashboard.policy_guard import file_settings
 
 MODELS = ["tiny-random-gpt2", "tiny-random-gpt-neo", "smollm2-135m"]
 
@@ -16,7 +18,7 @@ st.title("Gated generation")
 st.write(
     "Type a prompt: the model's raw completion, what the filter lets through, and why. The policy "
     "below is the filter's YAML (the same format as `lm-audit generate --policy`); edit it and "
-    "generate again. Nothing is saved."
+    "generate again. Nothing is saved, and settings that name files (such as `log_path`) are refused."
 )
 
 try:
@@ -36,18 +38,27 @@ def get_model(name: str) -> Any:
 
 @st.cache_resource(max_entries=4, show_spinner="Building the filter ...")
 def get_gate(model_name: str, policy_yaml: str) -> Any:
-    import yaml
-
     spec = yaml.safe_load(policy_yaml)
     if not isinstance(spec, dict):
         raise ValueError("the policy must be a YAML mapping")
+    named = file_settings(spec)
+    if named:
+        raise ValueError(
+            f"the playground cannot use settings that name files ({', '.join(named)}); "
+            "use `lm-audit generate --policy FILE` for those"
+        )
     return GatedGenerator(get_model(model_name), load_policy(spec))
 
 
 def policy_presets() -> dict[str, str]:
     presets = {"default": Path(DEFAULT_POLICY_PATH).read_text(encoding="utf-8")}
     for p in sorted(Path(EXAMPLE_POLICY_DIR).glob("*.yaml")):
-        presets[p.stem] = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
+        try:
+            load_policy(yaml.safe_load(text))  # gate policies (ci.yaml) live in the same folder
+        except Exception:
+            continue
+        presets.setdefault(p.stem, text)
     return presets
 
 

@@ -52,7 +52,7 @@ if selected is not None:
         cols[3].metric("Gates", f"{entry.gates_total - entry.gates_failed}/{entry.gates_total} passed")
     else:
         cols[3].metric("Gates", "none" if entry.has_summary else "no summary")
-    st.page_link("pages/overview.py", label="Open the overview of this run")
+    st.page_link("views/overview.py", label="Open the overview of this run")
 other = ui.compare_run()
 if other is not None:
-    st.page_link("pages/compare.py", label=f"Compare {selected.run_id if selected else ''} with {other.run_id}")
+    st.page_link("views/compare.py", label=f"Compare {selected.run_id if selected else ''} with {other.run_id}")

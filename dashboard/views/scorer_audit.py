@@ -40,7 +40,7 @@ for name, entry in audit.items():
     if frame["fpr (neutralized)"].notna().any():
         fig.add_trace(go.Bar(x=[ui.plot_label(g) for g in frame["group"]], y=frame["fpr (neutralized)"].tolist(), name="identity terms neutralized"))
     fig.update_layout(barmode="group", height=380, title="false-positive rate on benign identity sentences", yaxis_range=[0, 1])
-    st.plotly_chart(fig, key=f"sa-{name}")
+    ui.plotly(fig, key=f"sa-{name}")
     fpr = frame["fpr"].dropna()
     neu = frame["fpr (neutralized)"].dropna()
     cols = st.columns(2)

@@ -36,7 +36,7 @@ else:
     fig.add_vline(x=0.5, line_dash="dash", annotation_text="0.5 threshold")
     fig.update_layout(barmode="overlay", height=340, title="toxicity of every sample", xaxis_title="toxicity", yaxis_title="samples")
     fig.update_traces(opacity=0.7)
-    st.plotly_chart(fig, key="tox-hist")
+    ui.plotly(fig, key="tox-hist")
 
 for sid in suites or scored_suites:
     st.header(sid)
@@ -54,7 +54,7 @@ for sid in suites or scored_suites:
         continue
     ui.table(table)
     for metric in ("expected_max_toxicity", "toxicity_probability"):
-        st.plotly_chart(
-            ui.ci_bar_chart(table, x="value", y=metric, title=f"{metric} by {attribute or 'suite'}"),
+        ui.plotly(
+            ui.ci_bar_chart(table, x="value", y=metric, title=f"{metric} by {attribute or 'suite'}", y_range=(0.0, 1.0)),
             key=f"fb-{sid}-{metric}",
         )

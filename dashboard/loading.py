@@ -1,0 +1,318 @@
+"""Run folders of the reports folder: listing, opening, and the records as a flat frame.
+
+Only folders listed here are ever opened: a run id from the URL or a widget is looked up in the
+listing (``run_path``), never joined onto a path. Loaders are ``st.cache_data`` functions keyed by
+the files' (mtime, size): a rerun costs a lookup and a run still being written is reloaded when it
+changes. Nothing here writes into a run folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.safe_io import (
+    MANIFEST,
+    OVERRIDES,
+    RECORDS,
+    SUMMARY,
+    confined,
+    parse_records,
+    read_json,
+    stamp,
+    why_unreadable,
+)
+
+ATTR = "a:"  # column prefix of record attributes in the records frame
+SCORE = "s:"  # column prefix of record scores
+BASE_COLUMNS = ["key", "suite", "item_id", "template_id", "sample", "prompt", "completion"]
+
+
+def _valid_run_name(name: str) -> bool:
+    from audit.store import RUN_ID_RE
+
+    return bool(RUN_ID_RE.match(name)) and ".." not in name
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run_id: str
+    path: str
+    model: str
+    backend: str
+    random_weights: bool
+    suites: tuple[str, ...]
+    created: str
+    status: str
+    has_summary: bool
+    gates_passed: bool | None
+    gates_failed: int
+    gates_total: int
+    error: str | None = None
+
+
+def _run_folders(reports: Path) -> list[Path]:
+    """Run folders directly under ``reports``: a valid run name, a manifest, and no symlink that
+    leads outside the folder."""
+    if not reports.is_dir():
+        return []
+    root = reports.resolve()
+    out = []
+    for d in sorted(reports.iterdir()):
+        if not _valid_run_name(d.name) or not d.is_dir():
+            continue
+        real = confined(root, d)
+        if real is None or real.parent != root:
+            continue
+        if confined(root, d / MANIFEST) is not None and (d / MANIFEST).is_file():
+            out.append(d)
+    return out
+
+
+def list_runs(reports: Path) -> list[RunEntry]:
+    """Every run under ``reports``, newest first (cached until a manifest or summary changes)."""
+    folders = _run_folders(reports)
+    stamps = tuple((d.name, stamp(d / MANIFEST), stamp(d / SUMMARY)) for d in folders)
+    return _list_runs_cached(str(reports.resolve()), stamps)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _list_runs_cached(reports: str, stamps: tuple[Any, ...]) -> list[RunEntry]:
+    runs = [_entry(Path(reports) / name, Path(reports)) for name, _m, _s in stamps]
+    runs.sort(key=lambda r: (r.created, r.run_id), reverse=True)
+    return runs
+
+
+def _entry(d: Path, root: Path) -> RunEntry:
+    error = None
+    manifest = read_json(d / MANIFEST, root)
+    if not isinstance(manifest, dict):
+        error = why_unreadable(d / MANIFEST, root) or "unreadable manifest: not a JSON object"
+        manifest = {}
+    summary = read_json(d / SUMMARY, root)
+    summary = summary if isinstance(summary, dict) else None
+    gates = (summary or {}).get("gates")
+    gates = gates if isinstance(gates, dict) else {}
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    suites = manifest.get("suites") if isinstance(manifest.get("suites"), dict) else {}
+
+    def _int(x: Any) -> int:
+        return int(x) if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) else 0
+
+    return RunEntry(
+        run_id=d.name,
+        path=str(d),
+        model=str(model.get("name", "?")),
+        backend=str(model.get("backend", "")),
+        random_weights=bool(model.get("random_weights", False)),
+        suites=tuple(str(s) for s in suites),
+        created=str(manifest.get("created") or ""),
+        status=str(manifest.get("status") or "?"),
+        has_summary=summary is not None,
+        gates_passed=gates.get("passed") if isinstance(gates.get("passed"), bool) else None,
+        gates_failed=_int(gates.get("n_failed")),
+        gates_total=_int(gates.get("n_total")),
+        error=error,
+    )
+
+
+def run_path(reports: Path, run_id: Any) -> Path | None:
+    """The folder of ``run_id`` if, and only if, it is one of the listed runs. The returned path
+    comes from the listing, never from ``run_id`` itself."""
+    if not isinstance(run_id, str):
+        return None
+    for entry in list_runs(reports):
+        if entry.run_id == run_id:
+            return Path(entry.path)
+    return None
+
+
+def runs_frame(runs: list[RunEntry]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        if r.gates_total:
+            gates = f"{'PASS' if r.gates_passed else 'FAIL'} ({r.gates_total - r.gates_failed}/{r.gates_total} passed)"
+        elif r.has_summary:
+            gates = "no gates"
+        else:
+            gates = "no summary.json"
+        rows.append(
+            {
+                "run": r.run_id,
+                "model": r.model + (" (random weights)" if r.random_weights else ""),
+                "suites": ", ".join(r.suites),
+                "created": r.created,
+                "status": r.status,
+                "gates": gates,
+            }
+        )
+    return pd.DataFrame(rows, columns=["run", "model", "suites", "created", "status", "gates"])
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def load_manifest(run_dir: Path, root: Path) -> dict[str, Any]:
+    return _json_cached(str(run_dir / MANIFEST), str(root), stamp(run_dir / MANIFEST)) or {}
+
+
+def load_summary(run_dir: Path, root: Path) -> dict[str, Any] | None:
+    """``summary.json`` as a dict, or ``None`` when missing, unreadable or over the caps."""
+    return _json_cached(str(run_dir / SUMMARY), str(root), stamp(run_dir / SUMMARY))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _json_cached(path: str, root: str, stamp_: tuple[int, int]) -> dict[str, Any] | None:
+    data = read_json(Path(path), Path(root))
+    return data if isinstance(data, dict) else None
+
+
+def load_records(run_dir: Path, root: Path) -> pd.DataFrame:
+    """Every complete record of a run as one flat frame: the base columns, ``a:<attribute>`` and
+    ``s:<score>`` columns. Cached by the records file's (mtime, size)."""
+    return _records_cached(str(run_dir / RECORDS), str(root), stamp(run_dir / RECORDS))
+
+
+def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    base: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
+    attrs: dict[str, list[Any]] = {}
+    scores: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        for c in BASE_COLUMNS:
+            v = row.get(c)
+            base[c].append(v if v is None or isinstance(v, str | int | float) else str(v))
+        a = row.get("attributes")
+        if isinstance(a, dict):
+            for k, v in a.items():
+                col = attrs.get(k)
+                if col is None:  # a new attribute: pad the rows before it
+                    col = attrs[k] = [None] * i
+                col.append(None if v is None else str(v))
+        s = row.get("scores")
+        if isinstance(s, dict):
+            for k, v in s.items():
+                col = scores.get(k)
+                if col is None:
+                    col = scores[k] = [math.nan] * i
+                col.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan)
+        n = i + 1
+        for col in attrs.values():
+            if len(col) < n:
+                col.append(None)
+        for col in scores.values():
+            if len(col) < n:
+                col.append(math.nan)
+    frame = pd.DataFrame(base)
+    for c in ("prompt", "completion"):
+        frame[c] = frame[c].fillna("").astype(str)
+    for c in ("key", "item_id"):
+        frame[c] = frame[c].astype(str)
+    frame["suite"] = frame["suite"].astype(str).astype("category")
+    frame["template_id"] = frame["template_id"].astype("string")
+    frame["sample"] = pd.to_numeric(frame["sample"], errors="coerce").fillna(0).astype(int)
+    extra = {f"{ATTR}{k}": pd.Series(v, dtype="string").astype("category") for k, v in attrs.items()}
+    extra.update({f"{SCORE}{k}": pd.Series(v, dtype="float64") for k, v in scores.items()})
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
+    return frame
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading records ...")
+def _records_cached(path: str, root: str, stamp_: tuple[int, int]) -> pd.DataFrame:
+    return records_to_frame(parse_records(Path(path), Path(root)))
+
+
+def attr_columns(df: pd.DataFrame) -> list[str]:
+    return [c[len(ATTR) :] for c in df.columns if c.startswith(ATTR)]
+
+
+def score_columns(df: pd.DataFrame) -> list[str]:
+    return [c[len(SCORE) :] for c in df.columns if c.startswith(SCORE) and df[c].notna().any()]
+
+
+@dataclass
+class Run:
+    """Everything a page needs about one run."""
+
+    run_id: str
+    path: Path
+    root: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return load_records(self.path, self.root)
+
+    @property
+    def suites_summary(self) -> dict[str, Any]:
+        s = (self.summary or {}).get("suites")
+        return s if isinstance(s, dict) else {}
+
+    @property
+    def suites_manifest(self) -> dict[str, Any]:
+        s = self.manifest.get("suites")
+        return s if isinstance(s, dict) else {}
+
+    def suite_summary(self, suite: str) -> dict[str, Any]:
+        s = self.suites_summary.get(suite)
+        return s if isinstance(s, dict) else {}
+
+    def suite_manifest(self, suite: str) -> dict[str, Any]:
+        s = self.suites_manifest.get(suite)
+        return s if isinstance(s, dict) else {}
+
+    @property
+    def suite_ids(self) -> list[str]:
+        return list(dict.fromkeys([*self.suites_manifest, *self.suites_summary]))
+
+    @property
+    def schema_ok(self) -> bool:
+        return bool(self.summary) and self.summary.get("schema_version") == 1
+
+    @property
+    def overrides_path(self) -> Path:
+        return self.path / OVERRIDES
+
+    def protocol_text(self, suite: str) -> str:
+        p = self.suite_summary(suite).get("protocol")
+        if isinstance(p, dict) and p.get("text"):
+            return str(p["text"])
+        g = self.suite_manifest(suite).get("generation")
+        if isinstance(g, dict):
+            return (
+                f"k={g.get('samples')}, {g.get('max_new_tokens')} tokens, T={g.get('temperature')}, "
+                f"top_p={g.get('top_p')}"
+            )
+        return ""
+
+
+def open_run(reports: Path, run_id: Any) -> Run | None:
+    path = run_path(reports, run_id)
+    if path is None:
+        return None
+    root = reports.resolve()
+    manifest = load_manifest(path, root)
+    summary = load_summary(path, root)
+    run = Run(run_id=path.name, path=path, root=root, manifest=manifest, summary=summary)
+    for name in (MANIFEST, SUMMARY, RECORDS):
+        why = why_unreadable(path / name, root) if name != RECORDS else (
+            "records.jsonl links outside the reports folder; not read"
+            if (path / name).exists() and confined(root, path / name) is None else None
+        )
+        if why:
+            run.notes.append(why)
+    if summary is None:
+        run.notes.append("This run has no readable summary.json: figures below are computed from the records, without confidence intervals. Rebuild it with `lm-audit report <run folder>`.")
+    elif summary.get("schema_version") != 1:
+        run.notes.append(f"summary.json has schema_version {summary.get('schema_version')!r} (the dashboard reads version 1): some sections may be missing.")
+    damaged = summary.get("damaged") if isinstance(summary, dict) else None
+    if isinstance(damaged, dict):
+        run.notes.append(f"This run is damaged: {damaged.get('reason') or 'some records are unreadable'}.")
+    return run

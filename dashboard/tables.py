@@ -1,0 +1,249 @@
+"""summary.json as tables for the pages: metrics, per-group figures, gaps, tests, gates.
+
+Pure reshaping of figures computed in ``audit/`` (nothing is estimated here); odd shapes in a
+summary (a failed metric, a wrong type) become empty cells, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from dashboard.loading import Run
+
+
+def _list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else []
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def number(x: Any) -> float | None:
+    """A JSON value as a float, or None when it is not a number."""
+    return _num(x)
+
+
+def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
+    """One row per suite metric: estimate, CI, n, method, protocol."""
+    rows = []
+    for sid, s in run.suites_summary.items():
+        if suites is not None and sid not in suites:
+            continue
+        for m in _list(s.get("metrics") if isinstance(s, dict) else None):
+            if not isinstance(m, dict):
+                continue
+            rows.append(
+                {
+                    "suite": sid,
+                    "metric": str(m.get("name") or m.get("metric")),
+                    "kind": str(m.get("metric") or ""),
+                    "score": str(m.get("score") or ""),
+                    "estimate": _num(m.get("estimate")),
+                    "ci_low": _num(m.get("ci_low")),
+                    "ci_high": _num(m.get("ci_high")),
+                    "n": _num(m.get("n")),
+                    "std": _num(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
+                    "higher is": str(m.get("higher_is") or ""),
+                    "ideal": _num(m.get("ideal")),
+                    "scale": str(m.get("scale") or ""),
+                    "method": str(m.get("method") or ""),
+                    "error": str(m.get("error") or ""),
+                    "protocol": str(m.get("protocol") or run.protocol_text(sid)),
+                }
+            )
+    cols = [
+        "suite", "metric", "kind", "score", "estimate", "ci_low", "ci_high", "n", "std", "higher is", "ideal",
+        "scale", "method", "error", "protocol",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
+    """Every metric disaggregated by attribute value (the ``by`` blocks of summary metrics)."""
+    rows = []
+    for sid, s in run.suites_summary.items():
+        if suites is not None and sid not in suites:
+            continue
+        for m in _list(s.get("metrics") if isinstance(s, dict) else None):
+            if not isinstance(m, dict) or not isinstance(m.get("by"), dict):
+                continue
+            for attr, values in m["by"].items():
+                if not isinstance(values, dict):
+                    continue
+                for value, v in values.items():
+                    if not isinstance(v, dict):
+                        continue
+                    rows.append(
+                        {
+                            "suite": sid,
+                            "metric": str(m.get("name") or m.get("metric")),
+                            "kind": str(m.get("metric") or ""),
+                            "attribute": str(attr),
+                            "value": str(value),
+                            "estimate": _num(v.get("estimate")),
+                            "ci_low": _num(v.get("ci_low")),
+                            "ci_high": _num(v.get("ci_high")),
+                            "n": _num(v.get("n")),
+                        }
+                    )
+    cols = ["suite", "metric", "kind", "attribute", "value", "estimate", "ci_low", "ci_high", "n"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def verdict_of(g: dict[str, Any]) -> str:
+    """PASS / FAIL / INCONCLUSIVE / ERROR of a gate result (``audit.gates.verdict_of`` when present)."""
+    try:
+        from audit.gates import verdict_of as audit_verdict  # type: ignore[attr-defined]
+
+        return str(audit_verdict(g))
+    except Exception:  # older audit, or an odd shape
+        pass
+    v = g.get("verdict")
+    if v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"):
+        return str(v)
+    if g.get("error"):
+        return "ERROR"
+    return "PASS" if g.get("passed") is True else ("FAIL" if g.get("passed") is False else "?")
+
+
+def gates_frame(run: Run) -> pd.DataFrame:
+    rows = []
+    for sid, s in run.suites_summary.items():
+        for i, g in enumerate(_list(s.get("gates") if isinstance(s, dict) else None)):
+            if not isinstance(g, dict):
+                continue
+            needed = g.get("needed") if isinstance(g.get("needed"), dict) else {}
+            rows.append(
+                {
+                    "result": verdict_of(g),
+                    "suite": sid,
+                    "gate": f"{g.get('metric')} {g.get('op', '')} {g.get('threshold', '')}".strip(),
+                    "judged on": str(g.get("bound") or ""),
+                    "value": _num(g.get("value")),
+                    "estimate": _num(g.get("estimate")),
+                    "ci_low": _num(g.get("ci_low")),
+                    "ci_high": _num(g.get("ci_high")),
+                    "error": str(g.get("error") or ""),
+                    "needed": str(needed.get("text") or ""),
+                    "figure": str(g.get("metric") or ""),
+                    "index": i,
+                }
+            )
+    cols = ["result", "suite", "gate", "judged on", "value", "estimate", "ci_low", "ci_high", "error", "needed",
+            "figure", "index"]
+    frame = pd.DataFrame(rows, columns=cols)
+    order = frame["result"].map({"FAIL": 0, "ERROR": 1, "INCONCLUSIVE": 2, "?": 3, "PASS": 4})
+    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)  # failures first
+
+
+def groups_frame(run: Run, suite: str) -> pd.DataFrame:
+    """Per-group estimates with CIs for every (score, attribute) of a suite, plus overall."""
+    rows = []
+    for g in _list(run.suite_summary(suite).get("groups")):
+        if not isinstance(g, dict) or not isinstance(g.get("by_group"), dict):
+            continue
+        for group, v in g["by_group"].items():
+            if isinstance(v, dict):
+                rows.append(
+                    {
+                        "score": str(g.get("score")),
+                        "attribute": str(g.get("attribute")),
+                        "group": str(group),
+                        "estimate": _num(v.get("estimate")),
+                        "ci_low": _num(v.get("ci_low")),
+                        "ci_high": _num(v.get("ci_high")),
+                        "n": _num(v.get("n")),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["score", "attribute", "group", "estimate", "ci_low", "ci_high", "n"])
+
+
+def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
+    """Per (score, attribute): the gap (max - min group) with its CI and p-value, the groups."""
+    rows = []
+    for g in _list(run.suite_summary(suite).get("groups")):
+        if not isinstance(g, dict):
+            continue
+        gap = g.get("gap") if isinstance(g.get("gap"), dict) else {}
+        overall = g.get("overall") if isinstance(g.get("overall"), dict) else {}
+        mog = g.get("mean_of_groups") if isinstance(g.get("mean_of_groups"), dict) else {}
+        rows.append(
+            {
+                "score": str(g.get("score")),
+                "attribute": str(g.get("attribute")),
+                "gap (max - min)": _num(gap.get("estimate")),
+                "gap ci_low": _num(gap.get("ci_low")),
+                "gap ci_high": _num(gap.get("ci_high")),
+                "p": _num(gap.get("p_value")),
+                "max group": str(gap.get("max_group") or ""),
+                "min group": str(gap.get("min_group") or ""),
+                "mean of groups": _num(mog.get("estimate")),
+                "overall (pooled)": _num(overall.get("estimate")),
+                "test": str(gap.get("test") or ""),
+            }
+        )
+    cols = ["score", "attribute", "gap (max - min)", "gap ci_low", "gap ci_high", "p", "max group", "min group",
+            "mean of groups", "overall (pooled)", "test"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def tests_frame(run: Run, suite: str) -> pd.DataFrame:
+    rows = []
+    for t in _list(run.suite_summary(suite).get("tests")):
+        if not isinstance(t, dict):
+            continue
+        p_holm = _num(t.get("p_holm"))
+        rows.append(
+            {
+                "score": str(t.get("score")),
+                "attribute": str(t.get("attribute")),
+                "group a": str(t.get("group_a")),
+                "group b": str(t.get("group_b")),
+                "pairs": _num(t.get("n_pairs")),
+                "mean diff (a - b)": _num(t.get("mean_diff")),
+                "effect size": _num(t.get("effect_size")),
+                "effect kind": str(t.get("effect_size_kind") or ""),
+                "p": _num(t.get("p_value")),
+                "p (Holm)": p_holm,
+                "significant (Holm, 0.05)": None if p_holm is None else p_holm < 0.05,
+                "method": str(t.get("method") or ""),
+            }
+        )
+    cols = [
+        "score", "attribute", "group a", "group b", "pairs", "mean diff (a - b)", "effect size", "effect kind",
+        "p", "p (Holm)", "significant (Holm, 0.05)", "method",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def scorer_audit(run: Run) -> dict[str, Any]:
+    sa = (run.summary or {}).get("scorer_audit")
+    return sa if isinstance(sa, dict) else {}
+
+
+def scorer_audit_frame(entry: dict[str, Any]) -> pd.DataFrame:
+    """Per group: FPR and mean score, raw and with identity terms neutralized."""
+    raw = entry.get("groups") if isinstance(entry.get("groups"), dict) else {}
+    neu = entry.get("neutralized") if isinstance(entry.get("neutralized"), dict) else {}
+    rows = []
+    for group in dict.fromkeys([*raw, *neu]):
+        r = raw.get(group) if isinstance(raw.get(group), dict) else {}
+        n = neu.get(group) if isinstance(neu.get(group), dict) else {}
+        rows.append(
+            {
+                "group": str(group),
+                "fpr": _num(r.get("fpr")),
+                "mean score": _num(r.get("mean")),
+                "fpr (neutralized)": _num(n.get("fpr")),
+                "mean score (neutralized)": _num(n.get("mean")),
+                "n": _num(r.get("n") if r else n.get("n")),
+            }
+        )
+    cols = ["group", "fpr", "mean score", "fpr (neutralized)", "mean score (neutralized)", "n"]
+    return pd.DataFrame(rows, columns=cols)
