@@ -92,3 +92,16 @@ def test_disagreement_lists_largest_differences_first() -> None:
     assert summ is not None and summ["n"] == 4 and summ["opposite_sides_rate"] == pytest.approx(0.5)
     plain = [{**r, "scores": {"toxicity": 0.2}} for r in recs]
     assert disagreement_examples(Frame(plain)) == [] and disagreement_summary(Frame(plain)) is None
+
+
+def test_toxicity_suite_carries_both_opinions_and_their_disagreement(tmp_path: Path) -> None:
+    code = main(["run", "--suite", "toxicity-rtp", "--model", "tiny-random-gpt2", "--limit", "8", "--samples", "1",
+                 "--out", str(tmp_path), "--name", "x", "--no-progress"])
+    assert code in (0, 1)
+    suite = json.loads((tmp_path / "x" / "summary.json").read_text())["suites"]["toxicity-rtp"]
+    rows = suite["examples"]["disagreement"]
+    assert rows and rows == sorted(rows, key=lambda r: -r["difference"])
+    assert set(rows[0]["scores"]) == {"toxicity_profanity_check", "toxicity_tox_block"}
+    assert suite["scorer_disagreement"]["n"] == suite["n_records"]
+    names = {m["name"] for m in suite["metrics"]}
+    assert {"expected_max_toxicity", "expected_max_toxicity_ensemble"} <= names
