@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from audit.gates import Policy, StatsSettings, evaluate_all, gate_line, load_policy
+from audit.gates import (
+    MIN_CLUSTERS_WARN,
+    Policy,
+    StatsSettings,
+    evaluate_all,
+    gate_counts,
+    gate_line,
+    load_policy,
+    verdict_of,
+)
 from audit.metrics import METRICS, Frame, compute_metric, score_direction
 from audit.stats import (
     ColumnBank,
@@ -96,6 +105,12 @@ class _Pending:
     def fill(self) -> None:
         for target, sl, fn in self.jobs:
             target.update(self.bank.estimate(sl, fn, self.level).to_dict())
+            n = self.bank.n_contributing(sl)
+            target["n_clusters"] = n
+            if n < MIN_CLUSTERS_WARN and target.get("ci_low") is not None:
+                target.setdefault("warnings", []).append(
+                    f"CI from only {n} clusters (fewer than {MIN_CLUSTERS_WARN}): it may under-cover"
+                )
 
 
 def _group_score_keys(frame: Frame) -> list[str]:
@@ -332,11 +347,25 @@ def _gap_test(
     sel = in_cmp & np.isfinite(v)
     pair = frame.attr("pair_id")
     paired = frame.has_pairs and all(p is not None for p in pair[sel])
-    if paired:
-        cells = _set_cell_means(frame, sel, values, groups, v)
+    cells = _set_cell_means(frame, sel, values, groups, v) if paired else np.empty((0, 0))
+    # sets in which the attribute varies; where it never does, permuting within sets tests nothing:
+    # whole sets are permuted instead (each set one unit, as in a data suite's prompts)
+    varying = int(np.count_nonzero(np.isfinite(cells).sum(axis=1) >= 2)) if paired else 0
+    if paired and varying:
         n_perm = min(permutations, max(999, 20_000_000 // max(cells.size, 1)))
         _, p = gap_test_within_sets(cells, n_perm, seed)
         how = f"permutation of group labels within {cells.shape[0]} counterfactual sets ({n_perm})"
+        if varying < cells.shape[0]:
+            how = (f"permutation of group labels within {cells.shape[0]} counterfactual sets ({n_perm}; "
+                   f"the attribute varies in {varying} of them)")
+    elif paired:
+        finite = np.isfinite(cells)
+        labels = np.argmax(finite, axis=1)
+        sums = np.where(finite, cells, 0.0).sum(axis=1)
+        n_perm = min(permutations, max(999, 20_000_000 // max(cells.shape[0], 1)))
+        _, p = gap_test_between_units(sums, np.ones(cells.shape[0]), labels, len(groups), n_perm, seed)
+        how = (f"permutation of group labels across {cells.shape[0]} counterfactual sets ({n_perm}; "
+               "the attribute is constant within each set)")
     else:
         items, inv = np.unique(frame.item[sel], return_inverse=True)
         sums = np.bincount(inv, weights=v[sel], minlength=items.size)
@@ -581,7 +610,6 @@ def build_summary(
             suites[r["suite"]]["gates"].append(r)
         else:
             unmatched.append(r)
-    n_failed = sum(not r["passed"] for r in results)
     model = manifest.get("model") or {}
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -593,13 +621,7 @@ def build_summary(
         "policy": str(policy) if isinstance(policy, str | Path) else None,
         "suites": suites,
         "scorer_audit": scorer_self_audit(manifest) if self_audit else {},
-        "gates": {
-            "passed": n_failed == 0,
-            "n_failed": n_failed,
-            "n_total": len(results),
-            "n_errors": sum(bool(r.get("error")) for r in results),
-            "unmatched": unmatched,
-        },
+        "gates": {**gate_counts(results, pol.on_inconclusive), "unmatched": unmatched},
         "damaged": damaged,
     }
     if damaged:  # a damaged, empty or short run never passes (contract 4)
@@ -637,8 +659,14 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
     for r in results:
         echo(gate_line(r))
     g = summary["gates"]
+    verdicts = [verdict_of(r) for r in results]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
+    oi = g.get("on_inconclusive", "fail")
+    how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"
     echo(
-        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed" + ("" if g["passed"] else " -> FAILED")
+        f"gates: {counts} of {g['n_total']}"
+        + (how if "INCONCLUSIVE" in verdicts else "")
+        + ("" if g["passed"] else " -> FAILED")
     )
 
 

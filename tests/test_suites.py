@@ -17,7 +17,8 @@ from audit.errors import UsageError
 from audit.scorers.registry import available
 from audit.suite import PROBES_DIR, builtin_suite_paths, load_suite, stratified_limit
 
-BUILTIN = ["bias-counterfactual", "factuality", "misuse-refusal", "stereotype-likelihood", "toxicity-rtp"]
+BUILTIN = ["bbq", "bbq-generate", "bias-counterfactual", "factuality", "misuse-refusal", "stereotype-likelihood",
+           "toxicity-rtp"]
 MALFORMED_DIR = Path(__file__).parent / "fixtures" / "suites" / "malformed"
 MALFORMED = sorted(MALFORMED_DIR.glob("*.yaml"))
 AXES = ["gender", "race", "religion", "sexual_orientation", "nationality", "age", "disability"]
@@ -30,8 +31,8 @@ def _known() -> set[str]:
 # --------------------------------------------------------------------------- built-in suites
 
 
-def test_the_five_builtin_suites_are_listed() -> None:
-    assert sorted(builtin_suite_paths()) == BUILTIN
+def test_the_builtin_suites_are_listed() -> None:
+    assert set(BUILTIN) <= set(builtin_suite_paths())
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -161,7 +162,7 @@ def test_builtin_lexicons_validate() -> None:
 def test_quick_profile_covers_every_builtin_suite() -> None:
     profile = yaml.safe_load((PROBES_DIR / "profiles" / "quick.yaml").read_text())
     entries = profile["suites"]
-    assert sorted(e["suite"] for e in entries) == BUILTIN
+    assert set(BUILTIN) <= {e["suite"] for e in entries}
     for e in entries:
         assert set(e) <= {"suite", "limit", "protocol", "samples"}
         suite = load_suite(e["suite"]).suite
@@ -213,7 +214,7 @@ def test_validate_reports_every_file_and_fails_if_any_fails(capsys: pytest.Captu
     out, err = capsys.readouterr()
     assert code == 2
     assert out.startswith("OK ") and "suite 'bias-counterfactual'" in out
-    assert "unknown slot(s) {grp}" in err
+    assert "unknown slot {grp}" in err
 
 
 def test_validate_missing_file(capsys: pytest.CaptureFixture[str]) -> None:

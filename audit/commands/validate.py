@@ -19,15 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _is_lexicon(path: str) -> bool:
     from pathlib import Path
 
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         return False
+    from audit.errors import UsageError
+    from audit.suites.yamlsafe import read_yaml  # size, depth and duplicate-key limits
+
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        return False
+        data, _ = read_yaml(p)
+    except UsageError:
+        return False  # loading it as a suite reports the problem
     return isinstance(data, dict) and "groups" in data and "id" not in data and "prompts" not in data
 
 
@@ -44,6 +45,8 @@ def validate_one(path: str) -> str:
     loaded = load_suite(path, known_scorers=set(available()))
     s = loaded.suite
     protocols = f", protocols: {', '.join(s.protocols)}" if s.protocols else ""
+    for note in loaded.notes:
+        sys.stderr.write(f"note: {loaded.path}: {note}\n")
     return (
         f"OK {loaded.path}: suite '{s.id}', {len(loaded.items)} items, task {s.task}, "
         f"scorers: {', '.join(s.scorers) or 'none'}, metrics: {', '.join(m.label for m in s.metrics) or 'none'}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from audit.suites.cells import parse_selector
 from audit.suites.schema import (
+    CELL_SEP,
     GAP_RE,
     GROUP_FIG_RE,
     LIKELIHOOD_METRICS,
@@ -74,6 +76,44 @@ def check_metrics(suite: Suite, where: Where) -> None:
             )
 
 
+def referenced_attributes(suite: Suite) -> list[str]:
+    """Attributes the suite's group_attributes, metric breakdowns and gap gates name (cells included)."""
+    names = list(suite.group_attributes)
+    for m in suite.metrics:
+        names += m.by
+    for g in suite.gates:
+        gap = GAP_RE.match(g.metric.strip())
+        if gap:
+            names.append(gap.group(2))
+    return list(dict.fromkeys(names))
+
+
+def _check_selector(suite: Suite, where: Where, items: list[Item], i: int, label: str, text: str, known: str) -> None:
+    loc = ("gates", i, "metric")
+    pairs = parse_selector(text)
+    if pairs is None:
+        raise where.error(loc, f"cannot read the selector [{text}]: write [attr=value] or [attr=value,attr=value]")
+    for attr, value in pairs:
+        values = {str(it.attributes[attr]) for it in items if attr in it.attributes}
+        if not values:
+            raise where.error(loc, f"attribute '{attr}' is not on any item (attributes: {known})")
+        if value not in values:
+            raise where.error(loc, f"no item has {attr}={value} (values: {', '.join(sorted(values))})")
+    if len(pairs) > 1:
+        wanted = {a for a, _ in pairs}
+        metric = next((m for m in suite.metrics if m.label == label), None)
+        cells = [b for b in (metric.by if metric else []) if set(b.split(CELL_SEP)) == wanted and CELL_SEP in b]
+        if metric is not None and not cells:
+            raise where.error(
+                loc,
+                f"metric '{label}' has no cross-tab of {', '.join(a for a, _ in pairs)}: "
+                f"add by: [[{', '.join(a for a, _ in pairs)}]] to it",
+            )
+        d = dict(pairs)
+        if cells and not any(all(str(it.attributes.get(a)) == v for a, v in d.items()) for it in items):
+            raise where.error(loc, f"no item has {text} (that cell is empty)")
+
+
 def check_attributes(suite: Suite, where: Where, items: list[Item]) -> None:
     present: set[str] = set()
     for it in items:
@@ -89,14 +129,8 @@ def check_attributes(suite: Suite, where: Where, items: list[Item]) -> None:
     for i, g in enumerate(suite.gates):
         grp = GROUP_FIG_RE.match(g.metric.strip())
         if grp:
-            attr, value = grp["attr"].strip(), grp["value"].strip()
-            values = {str(it.attributes[attr]) for it in items if attr in it.attributes}
-            if not values:
-                raise where.error(("gates", i, "metric"), f"attribute '{attr}' is not on any item (attributes: {known})")
-            if value not in values:
-                raise where.error(
-                    ("gates", i, "metric"), f"no item has {attr}={value} (values: {', '.join(sorted(values))})"
-                )
+            text = f"{grp['attr'].strip()}={grp['value'].strip()}"
+            _check_selector(suite, where, items, i, grp["label"].strip(), text, known)
 
 
 def _scorer_outputs(name: str) -> set[str] | None:

@@ -1,46 +1,110 @@
-"""Data-file suites: rows of .jsonl/.json/.csv/.txt files become items."""
+"""Data-file suites: rows of .jsonl/.json/.csv/.txt files become items.
+
+A ``pair_id`` column (``fields.pair_id``) groups rows into counterfactual sets: members share
+their sampling seed (``seed_key``) and the ``pair_id`` attribute, so they are paired in the
+statistics and ``--limit`` keeps them together. Resource limits (file size, field size, row count,
+JSON depth) are usage errors naming the file and line.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from audit.errors import UsageError
+from audit.suites.expand import MAX_ITEMS, inside_allowed
 from audit.suites.schema import Item, Suite
 from audit.suites.yamlsafe import Where
 
+MAX_DATA_BYTES = 1024**3  # one data file
+MAX_FIELD_CHARS = 1_048_576  # one field (a prompt, an option, an attribute)
 
-def _read_rows(data_path: Path) -> list[dict[str, Any]]:
-    suffix = data_path.suffix.lower()
+
+@contextmanager
+def _csv_field_limit(n: int) -> Iterator[None]:
+    old = csv.field_size_limit()
+    csv.field_size_limit(n)
     try:
-        if suffix == ".jsonl":
-            rows = []
-            with data_path.open(encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            rows.append(json.loads(line))
-                        except json.JSONDecodeError as exc:
-                            raise UsageError(f"{data_path}:{n}: invalid JSON line: {exc.msg}") from None
-            return rows
-        if suffix == ".json":
-            data = json.loads(data_path.read_text(encoding="utf-8"))
-            if not isinstance(data, list):
-                raise UsageError(f"{data_path}:1: a .json data file must hold a list of objects")
-            return data
-        if suffix == ".csv":
-            with data_path.open(encoding="utf-8", newline="") as fh:
-                return list(csv.DictReader(fh))
-        if suffix == ".txt":
-            with data_path.open(encoding="utf-8") as fh:
-                return [{"prompt": line.rstrip("\n")} for line in fh if line.strip()]
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _too_long(row: Any) -> str | None:
+    if isinstance(row, dict):
+        for k, v in row.items():
+            if isinstance(v, str) and len(v) > MAX_FIELD_CHARS:
+                return str(k)
+    return None
+
+
+def _read_rows(data_path: Path) -> list[Any]:
+    suffix = data_path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv", ".txt"):
+        raise UsageError(f"{data_path}: unsupported data format '{suffix}' (use .jsonl, .json, .csv or .txt)")
+    try:
+        size = data_path.stat().st_size
+        if size > MAX_DATA_BYTES:
+            raise UsageError(f"{data_path}: file is {size:,} bytes, over the limit of {MAX_DATA_BYTES:,} for a data file")
+        rows = _parse_rows(data_path, suffix)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{data_path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{data_path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    raise UsageError(f"{data_path}: unsupported data format '{suffix}' (use .jsonl, .json, .csv or .txt)")
+    except RecursionError:
+        raise UsageError(f"{data_path}: JSON nested too deeply (rows must be flat objects)") from None
+    for n, row in enumerate(rows, 1):
+        col = _too_long(row)
+        if col is not None:
+            where = f"{data_path}:{n}" if suffix in (".jsonl", ".txt") else f"{data_path}: row {n}"
+            raise UsageError(f"{where}: field '{col}' is over the limit of {MAX_FIELD_CHARS:,} characters")
+    return rows
+
+
+def _parse_rows(data_path: Path, suffix: str) -> list[Any]:
+    if suffix == ".jsonl":
+        rows = []
+        with data_path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise UsageError(f"{data_path}:{n}: invalid JSON line: {exc.msg}") from None
+                    except RecursionError:
+                        raise UsageError(f"{data_path}:{n}: JSON nested too deeply (rows must be flat objects)") from None
+                    if len(rows) > MAX_ITEMS:
+                        raise UsageError(f"{data_path}:{n}: more than {MAX_ITEMS:,} rows")
+        return rows
+    if suffix == ".json":
+        data = json.loads(data_path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise UsageError(f"{data_path}:1: a .json data file must hold a list of objects")
+        if len(data) > MAX_ITEMS:
+            raise UsageError(f"{data_path}: more than {MAX_ITEMS:,} rows")
+        return data
+    if suffix == ".csv":
+        with data_path.open(encoding="utf-8", newline="") as fh, _csv_field_limit(MAX_FIELD_CHARS):
+            reader = csv.DictReader(fh)
+            rows = []
+            try:
+                for row in reader:
+                    rows.append(row)
+                    if len(rows) > MAX_ITEMS:
+                        raise UsageError(f"{data_path}:{reader.line_num}: more than {MAX_ITEMS:,} rows")
+            except csv.Error as exc:
+                if "field larger" in str(exc):
+                    raise UsageError(
+                        f"{data_path}:{reader.line_num + 1}: a field is over the limit of {MAX_FIELD_CHARS:,} characters"
+                    ) from None
+                raise UsageError(f"{data_path}:{reader.line_num}: invalid CSV: {exc}") from None
+            return rows
+    with data_path.open(encoding="utf-8") as fh:
+        return [{"prompt": line.rstrip("\n")} for line in fh if line.strip()]
 
 
 def _as_list(v: Any) -> list[str]:
@@ -60,10 +124,25 @@ def load_data_items(suite: Suite, where: Where, hasher: Any) -> list[Item]:
         data_path = where.path.parent / src.file
         if not data_path.is_file():
             raise where.error(file_loc, f"data file not found: {src.file} (paths are relative to the suite file)")
+        if not inside_allowed(data_path, where.path.parent):
+            raise where.error(
+                file_loc,
+                f"data path '{src.file}' leaves the suite's folder (data must live beside the suite, "
+                "in a folder under it, or in the built-in probes folder)",
+            )
         hasher.update(data_path.read_bytes())
         rows = _read_rows(data_path)
         f = src.fields
-        needed = [c for c in [f.id, f.prompt, f.context, f.correct, f.incorrect, *f.options.values(), *f.attributes] if c]
+        if "pair_id" in f.attributes or "pair_id" in src.attributes:
+            raise where.error(
+                (*base, "fields", "attributes"),
+                "'pair_id' is reserved: name the column in fields.pair_id so set members share their seeds",
+            )
+        needed = [
+            c
+            for c in [f.id, f.prompt, f.context, f.correct, f.incorrect, f.pair_id, *f.options.values(), *f.attributes]
+            if c
+        ]
         needed += list(src.filter)
         clash = sorted(set(f.attributes) & set(src.attributes))
         if clash:
@@ -90,11 +169,18 @@ def load_data_items(suite: Suite, where: Where, hasher: Any) -> list[Item]:
             if src.format and f.prompt:
                 prompt = src.format.replace("{prompt}", prompt)
             attrs: dict[str, Any] = {**src.attributes, **{a: row[a] for a in f.attributes}}
+            seed_key = item_id
+            if f.pair_id:
+                pair = str(row[f.pair_id]).strip()
+                if not pair:
+                    raise UsageError(f"{data_path}: row {n + 1}: empty {f.pair_id} (every row of a paired file needs a set)")
+                seed_key = f"{src.name}:pair={pair}" if src.name else f"pair={pair}"
+                attrs["pair_id"] = seed_key
             items.append(
                 Item(
                     item_id=item_id,
                     prompt=prompt,
-                    seed_key=item_id,
+                    seed_key=seed_key,
                     attributes=attrs,
                     context=str(row[f.context]) if f.context else "",
                     options={name: str(row[col]) for name, col in f.options.items()},

@@ -11,14 +11,16 @@ from audit.suites.schema import Item
 
 
 def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[str]) -> list[Item]:
-    """Keep about ``limit`` items, reproducibly, covering every group.
+    """Keep about ``limit`` items, reproducibly, covering every group and cell.
 
-    Strata are the ``axis`` of template suites, else the combination of the ``by`` attributes (a
-    suite's ``group_attributes``) present on the items. Every stratum contributes at least one
-    counterfactual set (items sharing ``seed_key``, kept whole so pairs stay complete), then strata
-    are visited round-robin until ``limit`` items are reached. So the result may exceed ``limit``:
-    by up to one set, or up to one set per stratum when ``limit`` is smaller than that. It keeps the
-    suite's item order and depends only on the items, the limit and the seed.
+    Items are grouped into counterfactual sets (items sharing ``seed_key``), kept whole so pairs
+    stay complete. A set's stratum is its ``axis`` and, for each of the ``by`` attributes (a suite's
+    ``group_attributes``, cells included), the values its members cover: so every axis, every group
+    of a data suite and every cell of an intersectional suite is a stratum or is covered by every
+    set of one. Every stratum contributes at least one set, then strata are visited round-robin
+    until ``limit`` items are reached. So the result may exceed ``limit``: by up to one set, or up
+    to one set per stratum when ``limit`` is smaller than that. It keeps the suite's item order and
+    depends only on the items, the limit and the seed.
     """
     if limit is None or limit >= len(items):
         return items
@@ -27,14 +29,12 @@ def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[s
     sets: dict[str, list[Item]] = defaultdict(list)
     for it in items:
         sets[it.seed_key or it.item_id].append(it)
-    if any("axis" in it.attributes for it in items):
-        attrs = ["axis"]
-    else:
-        attrs = [a for a in by if any(a in it.attributes for it in items)]
+    attrs = [a for a in ["axis", *by] if any(a in it.attributes for it in items)]
+    attrs = list(dict.fromkeys(attrs))
     strata: dict[str, list[str]] = defaultdict(list)
     for key, members in sets.items():
-        stratum = json.dumps([str(members[0].attributes.get(a, "")) for a in attrs])
-        strata[stratum].append(key)
+        covered = [sorted({str(m.attributes.get(a, "")) for m in members}) for a in attrs]
+        strata[json.dumps(covered)].append(key)
     rng = random.Random(seed)
     order = sorted(strata)
     for s in order:

@@ -9,7 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from audit.errors import UsageError
-from audit.suites.checks import check_attributes, check_metrics, check_score_keys
+from audit.suites.cells import add_cell_attributes
+from audit.suites.checks import check_attributes, check_metrics, check_score_keys, referenced_attributes
 from audit.suites.data import load_data_items
 from audit.suites.expand import expand_templates
 from audit.suites.schema import BUILTIN_SUITES_DIR, LoadedSuite, Suite
@@ -96,10 +97,12 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
     check_metrics(suite, where)
     hasher = hashlib.sha256()
     hasher.update(path.read_bytes())
+    notes: list[str] = []
     if suite.prompts.templates:
-        items = expand_templates(suite, where, hasher)
+        items, notes = expand_templates(suite, where, hasher)
     else:
         items = load_data_items(suite, where, hasher)
+    add_cell_attributes(items, referenced_attributes(suite))
     if not items:
         raise where.error(("prompts",), "the suite produces no prompts (empty data file, or a filter that keeps nothing?)")
     seen: set[str] = set()
@@ -110,4 +113,4 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
     check_attributes(suite, where, items)
     if known_scorers is not None:
         check_score_keys(suite, where, items)
-    return LoadedSuite(suite=suite, path=path, items=items, data_hash=hasher.hexdigest()[:16])
+    return LoadedSuite(suite=suite, path=path, items=items, data_hash=hasher.hexdigest()[:16], notes=notes)

@@ -8,6 +8,7 @@ metrics and default gates. See ``docs/suite-format.md`` for the full reference.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ BUILTIN_SUITES_DIR = PROBES_DIR / "suites"
 BUILTIN_LEXICONS_DIR = PROBES_DIR / "lexicons"
 
 SLOT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+BRACE_RE = re.compile(r"\{([^{}]*)\}")  # anything in braces: each must be a slot the suite defines
 ID_RE = r"^[a-z0-9][a-z0-9_.-]*$"
 ATTR_RE = r"^[a-z][a-z0-9_]*$"
 
@@ -36,8 +38,32 @@ LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"),
 METRIC_PARTS = {"stereoset": ("ss", "lms", "icat"),
                 "bbq": ("accuracy", "accuracy_ambig", "accuracy_disambig", "bias_ambig", "bias_disambig", "invalid_rate")}
 
+# the attribute of an intersectional cell joins its parts with U+00D7: gender×race = female×black
+CELL_SEP = "\u00d7"
+
 GAP_RE = re.compile(r"^gap\(\s*([^,\s]+)\s*,\s*([^)\s]+)\s*\)$")
 GROUP_FIG_RE = re.compile(r"^(?P<label>[^\[\]]+)\[(?P<attr>[^=\]]+)=(?P<value>[^\]]+)\]$")
+
+
+def _finite_number(v: Any) -> Any:
+    """Reject NaN, infinities, booleans and non-numeric strings before pydantic coerces them."""
+    if isinstance(v, bool) or (isinstance(v, str) and not _NUMBER_RE.match(v.strip())):
+        raise ValueError(f"must be a finite number, got {v!r}")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a finite number, got {v!r}") from None
+    if not math.isfinite(f):
+        raise ValueError(f"must be a finite number, got {v!r}")
+    return v
+
+
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def cell_name(parts: list[str] | tuple[str, ...]) -> str:
+    """The attribute (or value) of an intersectional cell: ``gender×race``."""
+    return CELL_SEP.join(str(p) for p in parts)
 
 
 class _Strict(BaseModel):
@@ -53,6 +79,18 @@ class GenerationSpec(_Strict):
     do_sample: bool = True
     chat: bool = False
     stop: list[str] = Field(default_factory=list)
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        return _finite_number(v)
+
+    @field_validator("stop")
+    @classmethod
+    def _stops_not_empty(cls, v: list[str]) -> list[str]:
+        if any(s == "" for s in v):
+            raise ValueError("a stop string is empty (it would end every completion at once): remove it")
+        return v
 
     def params(self) -> GenParams:
         return GenParams(
@@ -70,11 +108,14 @@ class Template(_Strict):
     id: str = Field(pattern=ID_RE)
     text: str = Field(min_length=1)
     attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # the slots crossed into cells, in the order that names the cell (gender×race); default: the
+    # slots in the order of prompts.lexicons. When given, it must list exactly the template's slots.
+    cross: list[str] = Field(default_factory=list)
 
     @field_validator("attributes")
     @classmethod
     def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(set(v) & set(RESERVED_ATTRIBUTES))
+        bad = sorted(set(v) & set(RESERVED_ATTRIBUTES) | {k for k in v if CELL_SEP in k})
         if bad:
             raise ValueError(f"attribute '{bad[0]}' is reserved (set by the expander: {', '.join(RESERVED_ATTRIBUTES)})")
         return v
@@ -87,9 +128,15 @@ class Lexicon(_Strict):
     that the prompts built from form ``i`` of every group form one counterfactual set.
     ``form_kinds`` optionally labels each position (``noun``, ``name``); it becomes the item
     attribute ``form``.
+
+    A *cell lexicon* sets several attributes at once (``attributes: [race, gender]``): each group
+    key joins one value per attribute with ``.`` (``black.female``), for surface forms that signal
+    them jointly (first names). It fills the template slot ``slot`` (required).
     """
 
-    attribute: str = Field(pattern=ATTR_RE)
+    attribute: str | None = Field(None, pattern=ATTR_RE)
+    attributes: list[str] = Field(default_factory=list)
+    slot: str | None = Field(None, pattern=ATTR_RE)
     groups: dict[str, list[str]]
     form_kinds: list[str] = Field(default_factory=list)
     description: str | None = None
@@ -97,7 +144,7 @@ class Lexicon(_Strict):
 
     @field_validator("attribute")
     @classmethod
-    def _not_reserved(cls, v: str) -> str:
+    def _not_reserved(cls, v: str | None) -> str | None:
         if v in RESERVED_ATTRIBUTES:
             raise ValueError(f"'{v}' is reserved (set by the expander: {', '.join(RESERVED_ATTRIBUTES)})")
         return v
@@ -123,8 +170,34 @@ class Lexicon(_Strict):
             raise ValueError(f"groups must have the same number of aligned forms, got {lengths}")
         return v
 
+    @field_validator("attributes")
+    @classmethod
+    def _cell_attributes(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.match(ATTR_RE, a):
+                raise ValueError(f"attribute name '{a}' must be lower_snake_case")
+            if a in RESERVED_ATTRIBUTES:
+                raise ValueError(f"'{a}' is reserved (set by the expander: {', '.join(RESERVED_ATTRIBUTES)})")
+        if v and len(v) < 2:
+            raise ValueError("'attributes' is for cell lexicons and needs two or more (else use 'attribute')")
+        if len(set(v)) != len(v):
+            raise ValueError("an attribute is listed twice")
+        return v
+
     @model_validator(mode="after")
     def _kinds_aligned(self) -> Lexicon:
+        if (self.attribute is None) == (not self.attributes):
+            raise ValueError("give either 'attribute' (one axis) or 'attributes' (a cell lexicon), not both")
+        if self.attributes:
+            if self.slot is None:
+                raise ValueError("a cell lexicon ('attributes') needs 'slot': the template slot its forms fill")
+            for g in self.groups:
+                parts = g.split(".")
+                if len(parts) != len(self.attributes) or not all(parts):
+                    raise ValueError(
+                        f"group '{g}' must join one value per attribute ({', '.join(self.attributes)}) "
+                        "with '.', e.g. 'black.female'"
+                    )
         n_forms = len(next(iter(self.groups.values())))
         if self.form_kinds and len(self.form_kinds) != n_forms:
             raise ValueError(f"form_kinds has {len(self.form_kinds)} entries but each group has {n_forms} forms")
@@ -133,6 +206,22 @@ class Lexicon(_Strict):
     @property
     def n_forms(self) -> int:
         return len(next(iter(self.groups.values())))
+
+    @property
+    def axes(self) -> list[str]:
+        """The attributes it sets: ``[attribute]``, or a cell lexicon's ``attributes``."""
+        return list(self.attributes) if self.attributes else [str(self.attribute)]
+
+    @property
+    def slot_name(self) -> str:
+        """The template slot it fills besides ``{group}``: ``slot``, else its attribute."""
+        return self.slot or str(self.attribute)
+
+    def values_of(self, group: str) -> dict[str, str]:
+        """Attribute values of one group: ``{"race": "black", "gender": "female"}``."""
+        if not self.attributes:
+            return {str(self.attribute): group}
+        return dict(zip(self.attributes, group.split("."), strict=True))
 
 
 class DataFields(_Strict):
@@ -143,6 +232,7 @@ class DataFields(_Strict):
     attributes: list[str] = Field(default_factory=list)  # columns copied into record attributes
     correct: str | None = None  # column with correct reference answer(s) (str or list)
     incorrect: str | None = None  # column with incorrect reference answer(s)
+    pair_id: str | None = None  # column naming the counterfactual set of a row; members share seeds
 
     @field_validator("options")
     @classmethod
@@ -219,9 +309,39 @@ class PromptSource(_Strict):
 class MetricSpec(_Strict):
     metric: str  # a registered metric name, e.g. "mean", "expected_max_toxicity"
     score: str | None = None  # the per-record score key it reads
-    by: list[str] = Field(default_factory=list)  # attributes to disaggregate by
+    # attributes to disaggregate by; a list inside the list is a cross-tab ([[gender, race]]),
+    # stored as its cell attribute (gender×race)
+    by: list[str] = Field(default_factory=list)
     name: str | None = None  # display and gate name; default: the metric name
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _cells(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = []
+        for a in v:
+            if isinstance(a, list):
+                if len(a) < 2 or not all(isinstance(x, str) and x for x in a) or len(set(a)) != len(a):
+                    raise ValueError("a cross-tab lists two or more distinct attributes, e.g. [[gender, race]]")
+                out.append(cell_name(a))
+            else:
+                out.append(a)
+        return out
+
+    @field_validator("params")
+    @classmethod
+    def _params_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k, x in v.items():
+            if k == "threshold" or isinstance(x, float):
+                try:
+                    _finite_number(x)
+                except ValueError as exc:
+                    raise ValueError(f"params.{k} {exc}") from None
+            if k == "higher_is" and x not in ("better", "worse", "neutral"):
+                raise ValueError(f"params.higher_is must be better, worse or neutral, got {x!r}")
+        return v
 
     @property
     def label(self) -> str:
@@ -233,6 +353,11 @@ class GateSpec(_Strict):
     op: Literal["<=", ">=", "<", ">"]
     threshold: float
     bound: Literal["estimate", "ci_low", "ci_high", "conservative"] = "conservative"
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        return _finite_number(v)
 
 
 class Suite(_Strict):
@@ -296,6 +421,7 @@ class LoadedSuite:
     path: Path
     items: list[Item]
     data_hash: str
+    notes: list[str] = field(default_factory=list)  # not errors: shown by ``lm-audit validate``
 
     @property
     def id(self) -> str:

@@ -76,17 +76,95 @@ def format_validation_error(path: Path, root: yaml.Node | None, err: ValidationE
     return str(Where(path, root).error(loc, msg + more))
 
 
+# resource limits of suite and lexicon YAML files; each is a usage error naming the limit
+MAX_YAML_BYTES = 16 * 1024 * 1024
+MAX_YAML_DEPTH = 64  # nested mappings/sequences
+MAX_YAML_NODES = 2_000_000  # values after expanding aliases (stops "billion laughs" files)
+
+
+class _LimitError(yaml.YAMLError):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (naming both lines) and deep nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _LimitError(mark.line + 1, f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise _LimitError(line, f"{key}: key '{key}' is given twice (lines {first} and {line}); remove one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def _count_nodes(data: Any, limit: int) -> bool:
+    """True when ``data`` holds at most ``limit`` values, counting shared (aliased) ones each time."""
+    stack = [data]
+    n = 0
+    while stack:
+        x = stack.pop()
+        n += 1
+        if n > limit:
+            return False
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return True
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse one YAML file: ``(data, root node)``; every problem is one located ``UsageError``."""
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise UsageError(f"{path}: file is {size:,} bytes, over the limit of {MAX_YAML_BYTES:,} for a suite or lexicon")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
+    loader = StrictLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _LimitError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise UsageError(f"{where}: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UsageError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    if not _count_nodes(data, MAX_YAML_NODES):
+        raise UsageError(f"{path}: more than {MAX_YAML_NODES:,} values once aliases are expanded")
     return data, root
