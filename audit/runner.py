@@ -262,6 +262,8 @@ def _generate(
             c, repaired[i] = clean_completion(c)
         if repaired[i]:
             extra[i]["text_repaired"] = repaired[i]
+        if c.prompt_truncated:
+            extra[i]["prompt_truncated_tokens"] = c.prompt_truncated
         extra[i]["n_tokens"] = c.n_tokens
         extra[i]["cached"] = k in hits
         texts.append(c.text)

@@ -62,6 +62,7 @@ class Completion:
     text: str
     n_tokens: int = 0
     cached: bool = False
+    prompt_truncated: int = 0  # prompt tokens dropped (from the left) to fit the model's positions
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ weights ``fingerprint`` used as the generation-cache key.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -127,4 +128,4 @@ def clean_completion(completion: Completion) -> tuple[Completion, list[str]]:
     text, notes = clean_text(completion.text)
     if not notes:
         return completion, notes
-    return Completion(text=text, n_tokens=completion.n_tokens, cached=completion.cached), notes
+    return dataclasses.replace(completion, text=text), notes

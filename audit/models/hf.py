@@ -114,6 +114,11 @@ class HFBackend(ModelBackend):
 
     # ------------------------------------------------------------------ tokenization
     def _prompt_ids(self, prompt: str, chat: bool, max_new_tokens: int) -> list[int]:
+        return self._encode_prompt(prompt, chat, max_new_tokens)[0]
+
+    def _encode_prompt(self, prompt: str, chat: bool, max_new_tokens: int) -> tuple[list[int], int]:
+        """Prompt token ids, cut from the left to leave room for ``max_new_tokens`` within the
+        model's positions (1,024 for GPT-2, 2,048 for GPT-Neo), and how many tokens were cut."""
         if chat and self.has_chat_template:
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
@@ -124,13 +129,20 @@ class HFBackend(ModelBackend):
         if not ids:
             ids = [self.start_id]
         budget = max(1, self.max_positions - max_new_tokens)
-        return ids[-budget:]
+        return ids[-budget:], max(0, len(ids) - budget)
 
     # ------------------------------------------------------------------ generation
     def generate(self, requests: Sequence[GenRequest], params: GenParams, seed: int) -> list[Completion]:
         if not requests:
             return []
-        encoded = [self._prompt_ids(r.prompt, params.chat, params.max_new_tokens) for r in requests]
+        pairs = [self._encode_prompt(r.prompt, params.chat, params.max_new_tokens) for r in requests]
+        encoded = [ids for ids, _ in pairs]
+        cut = [n for _, n in pairs]
+        if any(cut):
+            log.warning(
+                "%d prompt(s) longer than %d positions minus %d new tokens were cut from the left",
+                sum(1 for n in cut if n), self.max_positions, params.max_new_tokens,
+            )
         order = sorted(range(len(requests)), key=lambda i: (len(encoded[i]), i))
         results: list[Completion | None] = [None] * len(requests)
         pos = 0
@@ -151,6 +163,7 @@ class HFBackend(ModelBackend):
                     torch.cuda.empty_cache()
                 continue
             for i, out in zip(idx, outs, strict=True):
+                out.prompt_truncated = cut[i]
                 results[i] = out
             pos += len(idx)
         return [r for r in results if r is not None]
@@ -190,6 +203,7 @@ class HFBackend(ModelBackend):
                 position_ids=cur_pos,
                 past_key_values=past,
                 use_cache=True,
+                logits_to_keep=1,  # the prompt's other positions need no vocabulary projection
             )
             past = out.past_key_values
             logits = out.logits[:, -1, :].float()

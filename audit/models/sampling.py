@@ -27,7 +27,7 @@ import torch
 
 from audit.types import GenParams
 
-CANDIDATES = (64, 1024)
+CANDIDATES = (512, 4096, 16384)
 
 
 def _scaled(logits: torch.Tensor, params: GenParams) -> torch.Tensor:
@@ -67,11 +67,19 @@ def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenPara
     return _full(probs, u, params.top_p)
 
 
-def _partial(probs: torch.Tensor, u: torch.Tensor, top_p: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens from the top ``k`` candidates, and which rows may use them (see the module doc)."""
-    vals, idx = torch.topk(probs, k + 1, dim=-1, sorted=True)
-    distinct_cut = vals[:, k - 1] > vals[:, k]
-    vals, idx = vals[:, :k], idx[:, :k]
+def _partial(
+    scaled: torch.Tensor, probs: torch.Tensor, u: torch.Tensor, top_p: float, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens from the top ``k`` candidates, and which rows may use them (see the module doc).
+
+    Candidates are found on the float32 scaled logits, which order (and tie) exactly as their
+    float64 softmax does (exp is monotone, and distinct float32 values stay distinct in float64);
+    their probabilities are then read from the same float64 softmax the reference uses.
+    """
+    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
+    distinct_cut = top[:, k - 1] > top[:, k]
+    idx = idx[:, :k]
+    vals = probs.gather(-1, idx)
     # the full sort's order among candidates: by probability descending, then by token id
     by_id = torch.argsort(idx, dim=-1)
     idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
@@ -85,7 +93,8 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
     """The same token as ``pick_reference`` for the same draw, without sorting the vocabulary."""
     if u is None:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(_scaled(logits, params).double(), dim=-1)
+    scaled = _scaled(logits, params)
+    probs = torch.softmax(scaled.double(), dim=-1)
     vocab = probs.shape[-1]
     out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     todo = torch.arange(probs.shape[0], device=probs.device)
@@ -93,7 +102,7 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
         for k in CANDIDATES:
             if k + 1 > vocab or todo.numel() == 0:
                 break
-            tokens, ok = _partial(probs[todo], u[todo], params.top_p, k)
+            tokens, ok = _partial(scaled[todo], probs[todo], u[todo], params.top_p, k)
             out[todo[ok]] = tokens[ok]
             todo = todo[~ok]
     if todo.numel():
