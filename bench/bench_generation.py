@@ -14,7 +14,8 @@ Usage (offline, about 3-4 minutes on 2 CPU cores):
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_generation.py
 
-Options: ``--prompts 64 --tokens 20 --batch-size 16 --workers 2 --repeat 2 --model smollm2-135m``,
+Options: ``--prompts 64 --tokens 20 --batch-size 64 --workers 2 --repeat 2 --model smollm2-135m`` (or
+``--model gpt2-random`` for GPT-2 small at its true size), ``--device cuda --half`` on a GPU,
 ``--skip-naive``, ``--skip-ray``, ``--json FILE`` (write the figures), ``--profile FILE`` (cProfile
 the cold run). Speed belongs here, never in tests.
 """
@@ -292,12 +293,39 @@ def audit_run(
 # ---------------------------------------------------------------------------------------- main
 
 
+def sgemm_flops(size: int = 2048, repeat: int = 5) -> float:
+    """FLOP/s of a large fp32 matrix multiplication on this machine (best of ``repeat``): the roofline."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * size**3 / best
+
+
+def _timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_tokens(run_dir: Path) -> int:
+    """Generated tokens of a finished run (records' ``extra.n_tokens``)."""
+    total = 0
+    for line in (run_dir / "records.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            total += int(json.loads(line).get("extra", {}).get("n_tokens", 0) or 0)
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=20)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    ap.add_argument("--half", action="store_true", help="float16 weights (CUDA)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="raw and cold runs, alternated; best of N")
     ap.add_argument(
@@ -335,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     t = time.perf_counter()
-    model = load_model(args.model, batch_size=args.batch_size)
+    model = load_model(args.model, batch_size=args.batch_size, device=args.device)
+    if args.half:
+        model.model.half()
     load_s = time.perf_counter() - t
     print(f"model load: {load_s:.1f} s", flush=True)
     # warm-up, not timed: first calls allocate and pick kernels; the scorers load their models
@@ -453,8 +483,19 @@ def main(argv: list[str] | None = None) -> int:
             worker_rss = ray_run.worker_rss
             print(f"  {ray_loop.name}: {ray_loop.rate:.2f} completions/s", flush=True)
 
+    flops = sgemm_flops()
+    per_token = 2.0 * float(model.info().details.get("n_params") or 0)
+    cold_dir = work / "runs" / f"cold-{colds.index(min(colds, key=lambda c: c[0].loop_s))}"
+    decode_tps = run_tokens(cold_dir) / cold.loop_s if cold.loop_s else 0.0
+    roofline_tps = flops / per_token if per_token else 0.0
     rss = peak_rss_mib()
     print()
+    print(
+        f"roofline: sgemm 2048^2 {flops / 1e9:.0f} GFLOP/s / {per_token / 1e9:.2f} GFLOP per token = "
+        f"{roofline_tps:.0f} tokens/s; lm-audit decodes {decode_tps:.0f} tokens/s end to end = "
+        f"{100 * decode_tps / roofline_tps if roofline_tps else 0:.0f}% of it"
+    )
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'phase':<62} {'n':>4} {'seconds':>8} {'compl/s':>9} {'vs raw':>7}  note")
     for p in phases:
         print(
@@ -487,6 +528,11 @@ def main(argv: list[str] | None = None) -> int:
                     "load_s": round(load_s, 2),
                     "phases": [p.to_dict() for p in phases],
                     "peak_rss_mib": round(rss),
+                    "sgemm_gflops": round(flops / 1e9, 1),
+                    "gflop_per_token": round(per_token / 1e9, 3),
+                    "decode_tokens_per_s": round(decode_tps, 1),
+                    "roofline_pct": round(100 * decode_tps / roofline_tps, 1) if roofline_tps else None,
+                    "load_average": os.getloadavg(),
                     "ray_worker_peak_rss_mib": [round(r) for r in worker_rss],
                     "targets": {k: {"value": round(v, 3), "need": n} for k, (v, n) in targets.items()},
                 },

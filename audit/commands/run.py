@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--name", metavar="RUN_ID", help="run folder name; re-use it to resume (default: time-model)"
     )
-    p.add_argument("--batch-size", type=int, default=16, help="generation batch size (default 16)")
+    p.add_argument(
+        "--batch-size", type=int, default=64,
+        help="rows per forward pass (default 64; likelihood batches also stay under a logits memory cap)",
+    )
     p.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
     p.add_argument("--policy", type=Path, help="policy.yaml with gates (overrides suite defaults)")
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="execution engine")

@@ -28,6 +28,8 @@ from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest,
 
 log = logging.getLogger(__name__)
 
+LOGIT_BUDGET = 48 * 2**20  # floats of logits per likelihood batch (192 MiB in float32)
+
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -243,13 +245,27 @@ class HFBackend(ModelBackend):
             return ctx, whole[len(ctx) :]
         return ctx, self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
 
+    def _likelihood_batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Length-sorted batches of at most ``batch_size`` rows whose logits (rows x width x vocab
+        floats) stay within ``LOGIT_BUDGET``, so a 262k vocabulary does not need gigabytes."""
+        vocab = int(getattr(self.model.config, "vocab_size", 50257) or 50257)
+        batches: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:  # ascending length, so the last row added sets the width
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * lengths[i] * vocab > LOGIT_BUDGET):
+                batches.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            batches.append(cur)
+        return batches
+
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         pairs = [self._split_ids(r.context, r.continuation) for r in requests]
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         results: list[LoglikelihoodResult | None] = [None] * len(pairs)
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
+        for idx in self._likelihood_batches(order, [min(len(c) + len(x), self.max_positions) for c, x in pairs]):
             seqs = []
             for i in idx:
                 ctx, cont = pairs[i]
