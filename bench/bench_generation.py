@@ -309,6 +309,37 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
+def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float]:
+    """Seconds of one batched sampling pass spent in the forward pass, in token choice, and in the
+    rest (tokenizing, padding, cache bookkeeping, decoding), by wrapping the two hot calls."""
+    from audit.types import GenParams, GenRequest
+
+    spent = {"forward": 0.0, "sampling": 0.0}
+    inner_forward, inner_pick = model.model.forward, model._pick
+
+    def forward(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        out = inner_forward(*a, **k)
+        spent["forward"] += time.perf_counter() - t
+        return out
+
+    def pick(*a: Any) -> Any:
+        t = time.perf_counter()
+        out = inner_pick(*a)
+        spent["sampling"] += time.perf_counter() - t
+        return out
+
+    model.model.forward, model._pick = forward, pick
+    try:
+        reqs = [GenRequest(key=f"p{i}", prompt=p) for i, p in enumerate(prompts)]
+        t = time.perf_counter()
+        model.generate(reqs, GenParams(max_new_tokens=tokens, temperature=1.0, top_p=0.9), seed=0)
+        total = time.perf_counter() - t
+    finally:
+        model.model.forward, model._pick = inner_forward, inner_pick
+    return {**spent, "other": total - spent["forward"] - spent["sampling"], "total": total}
+
+
 def run_tokens(run_dir: Path) -> int:
     """Generated tokens of a finished run (records' ``extra.n_tokens``)."""
     total = 0
@@ -483,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
             worker_rss = ray_run.worker_rss
             print(f"  {ray_loop.name}: {ray_loop.rate:.2f} completions/s", flush=True)
 
+    prof = step_profile(model, prompts, args.tokens)
+    print(
+        "per-step profile of one batched pass: "
+        + ", ".join(f"{k} {v:.2f} s ({100 * v / prof['total']:.0f}%)" for k, v in prof.items() if k != "total"),
+        flush=True,
+    )
     flops = sgemm_flops()
     per_token = 2.0 * float(model.info().details.get("n_params") or 0)
     cold_dir = work / "runs" / f"cold-{colds.index(min(colds, key=lambda c: c[0].loop_s))}"
@@ -529,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                     "phases": [p.to_dict() for p in phases],
                     "peak_rss_mib": round(rss),
                     "sgemm_gflops": round(flops / 1e9, 1),
+                    "step_profile_s": {k: round(v, 3) for k, v in prof.items()},
                     "gflop_per_token": round(per_token / 1e9, 3),
                     "decode_tokens_per_s": round(decode_tps, 1),
                     "roofline_pct": round(100 * decode_tps / roofline_tps, 1) if roofline_tps else None,
