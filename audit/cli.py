@@ -46,7 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"audit.commands.{mod.name}")
         module.register(sub)
+    _plain_text_help(parser)
     return parser
+
+
+def _plain_text_help(parser: argparse.ArgumentParser) -> None:
+    """``--help`` reads as plain text: the rST double backticks of module docstrings are dropped."""
+    for attr in ("description", "epilog"):
+        if getattr(parser, attr):
+            setattr(parser, attr, getattr(parser, attr).replace("``", ""))
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = action.help.replace("``", "")
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if isinstance(choice.help, str):
+                    choice.help = choice.help.replace("``", "")
+            for sub in dict.fromkeys(action.choices.values()):
+                _plain_text_help(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

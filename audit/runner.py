@@ -483,7 +483,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
                 store.append(records)
                 bar.update(len(records))
                 elapsed = time.perf_counter() - started
-                bar.set_postfix_str(f"{bar.n / max(elapsed, 1e-9):.1f} completions/s")
+                bar.set_postfix_str(f"{bar.n / max(elapsed, 1e-9):.1f} records/s")  # likelihood items too
         except BaseException:
             manifest["status"] = "interrupted"
             store.write_manifest(manifest)
