@@ -38,10 +38,11 @@ def validate_one(path: str) -> str:
 
     from audit.scorers.registry import available
     from audit.suite import load_lexicon_file, load_suite
+    from audit.suites.schema import CELL_SEP
 
     if _is_lexicon(path):
         lex = load_lexicon_file(Path(path))
-        return f"OK {path}: lexicon '{lex.attribute}', {len(lex.groups)} groups x {lex.n_forms} forms"
+        return f"OK {path}: lexicon '{CELL_SEP.join(lex.axes)}', {len(lex.groups)} groups x {lex.n_forms} forms"
     loaded = load_suite(path, known_scorers=set(available()))
     s = loaded.suite
     protocols = f", protocols: {', '.join(s.protocols)}" if s.protocols else ""
