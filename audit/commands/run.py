@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        action="append",
         metavar="NAME|PATH",
-        help="model name, local dir, .gguf file or hub id (default: smollm2-135m)",
+        help="model name, local dir, .gguf file or hub id (default: smollm2-135m); repeat it to audit "
+        "several models on the same prompts and seeds (runs <name>-<model>) and compare them",
     )
     p.add_argument(
         "--limit", type=int, metavar="N", help="keep about N prompts per suite, stratified by group"
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         model_options["device"] = args.device
     config = RunConfig(
         suites=suites,
-        model=args.model,
+        model=(args.model or [None])[0],
         model_options=model_options,
         out=args.out,
         name=args.name,
@@ -106,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=["lm-audit", *sys.argv[1:]],
     )
+    if args.model and len(args.model) > 1:
+        from audit.comparison.multirun import run_many_models
+
+        return run_many_models(config, args.model)
     run_dir, code = run_audit(config)
     print(f"report: {run_dir / 'report.html'}")
     print(f"summary: {run_dir / 'summary.json'}")

@@ -1,172 +1,42 @@
 """Comparing two runs (e.g. two model versions on the same suites).
 
-For every figure both runs share — each suite metric (and part) and each group gap
-``gap(score, attribute)`` — we compute the delta B − A on the prompts (clusters) both runs hold:
+For every figure both runs hold — each suite metric (and part) and each group gap
+``gap(score, attribute)`` — A, B and the delta B − A are all computed on the clusters (prompts or
+counterfactual sets) both runs hold, and ``n_shared`` says how many; items only one run holds are
+counted in ``coverage`` and a warning, never dropped silently. The tests (``audit.comparison.paired``):
 
-- a paired bootstrap CI of the delta: one weight vector over shared clusters resamples both runs
-  together, so prompt difficulty cancels out;
-- a paired permutation test: under "no change" the A/B labels are exchangeable within a cluster,
-  so each permutation swaps A and B on a random subset of clusters (``audit.stats.paired_permutation_totals``);
+- 0/1 outcomes (refusal, factual, stereotype preferred, any 0/1 score): exact McNemar test, or its
+  permutation equivalent when a cluster holds several outcomes, with Newcombe's hybrid score
+  interval on the paired difference of proportions (valid at 0 and 1);
+- continuous figures: paired permutation test and paired cluster bootstrap CI;
 - a verdict from the figure's direction (higher better, lower better, or closest to an ideal such
   as 50 for pct_stereotype): ``better``, ``worse`` or ``no significant change`` (p >= alpha).
 
-Runs with no shared prompts fall back to independent bootstraps (no test).
-A regression fails when it exceeds a threshold given with ``--max-regression`` or in the policy's
-``compare.max_regression``; see docs/statistics.md.
+Runs with no shared prompts fall back to independent bootstraps (no test). A regression fails
+when it exceeds a threshold given with ``--max-regression`` or in the policy's
+``compare.max_regression``; with no threshold, compare only reports. A damaged or empty run
+raises ``DamagedRunError``. See docs/statistics.md, "Comparing models".
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from audit.comparison.figures import (
+    item_coverage,
+    load_runs,
+    metric_specs,
+    protocol_text,
+    protocol_warning,
+    scorer_warnings,
+    suite_figures,
+)
+from audit.comparison.paired import _badness, estimate_on, paired, unpaired, verdict
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
-from audit.metrics import METRICS, Frame, compute_metric
 from audit.report.format import md_cell, num, pval
-from audit.stats import bootstrap_totals, clean_float, paired_permutation_totals, percentile_ci
-from audit.store import read_manifest, read_records
-
-
-@dataclass
-class Figure:
-    name: str
-    columns: np.ndarray  # (clusters x k) of one run
-    keys: list[str]  # cluster keys, aligned with columns
-    fn: Callable[[np.ndarray], np.ndarray]
-    higher_is: str
-    ideal: float | None
-
-
-def _badness(fig_a: Figure) -> Callable[[np.ndarray], np.ndarray] | None:
-    """A function of the totals that grows when the figure gets worse (None: no direction)."""
-    fn, ideal = fig_a.fn, fig_a.ideal
-    if ideal is not None and fig_a.higher_is == "neutral":
-        return lambda t: np.abs(fn(t) - ideal)
-    if fig_a.higher_is == "worse":
-        return fn
-    if fig_a.higher_is == "better":
-        return lambda t: -fn(t)
-    return None
-
-
-def _metric_figures(frame: Frame, specs: list[dict[str, Any]]) -> dict[str, Figure]:
-    out: dict[str, Figure] = {}
-    for spec in specs:
-        if spec.get("metric") not in METRICS:
-            continue
-        label = spec.get("name") or spec["metric"]
-        try:
-            parts = compute_metric(
-                spec["metric"], frame, frame.all_mask(), spec.get("score"), spec.get("params")
-            )
-        except ValueError:
-            continue
-        for p in parts:
-            name = f"{label}.{p.name}" if len(parts) > 1 else label
-            out[name] = Figure(name, p.columns, frame.cluster_keys, p.fn, p.higher_is, p.ideal)
-    return out
-
-
-def _gap_figures(
-    frame: Frame, group_attributes: list[str], groups_of: dict[str, list[str]]
-) -> dict[str, Figure]:
-    from audit.summary import _comparisons, _gap_fn, _group_score_keys
-
-    out: dict[str, Figure] = {}
-    for label, attr, mask in _comparisons(frame, group_attributes):
-        values = frame.attr(attr)
-        groups = groups_of.get(label) or sorted({v for v in values[mask] if v is not None})
-        groups_of.setdefault(label, groups)
-        if len(groups) < 2:
-            continue
-        for key in _group_score_keys(frame):
-            v = frame.score(key)
-            cols = [frame.record_ratio(v, mask & (values == g))[0] for g in groups]
-            name = f"gap({key}, {label})"
-            out[name] = Figure(name, np.hstack(cols), frame.cluster_keys, _gap_fn(len(groups)), "worse", None)
-    return out
-
-
-def _align(fig: Figure, keys: list[str]) -> np.ndarray:
-    index = {k: i for i, k in enumerate(fig.keys)}
-    out = np.zeros((len(keys), fig.columns.shape[1]))
-    rows = [index[k] for k in keys]
-    out[:] = fig.columns[rows]
-    return out
-
-
-def compare_figure(
-    fa: Figure, fb: Figure, stats: StatsSettings, settings: CompareSettings, seed: int
-) -> dict[str, Any]:
-    shared = sorted(set(fa.keys) & set(fb.keys))
-    bad = _badness(fb)
-    a_est, b_est = float(fa.fn(fa.columns.sum(0))), float(fb.fn(fb.columns.sum(0)))
-    res: dict[str, Any] = {
-        "figure": fb.name,
-        "a": clean_float(a_est),
-        "b": clean_float(b_est),
-        "higher_is": fb.higher_is,
-        "ideal": fb.ideal,
-        "n_shared": len(shared),
-    }
-    if shared:
-        xa, xb = _align(fa, shared), _align(fb, shared)
-        k = xa.shape[1]
-        reps = bootstrap_totals(np.hstack([xa, xb]), stats.resamples, seed)
-        ra, rb = reps[:, :k], reps[:, k:]
-        delta = float(fb.fn(xb.sum(0)) - fa.fn(xa.sum(0)))
-        lo, hi = percentile_ci(fb.fn(rb) - fa.fn(ra), stats.ci_level)
-        _, p = paired_permutation_totals(xa, xb, fb.fn, stats.permutations, seed + 1)
-        res["method"] = (
-            f"paired on {len(shared)} shared clusters: bootstrap ({stats.resamples}), permutation ({stats.permutations})"
-        )
-        if bad is not None:
-            worsening = float(bad(xb.sum(0)) - bad(xa.sum(0)))
-            w_lo, w_hi = percentile_ci(bad(rb) - bad(ra), stats.ci_level)
-            _, p_bad = paired_permutation_totals(xa, xb, bad, stats.permutations, seed + 2)
-        else:
-            worsening, w_lo, w_hi, p_bad = float("nan"), float("nan"), float("nan"), p
-    else:
-        ra = bootstrap_totals(fa.columns, stats.resamples, seed)
-        rb = bootstrap_totals(fb.columns, stats.resamples, seed + 1)
-        delta = b_est - a_est
-        lo, hi = percentile_ci(fb.fn(rb) - fa.fn(ra), stats.ci_level)
-        p = None
-        res["method"] = f"unpaired (no shared prompts): independent bootstraps ({stats.resamples})"
-        if bad is not None:
-            worsening = float(bad(fb.columns.sum(0)) - bad(fa.columns.sum(0)))
-            w_lo, w_hi = percentile_ci(bad(rb) - bad(ra), stats.ci_level)
-        else:
-            worsening, w_lo, w_hi = float("nan"), float("nan"), float("nan")
-        p_bad = None
-    res.update(
-        delta=clean_float(delta),
-        ci_low=clean_float(lo),
-        ci_high=clean_float(hi),
-        p_value=clean_float(p) if p is not None else None,
-        worsening=clean_float(worsening),
-        worsening_ci_low=clean_float(w_lo),
-        worsening_ci_high=clean_float(w_hi),
-    )
-    if p_bad is not None:
-        significant = p_bad < settings.alpha
-    else:
-        significant = (
-            np.isfinite(w_lo) and (w_lo > 0 or w_hi < 0) if bad is not None else bool(lo > 0 or hi < 0)
-        )
-    if bad is None:
-        res["verdict"] = "changed" if significant else "no significant change"
-    elif not significant or not np.isfinite(worsening) or worsening == 0:
-        res["verdict"] = "no significant change"
-    else:
-        res["verdict"] = "worse" if worsening > 0 else "better"
-    return res
 
 
 def _threshold_for(suite: str, figure: str, thresholds: dict[str, float]) -> float | None:
@@ -198,45 +68,64 @@ def compare_runs(
     settings: CompareSettings | None = None,
     max_regression: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """Deltas B − A per figure with paired tests, verdicts and (optional) regression thresholds."""
     stats = stats or StatsSettings()
     settings = settings or CompareSettings()
     thresholds = {**settings.max_regression, **(max_regression or {})}
-    ma, mb = read_manifest(run_a), read_manifest(run_b)
-    shared_suites = [s for s in mb.get("suites", {}) if s in ma.get("suites", {})]
+    runs = load_runs([Path(run_a), Path(run_b)])
+    ra, rb = runs
+    shared_suites = [s for s in rb.manifest.get("suites", {}) if s in ra.manifest.get("suites", {})]
     if not shared_suites:
         raise UsageError(f"{run_a} and {run_b} share no suite; nothing to compare")
-    ra_all, rb_all = read_records(run_a), read_records(run_b)
-    from audit.summary import protocol_of
-
     suites: dict[str, Any] = {}
     n_regressed = 0
+    n_figures = 0
     for sid in shared_suites:
-        sa, sb = ma["suites"][sid], mb["suites"][sid]
-        fa_frame = Frame([r for r in ra_all if r.suite == sid])
-        fb_frame = Frame([r for r in rb_all if r.suite == sid])
-        specs = list(sb.get("metrics") or []) or list(sa.get("metrics") or [])
-        fig_a = _metric_figures(fa_frame, specs)
-        fig_b = _metric_figures(fb_frame, specs)
+        specs = metric_specs([rb, ra], sid)
         groups_of: dict[str, list[str]] = {}
-        attrs = list(sb.get("group_attributes") or [])
-        fig_b.update(_gap_figures(fb_frame, attrs, groups_of))
-        fig_a.update(_gap_figures(fa_frame, attrs, groups_of))
-        pa, pb = protocol_of(sa, ma)["text"], protocol_of(sb, mb)["text"]
-        warnings = []
-        if pa != pb:
-            warnings.append(f"protocols differ: A '{pa}' vs B '{pb}'; deltas mix model and protocol changes")
+        fig_b = suite_figures(rb.records.get(sid, []), rb.manifest["suites"][sid], specs, groups_of)
+        fig_a = suite_figures(ra.records.get(sid, []), ra.manifest["suites"][sid], specs, groups_of)
+        warnings = [w for w in [protocol_warning(runs, sid)] if w]
+        cov = item_coverage(runs, sid)
+        if cov["n_items_not_shared"]:
+            only = {g["runs"][0]: g["n_items"] for g in cov["not_shared"] if len(g["runs"]) == 1}
+            warnings.append(
+                f"{cov['n_shared_items']} items shared; {only.get(ra.label, 0)} only in A, "
+                f"{only.get(rb.label, 0)} only in B: A, B and the deltas use the shared ones"
+            )
         results = []
-        for name in fig_b:
+        for name, fb in fig_b.items():
             if name not in fig_a:
                 continue
+            fa = fig_a[name]
             seed = stats.seed + zlib.crc32(f"{sid}/{name}".encode())
-            res = compare_figure(fig_a[name], fig_b[name], stats, settings, seed)
+            pa, pb = fa.present(), fb.present()
+            shared = sorted(pa & pb)
+            res: dict[str, Any] = {
+                "figure": name,
+                "kind": "binary" if fa.binary and fb.binary else ("gap" if fb.kind == "gap" else "continuous"),
+                "higher_is": fb.higher_is,
+                "ideal": fb.ideal,
+                "n_a": len(pa),
+                "n_b": len(pb),
+                "a_all": estimate_on(fa, fa.rows(sorted(pa)), stats, seed + 3)["estimate"],
+                "b_all": estimate_on(fb, fb.rows(sorted(pb)), stats, seed + 4)["estimate"],
+            }
+            res.update(paired(fa, fb, shared, stats, seed) if shared else unpaired(fa, fb, stats, seed))
+            res["verdict"] = verdict(res, _badness(fb) is not None, settings.alpha)
             thr = _threshold_for(sid, name, thresholds)
             res["max_regression"] = thr
             res["regressed"] = judge(res, thr, settings.bound)
             n_regressed += bool(res["regressed"])
             results.append(res)
-        suites[sid] = {"protocol_a": pa, "protocol_b": pb, "warnings": warnings, "figures": results}
+        n_figures += len(results)
+        suites[sid] = {
+            "protocol_a": protocol_text(ra, sid),
+            "protocol_b": protocol_text(rb, sid),
+            "warnings": warnings,
+            "coverage": cov,
+            "figures": results,
+        }
     unknown = [
         k
         for k in thresholds
@@ -249,16 +138,40 @@ def compare_runs(
     ]
     return {
         "schema_version": 1,
-        "run_a": {"path": str(run_a), "run_id": ma.get("run_id"), "model": ma.get("model", {}).get("name")},
-        "run_b": {"path": str(run_b), "run_id": mb.get("run_id"), "model": mb.get("model", {}).get("name")},
+        "run_a": ra.info,
+        "run_b": rb.info,
         "alpha": settings.alpha,
         "bound": settings.bound,
         "stats": stats.model_dump(),
+        "warnings": scorer_warnings(runs),
         "suites": suites,
         "unknown_thresholds": unknown,
+        "thresholds_set": bool(thresholds),
+        "n_figures": n_figures,
         "passed": n_regressed == 0 and not unknown,
         "n_regressed": n_regressed,
     }
+
+
+def result_word(result: dict[str, Any]) -> str:
+    """The last line of a comparison: PASS/FAIL only when thresholds were set."""
+    if not result.get("thresholds_set", True):
+        return f"compare: {result.get('n_figures', 0)} figures, no thresholds set"
+    return f"compare: {'PASS' if result['passed'] else 'FAIL'} ({result['n_regressed']} regressed)"
+
+
+def _discordant(r: dict[str, Any]) -> str:
+    d = r.get("discordant")
+    return f" ({d['a_only']} A-only, {d['b_only']} B-only)" if d else ""
+
+
+def _distance(r: dict[str, Any]) -> str:
+    """For figures with an ideal (pct_stereotype: 50), the change in distance from it, which the
+    verdict tests."""
+    if r.get("ideal") is None or r.get("higher_is") != "neutral":
+        return ""
+    return (f"; distance from {num(r['ideal'], 0)} {num(r['worsening'])} [{num(r['worsening_ci_low'])}, "
+            f"{num(r['worsening_ci_high'])}], p={pval(r['p_worse'])}")
 
 
 def render_compare_markdown(result: dict[str, Any]) -> str:
@@ -266,44 +179,53 @@ def render_compare_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# lm-audit compare: {md_cell(a['run_id'])} (A) → {md_cell(b['run_id'])} (B)",
         "",
-        f"A: `{md_cell(a['model'])}`; B: `{md_cell(b['model'])}`. Delta = B − A with a paired "
-        f"{int(100 * result['stats']['ci_level'])}% bootstrap CI; p from a paired permutation test; "
-        f"verdict at alpha = {result['alpha']}.",
+        f"A: `{md_cell(a['model'])}`; B: `{md_cell(b['model'])}`. A, B and delta = B − A are all on the "
+        f"prompts both runs hold (n shared). {int(100 * result['stats']['ci_level'])}% CIs; 0/1 outcomes: "
+        f"exact McNemar (or its permutation equivalent) with a Newcombe interval; other figures: paired "
+        f"permutation test and paired bootstrap. Verdict at alpha = {result['alpha']}.",
         "",
     ]
+    lines += [f"> warning: {md_cell(w)}" for w in result.get("warnings", [])]
     for sid, s in result["suites"].items():
         lines += [f"## {md_cell(sid)}", "", f"Protocol: {md_cell(s['protocol_b'])}", ""]
         lines += [f"> warning: {md_cell(w)}" for w in s["warnings"]]
+        for g in s.get("coverage", {}).get("not_shared", []):
+            lines.append(
+                f"> items only in {md_cell(', '.join(g['runs']))}: {g['n_items']} "
+                f"(e.g. {md_cell(', '.join(g['examples']))})"
+            )
         lines += [
-            "| figure | A | B | delta [CI] | p | verdict | max regression | result |",
-            "|---|---|---|---|---|---|---|---|",
+            "",
+            "| figure | A | B | n shared | delta [CI] | p | test | verdict | max regression | result |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in s["figures"]:
-            result_word = {True: "**REGRESSED**", False: "ok", None: ""}[r["regressed"]]
+            word = {True: "**REGRESSED**", False: "ok", None: ""}[r["regressed"]]
             lines.append(
-                f"| {md_cell(r['figure'])} | {num(r['a'])} | {num(r['b'])} | {num(r['delta'])} "
-                f"[{num(r['ci_low'])}, {num(r['ci_high'])}] | {pval(r['p_value'])} | {r['verdict']} | "
-                f"{num(r['max_regression'])} | {result_word} |"
+                f"| {md_cell(r['figure'])} | {num(r['a'])} | {num(r['b'])} | {r['n_shared']} | {num(r['delta'])} "
+                f"[{num(r['ci_low'])}, {num(r['ci_high'])}] | {pval(r['p_value'])} | {md_cell(r['test'] or '-')}"
+                f"{_discordant(r)}{_distance(r)} | {r['verdict']} | {num(r['max_regression'])} | {word} |"
             )
         lines.append("")
     for k in result.get("unknown_thresholds", []):
         lines.append(f"error: threshold for unknown figure '{md_cell(k)}'")
-    lines.append(f"Result: {'PASS' if result['passed'] else 'FAIL'} ({result['n_regressed']} regressed)")
+    lines.append(result_word(result))
     return "\n".join(lines) + "\n"
 
 
 def compare_lines(result: dict[str, Any]) -> list[str]:
-    out = []
+    out = [f"warning: {w}" for w in result.get("warnings", [])]
     for sid, s in result["suites"].items():
         for w in s["warnings"]:
             out.append(f"warning {sid}: {w}")
         for r in s["figures"]:
             word = "REGRESSED" if r["regressed"] else ("ok" if r["regressed"] is False else "-")
             out.append(
-                f"{word:9} {sid}  {r['figure']}: {num(r['a'])} -> {num(r['b'])}, delta {num(r['delta'])} "
-                f"[{num(r['ci_low'])}, {num(r['ci_high'])}], p={pval(r['p_value'])}: {r['verdict']}"
+                f"{word:9} {sid}  {r['figure']}: A {num(r['a'])} -> B {num(r['b'])} (n_shared={r['n_shared']}), "
+                f"delta {num(r['delta'])} [{num(r['ci_low'])}, {num(r['ci_high'])}], "
+                f"p={pval(r['p_value'])} ({r['test'] or 'no test'}{_discordant(r)}){_distance(r)}: {r['verdict']}"
             )
     for k in result.get("unknown_thresholds", []):
         out.append(f"ERROR     --max-regression names '{k}', which is not a figure of both runs")
-    out.append(f"compare: {'PASS' if result['passed'] else 'FAIL'} ({result['n_regressed']} regressed)")
+    out.append(result_word(result))
     return out
