@@ -259,12 +259,14 @@ def test_suites_may_name_a_scorer_backend(tmp_path) -> None:
 
     suites = Path(__file__).resolve().parents[1] / "probes" / "suites"
     text = (suites / "toxicity-rtp.yaml").read_text(encoding="utf-8")
-    assert "scorers: [toxicity]" in text
+    line = "scorers: [toxicity, toxicity-second-opinion]"
+    assert line in text
     text = text.replace("../data/", f"{suites.parent / 'data'}/")
     ok = tmp_path / "ok.yaml"
-    ok.write_text(text.replace("scorers: [toxicity]", "scorers: [toxicity:detoxify]"), encoding="utf-8")
-    assert load_suite(str(ok), known_scorers=set(available())).suite.scorers == ["toxicity:detoxify"]
+    ok.write_text(text.replace(line, "scorers: [toxicity:detoxify, toxicity-second-opinion]"), encoding="utf-8")
+    assert load_suite(str(ok), known_scorers=set(available())).suite.scorers == [
+        "toxicity:detoxify", "toxicity-second-opinion"]
     bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("scorers: [toxicity]", "scorers: [toxicityy]"), encoding="utf-8")
+    bad.write_text(text.replace(line, "scorers: [toxicityy]"), encoding="utf-8")
     with pytest.raises(UsageError, match="unknown scorer 'toxicityy'"):
         load_suite(str(bad), known_scorers=set(available()))
