@@ -26,7 +26,7 @@ st.set_page_config(page_title="lm-audit dashboard", layout="wide")
 
 PAGES = {
     "Audit": [
-        st.Page("views/runs.py", title="Runs", url_path="runs", default=True),
+        st.Page("views/runs.py", title="Runs", url_path="runs"),
         st.Page("views/overview.py", title="Overview", url_path="overview"),
     ],
     "Topics": [
@@ -46,6 +46,14 @@ PAGES = {
     ],
 }
 
-page = st.navigation(PAGES)
-ui.sidebar()
+
+def _home() -> None:
+    """The app root opens the Runs page. (Streamlit serves its default page at "/" only, so Runs
+    itself is not the default: that keeps ``/runs`` a working link too.)"""
+    st.switch_page(PAGES["Audit"][0])
+
+
+home = st.Page(_home, title="Home", url_path="home", default=True)
+page = st.navigation([home, *(p for pages in PAGES.values() for p in pages)], position="hidden")
+ui.sidebar(PAGES)
 page.run()

@@ -30,12 +30,14 @@ def reports() -> Any:
 
 
 def _initial_from_query(runs: list[data.RunEntry]) -> None:
-    """Take ``?run=`` / ``?compare=`` from the URL once, only if they name a listed run."""
-    if st.session_state.get("_query_read"):
-        return
-    st.session_state["_query_read"] = True
-    ids = {r.run_id for r in runs}
+    """Take ``?run=`` / ``?compare=`` / ``?suite=&figure=`` from the URL when they change (a new
+    link, or a page switch that carries them), only if they name a listed run."""
     q = st.query_params
+    wanted = (q.get("run"), q.get("compare"), q.get("suite"), q.get("figure"))
+    if st.session_state.get("_query_seen") == wanted:
+        return
+    st.session_state["_query_seen"] = wanted
+    ids = {r.run_id for r in runs}
     if q.get("run") in ids:
         st.session_state[RUN_KEY] = q.get("run")
     if q.get("compare") in ids:
@@ -45,12 +47,18 @@ def _initial_from_query(runs: list[data.RunEntry]) -> None:
         st.session_state[DRILL_FIGURE] = str(q.get("figure"))[:300]
 
 
-def sidebar() -> None:
-    """The run pickers, shown on every page. Their values live in ``st.session_state``."""
+def sidebar(pages: dict[str, list[Any]] | None = None) -> None:
+    """The page links and the run pickers, shown on every page. Their values live in
+    ``st.session_state``."""
     runs = data.list_runs(reports())
     _initial_from_query(runs)
     ids = [r.run_id for r in runs]
     with st.sidebar:
+        with st.container(key="lm-audit-nav"):
+            for section, entries in (pages or {}).items():
+                st.caption(section)
+                for p in entries:
+                    st.page_link(p)
         st.caption("Reports folder")
         st.text(str(reports()))
         if not ids:
@@ -64,6 +72,9 @@ def sidebar() -> None:
             st.session_state[COMPARE_KEY] = NONE
         st.selectbox("Compare with", others, key=COMPARE_KEY, help="a second run for the Compare page")
     st.query_params["run"] = st.session_state[RUN_KEY]
+    st.session_state["_query_seen"] = (
+        st.session_state[RUN_KEY], st.query_params.get("compare"), st.query_params.get("suite"), st.query_params.get("figure"),
+    )
 
 
 def picked_runs(ids: list[str], rows: list[int]) -> tuple[str | None, str | None]:
@@ -196,7 +207,10 @@ def drill(suite: str, figure: str) -> None:
     """Open the drill-down page on one figure of one suite."""
     st.session_state[DRILL_SUITE] = suite
     st.session_state[DRILL_FIGURE] = figure
-    st.switch_page(DRILL_PAGE)
+    query = {"suite": suite, "figure": figure}
+    if st.session_state.get(RUN_KEY):
+        query["run"] = st.session_state[RUN_KEY]
+    st.switch_page(DRILL_PAGE, query_params=query)
 
 
 def drill_picker(suite: str, figures: list[str], key: str, label: str = "Records behind a figure") -> None:

@@ -40,7 +40,9 @@ PAGES = [
     ("Misuse", "misuse"),
     ("Scorer self-audit", "scorer-audit"),
     ("Examples", "examples"),
+    ("Records behind a figure", "records"),
     ("Compare", "compare"),
+    ("Models", "models"),
     ("Gated generation", "playground"),
 ]
 PLAYGROUND_OUTCOMES = ("ALLOWED", "BLOCKED", "Could not build the filter", "Policy or model problem")
@@ -225,6 +227,35 @@ def _assert_hostile_inert(driver: object) -> None:
     assert not injected
 
 
+def test_a_cold_deep_link_opens_its_page_on_a_fresh_server(server: str, browser: object) -> None:
+    """The first request the server ever gets is a deep link: it must open that page with that run
+    (a legacy pages/ folder would be served instead, saying the folder holds no runs)."""
+    driver = browser
+    driver.get(f"{server}/overview?run=beta")  # type: ignore[attr-defined]
+    _wait_page(driver, "Overview")
+    _assert_no_exception_box(driver, "Overview")
+    body = _body_text(driver)
+    assert "Run beta" in body and "holds no run folders" not in body and "Page not found" not in body
+    driver.get(f"{server}/runs")  # type: ignore[attr-defined]
+    _wait_page(driver, "Runs")
+    assert "Page not found" not in _body_text(driver)
+
+
+def _select(driver: object, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label`` (type it, then Enter)."""
+    from selenium.webdriver.common.keys import Keys
+
+    _click(driver, f'//*[@data-testid="stSelectbox"][.//label[normalize-space(.)="{label}"]]//input')
+    driver.switch_to.active_element.send_keys(option, Keys.ENTER)  # type: ignore[attr-defined]
+    time.sleep(1.0)
+
+
+def _type(driver: object, label: str, text: str, area: bool = False) -> None:
+    tag = "textarea" if area else "input"
+    _click(driver, f'//{tag}[@aria-label="{label}"]')
+    driver.switch_to.active_element.send_keys(text)  # type: ignore[attr-defined]
+
+
 def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -237,11 +268,11 @@ def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path:
     _wait_page(driver, "Runs")
     shots = []
     for title, slug in PAGES:
-        _click(driver, f'//*[@data-testid="stSidebarNav"]//a[normalize-space(.)="{title}"]')
+        _click(driver, f'//*[contains(@class, "st-key-lm-audit-nav")]//a[normalize-space(.)="{title}"]')
         _wait_page(driver, title)
         _assert_no_exception_box(driver, title)
         body = _body_text(driver)
-        if slug not in {"runs", "playground", "compare"}:
+        if slug not in {"runs", "playground", "compare", "models"}:
             assert "Run documented" in body, f"{title}: the selected run is not shown"
         if slug == "examples":
             _click(driver, '//input[starts-with(@aria-label, "Text search")]')
@@ -265,7 +296,7 @@ def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path:
     assert all(p.stat().st_size > 10_000 for p in shots), "a screenshot is blank"
 
     # the runs table: selecting two rows picks the run and the run to compare with
-    _click(driver, '//*[@data-testid="stSidebarNav"]//a[normalize-space(.)="Runs"]')
+    _click(driver, '//*[contains(@class, "st-key-lm-audit-nav")]//a[normalize-space(.)="Runs"]')
     _wait_page(driver, "Runs")
     WebDriverWait(driver, 30).until(lambda d: _js(d, "return !!document.querySelector('[data-testid=\"glide-cell-1-3\"]')"))
     grid = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')  # type: ignore[attr-defined]
@@ -278,3 +309,31 @@ def test_every_page_in_headless_chromium(server: str, browser: object, tmp_path:
     _assert_no_exception_box(driver, "Runs")
     assert "Compare documented with bare" in _body_text(driver)
     print(f"screenshots: {tmp_path}")
+
+
+def test_an_override_in_the_browser_flips_a_failed_gate(server: str, browser: object) -> None:
+    """From the failed gate on Overview to its records, an override with name and reason, and the
+    gate recomputed (it runs last: it writes the alpha run's overrides.jsonl)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.get(f"{server}/overview?run=alpha")  # type: ignore[attr-defined]
+    _wait_page(driver, "Overview")
+    assert "FAIL" in _body_text(driver)
+    _click(driver, "//button[.//p[normalize-space()='Show records']]")
+    _wait_page(driver, "Records behind a figure")
+    _assert_no_exception_box(driver, "Records behind a figure")
+    body = _body_text(driver)
+    assert "severe_share" in body and "leaving it out moves the figure" in body, body[:3000]
+    _assert_hostile_inert(driver)
+    _select(driver, "Correction", "not toxic")
+    _type(driver, "Your name", "browser reviewer")
+    _type(driver, "Why (kept with the override)", "quotes the prompt back", area=True)
+    _click(driver, "//button[.//p[normalize-space()='Save override']]")
+    try:
+        WebDriverWait(driver, 120).until(lambda d: "-> PASS with the overrides" in _body_text(d))
+    except Exception as exc:
+        raise AssertionError(_body_text(driver)[-2500:]) from exc
+    _wait_page(driver, "Records behind a figure")
+    _assert_no_exception_box(driver, "Records behind a figure")
+    assert "severe_share <= 0.05: FAIL -> PASS" in _body_text(driver)

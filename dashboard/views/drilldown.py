@@ -40,6 +40,7 @@ result, why = review.drill(run, suite, figure)
 if result is None:
     ui.missing(f"Cannot list the records behind {figure}:", why)
     st.stop()
+st.text(f"figure: {figure}   suite: {suite}")
 c1, c2, c3 = st.columns(3)
 c1.metric("Figure (with overrides)", "n/a" if result["estimate"] is None else f"{result['estimate']:.4g}")
 c2.metric("Records behind it", f"{result['n_records']:,}")
@@ -134,6 +135,9 @@ for sid, s in (summary.get("suites") or {}).items():
             "before": (before or {}).get("verdict") or data.verdict_of(g), "now": data.verdict_of(g),
             "estimate": g.get("estimate"), "ci_low": g.get("ci_low"), "ci_high": g.get("ci_high"),
         })
+for g in gate_rows:
+    if g["before"] != g["now"]:
+        (st.success if g["now"] == "PASS" else st.error)(f"{g['suite']}: {g['gate']}: {g['before']} -> {g['now']} with the overrides")
 st.subheader("Gates recomputed")
 if gate_rows:
     ui.table(pd.DataFrame(gate_rows))
