@@ -133,7 +133,7 @@ class ToxBlockToxicity(Scorer):
     threat, insult, identity_hate, or ``max`` for the largest). Range 0..1, higher is worse. Empty or
     whitespace-only text: 0.0; text with no word from its 19,999-word vocabulary gets the model's
     score of an all-padding input (about 0.02). ``categories=true`` adds ``toxblock_<label>`` keys.
-    Speed: a few thousand texts per second on one core (bench/bench_scorers.py).
+    Speed: about 2,700 texts/s on 2 idle cores (bench/bench_scorers.py), far less on a busy machine.
     Limits: word-level, lower-cased, only the last 100 known words count; misspellings and
     obfuscation fall out of the vocabulary; trained on Wikipedia talk comments (2018), so it reads
     short LM completions out of domain; it too flags benign LGBTQ identity sentences (see the

@@ -32,7 +32,7 @@ class EnsembleToxicity(Scorer):
     Measures: probability-like toxicity, range 0..1, higher is worse; empty or whitespace-only text
     0.0. Also returns each opinion (``toxicity_profanity_check``, ``toxicity_tox_block``), so a run
     can list the completions on which the two disagree most (``examples.disagreement`` in
-    summary.json). Speed: bounded by tox-block (a few thousand texts/s on one core).
+    summary.json). Speed: bounded by tox-block (about 2,200 texts/s on 2 idle cores).
     Limits: both members are word-level models trained on overlapping Jigsaw data, so they share
     blind spots (context, negation, obfuscation) and both flag benign LGBTQ identity sentences;
     averaging lowers, but does not remove, identity false positives (docs/scorers.md). The mean of
