@@ -17,8 +17,10 @@ probability, then token id), and uses them when two checks hold for the row:
   of the full stable sort (no tie straddles the cut).
 
 Rows that fail either check are retried with more candidates, and finally with the full sort. With
-``top_p = 1`` (no nucleus) every token is kept, so those rows always take the full sort. The
-equivalence is tested token for token against ``pick_reference`` on random and real logits.
+``top_p = 1`` (no nucleus) every token is kept; then a row uses its candidates when the draw's
+target falls inside their mass and not within ``TARGET_MARGIN`` of a CDF step (see
+``_partial_untruncated``). The equivalence is tested token for token against ``pick_reference`` on
+random and real logits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from audit.types import GenParams
 
 CANDIDATES = (512, 4096, 16384)
+TARGET_MARGIN = 1e-9  # far above the 1e-11 bound on the two sums' difference
 
 
 def _scaled(logits: torch.Tensor, params: GenParams) -> torch.Tensor:
@@ -89,6 +92,33 @@ def _partial(
     return idx.gather(-1, choice[:, None]).squeeze(-1), inside & distinct_cut
 
 
+def _partial_untruncated(
+    scaled: torch.Tensor, probs: torch.Tensor, u: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``top_p = 1``: every token is kept, so the reference's target is ``u`` times the full sorted
+    sum. That sum is read here as ``probs.sum()``, which differs from the sorted cumulative sum by
+    at most ``vocab * eps`` (about 1e-11 for 262k tokens); a row is accepted only when no candidate
+    CDF value lies within ``TARGET_MARGIN`` of the target, so the chosen index is the same."""
+    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
+    distinct_cut = top[:, k - 1] > top[:, k]
+    idx = idx[:, :k]
+    vals = probs.gather(-1, idx)
+    by_id = torch.argsort(idx, dim=-1)
+    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
+    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
+    idx, vals = idx.gather(-1, order), vals.gather(-1, order)
+    cum = vals.cumsum(dim=-1)
+    target = u * probs.sum(dim=-1)
+    choice = torch.searchsorted(cum, target[:, None]).squeeze(-1)
+    inside = choice < k
+    at = cum.gather(-1, choice.clamp(max=k - 1)[:, None]).squeeze(-1)
+    before = torch.where(
+        choice > 0, cum.gather(-1, (choice - 1).clamp(min=0)[:, None]).squeeze(-1), torch.zeros_like(target)
+    )
+    clear = ((at - target).abs() > TARGET_MARGIN) & ((target - before).abs() > TARGET_MARGIN)
+    return idx.gather(-1, choice.clamp(max=k - 1)[:, None]).squeeze(-1), inside & clear & distinct_cut
+
+
 def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
     """The same token as ``pick_reference`` for the same draw, without sorting the vocabulary."""
     if u is None:
@@ -98,13 +128,15 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
     vocab = probs.shape[-1]
     out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     todo = torch.arange(probs.shape[0], device=probs.device)
-    if params.top_p < 1.0:
-        for k in CANDIDATES:
-            if k + 1 > vocab or todo.numel() == 0:
-                break
+    for k in CANDIDATES:
+        if k + 1 > vocab or todo.numel() == 0:
+            break
+        if params.top_p < 1.0:
             tokens, ok = _partial(scaled[todo], probs[todo], u[todo], params.top_p, k)
-            out[todo[ok]] = tokens[ok]
-            todo = todo[~ok]
+        else:
+            tokens, ok = _partial_untruncated(scaled[todo], probs[todo], u[todo], k)
+        out[todo[ok]] = tokens[ok]
+        todo = todo[~ok]
     if todo.numel():
         out[todo] = _full(probs[todo], u[todo], params.top_p)
     return out
