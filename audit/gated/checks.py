@@ -1,17 +1,23 @@
 """Running a policy's checks on one text: normalize, window, score with a timeout, redact.
 
-Scorer calls run on a thread pool so a hung or slow scorer cannot hold the caller past
-``policy.scorer_timeout_s``: the call is abandoned (the thread finishes in the background) and the
-check fails closed, or open when the policy says so.
+Scorer calls run on a small thread pool per check, so a hung or slow scorer cannot hold the caller
+past ``policy.scorer_timeout_s`` nor take threads from the other checks: the call is abandoned (the
+thread finishes in the background) and the check fails closed, or open when the policy says so.
+Every value a scorer returns must be a finite number inside the range its ``outputs`` declare;
+anything else (NaN, +-inf, a string, a list, a complex, a wrong-length batch, out of range) is a
+scorer fault and is handled the same way, with the reason in the decision.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Executor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from audit.gated.decision import CheckResult
 from audit.gated.normalize import NormalizedText, drop_terms, normalize, variants
@@ -22,6 +28,22 @@ from audit.scorers.base import Scorer
 
 class ScorerFailure(Exception):
     """A scorer raised, timed out or returned something unusable."""
+
+
+class _CheckPool:
+    """One check's own threads (``size`` of them). Calls queue only behind calls of the same check,
+    and a call that times out is cancelled if still queued, so a hung scorer holds only its own
+    threads and never starves the other checks."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"gate-{name[:12]}")
+
+    def submit(self, fn: Callable[[list[str]], Any], texts: list[str]) -> Future[Any]:
+        return self.executor.submit(fn, texts)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _terms_pattern(terms: Sequence[str], norm_options) -> re.Pattern[str]:  # type: ignore[no-untyped-def]
@@ -36,10 +58,18 @@ def identity(text: str) -> NormalizedText:
 class CheckRunner:
     """Evaluates checks of one policy. Build once; thread-safe for concurrent calls."""
 
-    def __init__(self, policy: Policy, executor: Executor, scorers: dict[int, Scorer]) -> None:
+    def __init__(self, policy: Policy, scorers: dict[int, Scorer], threads_per_check: int = 4) -> None:
         self.policy = policy
-        self.executor = executor
         self.scorers = scorers  # id(check) -> scorer
+        self.threads_per_check = threads_per_check
+        self.pools: dict[int, _CheckPool] = {}
+        self._pools_lock = threading.Lock()
+        self.ranges: dict[int, tuple[float, float]] = {}
+        for check_id, scorer in scorers.items():
+            key = next(c.score_key for c in (*policy.input_checks, *policy.output_checks) if id(c) == check_id)
+            spec = next((o for o in scorer.outputs if o.key == key), None)
+            if spec is not None:
+                self.ranges[check_id] = (float(spec.low), float(spec.high))
         self.norm_options = policy.normalize.options()
         self.patterns: dict[int, re.Pattern[str]] = {
             id(c): _terms_pattern(c.terms, self.norm_options)
@@ -55,32 +85,70 @@ class CheckRunner:
         return [drop_terms(n, self.neutralize) for n in norms] if self.neutralize else norms
 
     # ------------------------------------------------------------------ scoring
-    def _score(self, check: Check, texts: list[str]) -> list[float]:
+    def _pool(self, check: Check) -> _CheckPool:
+        pool = self.pools.get(id(check))
+        if pool is None:
+            with self._pools_lock:
+                pool = self.pools.setdefault(id(check), _CheckPool(check.name, self.threads_per_check))
+        return pool
+
+    def _submit(self, check: Check, texts: list[str]) -> Future[Any] | None:
+        """Start scoring on the check's own bounded pool (None for term lists)."""
+        if check.terms:
+            return None
+        return self._pool(check).submit(self.scorers[id(check)].score, texts)
+
+    def _collect(self, check: Check, texts: list[str], future: Future[Any] | None, deadline: float) -> list[float]:
         if check.terms:
             pattern = self.patterns[id(check)]
             return [1.0 if pattern.search(t) else 0.0 for t in texts]
-        scorer = self.scorers[id(check)]
-        future = self.executor.submit(scorer.score, texts)
+        assert future is not None
         try:
-            out = future.result(timeout=self.policy.scorer_timeout_s)
+            out = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             future.cancel()
             raise ScorerFailure(
                 f"scorer '{check.scorer_name}' timed out after {self.policy.scorer_timeout_s:g} s"
             ) from None
+        except ScorerFailure:
+            raise
         except Exception as exc:
-            raise ScorerFailure(f"scorer '{check.scorer_name}' failed: {type(exc).__name__}: {exc}") from None
-        if not isinstance(out, list) or len(out) != len(texts):
-            raise ScorerFailure(f"scorer '{check.scorer_name}' returned {type(out).__name__}, not one dict per text")
+            raise ScorerFailure(f"scorer '{check.scorer_name}' failed: {type(exc).__name__}: {exc!s:.200}") from None
+        return self._validate(check, out, len(texts))
+
+    def _score(self, check: Check, texts: list[str]) -> list[float]:
+        deadline = time.monotonic() + self.policy.scorer_timeout_s
+        return self._collect(check, texts, self._submit(check, texts), deadline)
+
+    def _validate(self, check: Check, out: Any, n: int) -> list[float]:
+        """Every value a finite real number inside the scorer's declared range, else a fault."""
+        name = check.scorer_name
+        if not isinstance(out, list) or len(out) != n:
+            got = f"{len(out)} results" if isinstance(out, list) else type(out).__name__
+            raise ScorerFailure(f"scorer '{name}' returned {got}, not one dict per text ({n})")
+        low, high = self.ranges.get(id(check), (-math.inf, math.inf))
         values: list[float] = []
         for row in out:
-            value = row.get(check.score_key) if isinstance(row, dict) else None
-            if value is None or value != value:  # missing, None or NaN
-                raise ScorerFailure(f"scorer '{check.scorer_name}' returned no '{check.score_key}' score")
-            values.append(float(value))
+            if not isinstance(row, dict):
+                raise ScorerFailure(f"scorer '{name}' returned a {type(row).__name__}, not a dict of scores")
+            value = row.get(check.score_key)
+            if value is None:
+                raise ScorerFailure(f"scorer '{name}' returned no '{check.score_key}' score")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ScorerFailure(
+                    f"scorer '{name}' returned {type(value).__name__} for '{check.score_key}', not a number"
+                )
+            value = float(value)
+            if not math.isfinite(value):
+                raise ScorerFailure(f"scorer '{name}' returned a non-finite '{check.score_key}' ({value})")
+            if not low <= value <= high:
+                raise ScorerFailure(
+                    f"scorer '{name}' returned '{check.score_key}' = {value:g}, outside its range [{low:g}, {high:g}]"
+                )
+            values.append(value)
         return values
 
-    def run_check(self, check: Check, stage: str, norms: Sequence[NormalizedText]) -> CheckResult:
+    def _start(self, check: Check, norms: Sequence[NormalizedText]) -> dict[str, Any]:
         t0 = time.perf_counter()
         win = self.policy.windows
         pieces: list[tuple[NormalizedText, int, int]] = []
@@ -90,6 +158,20 @@ class CheckRunner:
             else:
                 found = [(0, len(norm.text))]
             pieces.extend((norm, a, b) for a, b in found)
+        texts = [norm.text[a:b] for norm, a, b in pieces]
+        job: dict[str, Any] = {"t0": t0, "pieces": pieces, "texts": texts, "future": None, "error": None}
+        job["deadline"] = time.monotonic() + self.policy.scorer_timeout_s
+        try:
+            job["future"] = self._submit(check, texts)
+        except ScorerFailure as exc:
+            job["error"] = str(exc)
+        return job
+
+    def run_check(self, check: Check, stage: str, norms: Sequence[NormalizedText]) -> CheckResult:
+        return self._finish(check, stage, self._start(check, norms))
+
+    def _finish(self, check: Check, stage: str, job: dict[str, Any]) -> CheckResult:
+        t0, pieces = job["t0"], job["pieces"]
         base = dict(
             stage=stage,
             name=check.name,
@@ -99,15 +181,22 @@ class CheckRunner:
             direction=check.direction,
             action=check.action,
         )
-        try:
-            values = self._score(check, [norm.text[a:b] for norm, a, b in pieces])
-        except ScorerFailure as exc:
+        error = job["error"]
+        values: list[float] = []
+        if error is None:
+            try:
+                values = self._collect(check, job["texts"], job["future"], job["deadline"])
+            except ScorerFailure as exc:
+                error = str(exc)
+            except Exception as exc:  # nothing a scorer does may escape as an exception
+                error = f"scorer '{check.scorer_name}' fault: {type(exc).__name__}: {exc!s:.200}"
+        if error is not None or not values:
             fail_open = self.policy.fail_mode_for(check) == "open"
             return CheckResult(
                 **base,
                 score=None,
                 flagged=not fail_open,
-                error=str(exc),
+                error=error or f"scorer '{check.scorer_name}' scored nothing",
                 failed_open=fail_open,
                 latency_s=time.perf_counter() - t0,
             )
@@ -124,10 +213,18 @@ class CheckRunner:
         )
 
     def run(self, text: str, checks: Sequence[Check], stage: str) -> list[CheckResult]:
+        """All checks of one stage; scorer checks run at once, each on its own bounded pool, so a
+        slow or hung scorer delays only its own check (at most ``scorer_timeout_s``)."""
         if not checks:
             return []
         norms = self.prepare(text)
-        return [self.run_check(c, stage, norms) for c in checks]
+        jobs = [self._start(c, norms) for c in checks]
+        return [self._finish(c, stage, job) for c, job in zip(checks, jobs, strict=True)]
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
 
     # ------------------------------------------------------------------ redaction
     def flagged_word_spans(self, check: Check, norms: Sequence[NormalizedText]) -> list[tuple[int, int]]:

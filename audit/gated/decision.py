@@ -56,6 +56,7 @@ class Decision:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
+    text_repaired: list[str] = field(default_factory=list)  # invalid Unicode replaced in prompt/completion
 
     def __post_init__(self) -> None:
         opened = [c for c in self.checks if c.failed_open]
@@ -88,6 +89,7 @@ class Decision:
             "attempts": self.attempts,
             "latency": {k: round(v, 6) for k, v in self.latency.items()},
             "stopped_early": self.stopped_early,
+            "text_repaired": list(self.text_repaired),
         }
 
 

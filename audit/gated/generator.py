@@ -20,7 +20,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from audit.gated.checks import CheckRunner
 from audit.gated.decision import CheckResult, Decision, GateResult
 from audit.gated.policy import Check, Policy, load_policy
 from audit.gated.streaming import stream_text
-from audit.models.base import ModelBackend
+from audit.models.base import ModelBackend, clean_completion, clean_text
 from audit.scorers.base import Scorer
 from audit.types import GenParams, GenRequest, stable_hash
 
@@ -75,7 +74,7 @@ class GatedGenerator:
         params: GenParams | None = None,
         seed: int = 0,
         log_path: str | Path | None = None,
-        max_scorer_threads: int = 8,
+        max_scorer_threads: int = 4,
     ) -> None:
         from audit.scorers.registry import get_scorer
 
@@ -83,14 +82,13 @@ class GatedGenerator:
         self.policy = load_policy(policy)
         self.params = params or DEFAULT_PARAMS
         self.seed = seed
-        self.executor = ThreadPoolExecutor(max_workers=max_scorer_threads, thread_name_prefix="gate-scorer")
         scorers: dict[int, Scorer] = {}
         for check in (*self.policy.input_checks, *self.policy.output_checks):
             if isinstance(check.scorer, Scorer):
                 scorers[id(check)] = check.scorer
             elif check.scorer is not None:
                 scorers[id(check)] = get_scorer(check.scorer, **check.options)
-        self.runner = CheckRunner(self.policy, self.executor, scorers)
+        self.runner = CheckRunner(self.policy, scorers, threads_per_check=max_scorer_threads)
         log = log_path or self.policy.log_path
         self.log_path = Path(log) if log else None
         self._log_lock = threading.Lock()
@@ -146,6 +144,7 @@ class GatedGenerator:
         """Apply the input or output checks to a given text, without a model (no regeneration:
         a ``regenerate`` check blocks)."""
         t0 = time.perf_counter()
+        text, repaired = clean_text(text)
         if stage == "input":
             final, results, action, reason = self._input_stage(text)
         elif stage == "output":
@@ -162,6 +161,7 @@ class GatedGenerator:
             policy=self.policy.name,
             checks=results,
             latency={"generate_s": 0.0, "filter_s": time.perf_counter() - t0, "total_s": time.perf_counter() - t0},
+            text_repaired=repaired,
         )
         result = GateResult(
             text=final if final is not None else self.policy.refusal_message, decision=decision, prompt=text
@@ -193,6 +193,10 @@ class GatedGenerator:
             raise ValueError("this GatedGenerator has no model; use moderate() to check texts")
         params = params or self.params
         seed = self.seed if seed is None else seed
+        prompts, repaired = self._clean_all(prompts)
+        if input_texts is not None:
+            input_texts, repaired_in = self._clean_all(input_texts)
+            repaired = [sorted({*a, *b}) for a, b in zip(repaired, repaired_in, strict=True)]
         keys = list(keys) if keys else [f"gate/{stable_hash(p)}" for p in prompts]
         n = len(prompts)
         starts = [time.perf_counter()] * n
@@ -218,6 +222,7 @@ class GatedGenerator:
                     "attempts": [],
                     "raw": None,
                     "n_tokens": 0,
+                    "repaired": list(repaired[i]),
                 }
             )
         pending = [i for i in range(n) if state[i]["prompt"] is not None]
@@ -230,6 +235,8 @@ class GatedGenerator:
             share = (time.perf_counter() - t0) / len(pending)
             retry = []
             for i, comp in zip(pending, completions, strict=True):
+                comp, notes = clean_completion(comp)  # untrusted text: valid Unicode
+                state[i]["repaired"] = sorted({*state[i]["repaired"], *(f"completion: {x}" for x in notes)})
                 generate_s[i] += share
                 t1 = time.perf_counter()
                 final, results, kind, reason = self._output_stage(comp.text)
@@ -270,6 +277,7 @@ class GatedGenerator:
                 policy=self.policy.name,
                 checks=s["in_results"],
                 latency=latency,
+                text_repaired=s["repaired"],
             )
             result = GateResult(self.policy.refusal_message, decision, prompt)
             self._log(result)
@@ -298,6 +306,7 @@ class GatedGenerator:
             checks=[*s["in_results"], *results],
             attempts=s["attempts"],
             latency=latency,
+            text_repaired=s["repaired"],
         )
         text = final if final is not None else self.policy.refusal_message
         result = GateResult(text, decision, s["prompt"], raw_text=s["raw"], n_tokens=s["n_tokens"])
@@ -324,6 +333,10 @@ class GatedGenerator:
             raise ValueError("this GatedGenerator has no model")
         params = params or self.params
         seed = self.seed if seed is None else seed
+        prompt, repaired = clean_text(prompt)
+        if input_text is not None:
+            input_text, more = clean_text(input_text)
+            repaired = sorted({*repaired, *more})
         key = key or f"gate/{stable_hash(prompt)}"
         start = time.perf_counter()
         filt = 0.0
@@ -337,6 +350,7 @@ class GatedGenerator:
             decision = Decision(
                 False, "block", "input", in_reason, self.policy.name, in_results,
                 latency={"generate_s": 0.0, "filter_s": filt, "total_s": time.perf_counter() - start},
+                text_repaired=repaired,
             )
             self._log(GateResult(self.policy.refusal_message, decision, prompt))
             yield StreamEvent(self.policy.refusal_message, True, decision, self.policy.refusal_message)
@@ -347,7 +361,10 @@ class GatedGenerator:
         stopped = False
         tokens = stream_text(self.model, GenRequest(key=key, prompt=used), params, seed)
         try:
-            for raw, n_tokens in tokens:
+            for raw_text, n_tokens in tokens:
+                raw, notes = clean_text(raw_text)  # untrusted text: valid Unicode
+                if notes:
+                    repaired = sorted({*repaired, *(f"completion: {x}" for x in notes)})
                 if n_tokens - checked_at < self.policy.stream_check_every:
                     continue
                 checked_at = n_tokens
@@ -394,6 +411,7 @@ class GatedGenerator:
             attempts=[{"attempt": 0, "action": kind, "n_tokens": n_tokens}],
             latency={"generate_s": gen_s, "filter_s": filt, "total_s": total},
             stopped_early=stopped,
+            text_repaired=repaired,
         )
         if ok:
             assert shown is not None
@@ -413,7 +431,7 @@ class GatedGenerator:
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "policy": self.policy.name,
             "model": self._model_name(),
-            "prompt_sha256": hashlib.sha256(result.prompt.encode()).hexdigest()[:16],
+            "prompt_sha256": hashlib.sha256(result.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:16],
             "decision": result.decision.to_dict(),
         }
         if self.policy.log_text:
@@ -435,8 +453,14 @@ class GatedGenerator:
                 self._model_name_cache = type(self.model).__name__
         return self._model_name_cache
 
+    @staticmethod
+    def _clean_all(texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+        """Untrusted texts made valid Unicode, with what was repaired in each."""
+        pairs = [clean_text(t) for t in texts]
+        return [t for t, _ in pairs], [n for _, n in pairs]
+
     def checks(self) -> list[Check]:
         return [*self.policy.input_checks, *self.policy.output_checks]
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.runner.close()

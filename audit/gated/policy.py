@@ -28,8 +28,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from audit.errors import UsageError
 from audit.gated.normalize import NormalizeOptions
@@ -38,6 +46,7 @@ from audit.scorers.base import Scorer
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 EXAMPLE_POLICY_DIR = Path(__file__).resolve().parents[2] / "probes" / "policies"
 
+StrictNumber = StrictFloat | StrictInt  # a YAML bool or string is not a threshold
 Action = Literal["block", "regenerate", "redact"]
 FailMode = Literal["closed", "open"]
 
@@ -45,14 +54,14 @@ FailMode = Literal["closed", "open"]
 class Check(BaseModel):
     """One check: a scorer (by registry name, or a ``Scorer`` object in Python) or a term list."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
     name: str = ""
     scorer: str | Scorer | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     key: str | None = None
     terms: list[str] = Field(default_factory=list)
-    threshold: float = 0.5
+    threshold: StrictNumber = 0.5
     direction: Literal["above", "below"] = "above"
     action: Action = "block"
     max_retries: int | None = Field(default=None, ge=0, le=10)
@@ -122,13 +131,13 @@ class NormalizeConfig(BaseModel):
 class Policy(BaseModel):
     """A whole filter policy; see the module docstring."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
     name: str = "custom"
     description: str = ""
     refusal_message: str = "Sorry, I can't help with that."
     fail_mode: FailMode = "closed"
-    scorer_timeout_s: float = Field(default=5.0, gt=0)
+    scorer_timeout_s: StrictNumber = Field(default=5.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
     mask: str = "****"
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
@@ -175,19 +184,25 @@ def load_policy(spec: Policy | dict[str, Any] | str | Path | None = None) -> Pol
     source = "policy"
     if spec is None:
         spec = DEFAULT_POLICY_PATH
+    root = None
     if isinstance(spec, str | Path):
+        from audit.policyfile import read_policy_yaml
+
         path = _resolve_path(spec)
         source = str(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{source}: not valid YAML ({exc})") from None
+        data, root = read_policy_yaml(path)
         if not isinstance(data, dict):
             raise UsageError(f"{source}: a policy must be a YAML mapping")
         spec = data
+    from audit.policyfile import check_finite, validation_error
+
+    if isinstance(spec, dict):
+        check_finite(source, root, spec)
     try:
         return Policy.model_validate(spec)
     except ValidationError as exc:
+        if root is not None:
+            raise validation_error(source, root, exc) from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "policy"
         raise UsageError(f"{source}: {where}: {first['msg']}") from None
