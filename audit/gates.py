@@ -21,7 +21,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.errors import UsageError
@@ -94,18 +93,17 @@ def load_policy(path: Path | str | None) -> Policy:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"policy file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{p}: invalid YAML: {exc}") from None
+    from audit.policyfile import check_finite, read_policy_yaml, validation_error  # hook (F)
+
+    data, root = read_policy_yaml(p)  # strict YAML; errors name file and line
+    data = data or {}
     if not isinstance(data, dict):
         raise UsageError(f"{p}: a policy must be a mapping with 'gates', 'compare' and/or 'stats'")
+    check_finite(p, root, data)  # NaN / inf thresholds would pass everything
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        raise UsageError(f"{p}: {where}: {e['msg']}") from None
+        raise validation_error(p, root, exc) from None
 
 
 # --------------------------------------------------------------------------- resolving figures
