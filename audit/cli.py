@@ -12,9 +12,11 @@ Exit codes: 0 success, 1 a gate or comparison failed, 2 a usage error (one line,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 
 from audit import __version__
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
+        _exit_on_next_interrupt()
         sys.stderr.write("interrupted: completed records are kept; re-run the same command to resume\n")
         return 130
     except BrokenPipeError:
@@ -91,8 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _exit_on_next_interrupt(code: int = 130) -> None:
+    """From now on Ctrl+C exits at once with one line and ``code`` (a late second SIGINT during
+    cleanup or interpreter shutdown would otherwise die with a traceback or status -2)."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        try:
+            sys.stderr.write("interrupted again: exiting now (completed records are kept)\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+    with contextlib.suppress(ValueError):  # not the main thread (main() called from a test thread)
+        signal.signal(signal.SIGINT, handler)
+
+
 def entrypoint() -> None:
-    raise SystemExit(main())
+    code = main()
+    _exit_on_next_interrupt(130 if code == 130 else code)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

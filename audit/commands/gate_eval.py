@@ -10,6 +10,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from audit.commands._args import seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gate-eval", help="evaluate a filter policy", description=__doc__)
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="smollm2-135m", help="model for the latency figures (default smollm2-135m)")
     p.add_argument("--latency-generations", type=int, default=16, help="generations timed (default 16)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement (no model load)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed, 0 to 2**63-1 (default 0)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.latency_generations < 1:
         raise UsageError("--latency-generations must be at least 1")
+    from audit.commands._args import check_out_dir
+
+    check_out_dir(args.out)
     from audit.gated.evaluate import render_markdown, run_gate_eval
     from audit.gated.policy import load_policy
 

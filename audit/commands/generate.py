@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from audit.commands._args import seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate one completion through the gated filter", description=__doc__)
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=48, help="new tokens at most (default 48)")
     p.add_argument("--temperature", type=float, default=0.7, help="0 means greedy (default 0.7)")
     p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (default 0.9)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed, 0 to 2**63-1 (default 0)")
     p.add_argument("--chat", choices=["auto", "on", "off"], default="auto", help="use the chat template (default auto)")
     p.add_argument("--stream", action="store_true", help="print text as it passes the checks")
     p.add_argument("--log", type=Path, metavar="FILE", help="append the decision to this JSONL file")
@@ -49,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if args.temperature < 0 or not 0 < args.top_p <= 1:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.log is not None:
+        from audit.commands._args import check_out_dir
+
+        check_out_dir(args.log.parent, "--log")
+        if args.log.is_dir():
+            raise UsageError(f"--log {args.log} is a folder; give a file")
 
     from audit.gated import GatedGenerator, load_policy
     from audit.models.registry import load_model

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from audit.commands._args import check_device, check_out_dir, seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run probe suites against a model", description=__doc__)
@@ -35,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--protocol", metavar="NAME", help="a named generation protocol of the suite (e.g. helm, gehman2020)"
     )
-    p.add_argument("--seed", type=int, default=0, help="sampling seed of the run (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="sampling seed of the run, 0 to 2**63-1 (default 0)")
     p.add_argument(
         "--selection-seed",
-        type=int,
+        type=seed,
         default=0,
         metavar="N",
         help="seed of the --limit prompt selection, kept apart from --seed so runs with different "
@@ -90,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         ]
     if args.policy is not None and not args.policy.is_file():
         raise UsageError(f"policy file not found: {args.policy}")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    check_out_dir(args.out)
+    check_device(args.device)
     model_options = {"batch_size": args.batch_size}
     if args.device:
         model_options["device"] = args.device
