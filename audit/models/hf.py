@@ -196,6 +196,9 @@ class HFBackend(ModelBackend):
         eos = torch.tensor(self.eos_ids or [-1], device=self.device)
         finished = torch.zeros(n, dtype=torch.bool, device=self.device)
         tokens: list[torch.Tensor] = []
+        stops = [x for x in params.stop if x]
+        stopped_at: dict[int, int] = {}  # row -> tokens kept, for rows ended by a stop string
+        rows: list[list[int]] = [[] for _ in range(n)]
         past = None
         cur_ids, cur_pos = input_ids, positions
         for step in range(steps):
@@ -213,6 +216,8 @@ class HFBackend(ModelBackend):
             nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
             tokens.append(nxt)
             finished |= torch.isin(nxt, eos)
+            if stops:
+                self._stop_rows(rows, nxt, finished, stopped_at, stops)
             if bool(finished.all()):
                 break
             cur_ids = nxt[:, None]
@@ -221,8 +226,9 @@ class HFBackend(ModelBackend):
         gen = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(n)]
         eos_set = set(self.eos_ids)
         results = []
-        for row in gen:
+        for r, row in enumerate(gen):
             cut = next((j for j, t in enumerate(row) if t in eos_set), len(row))
+            cut = min(cut, stopped_at.get(r, cut))
             row = row[:cut]
             text = self.tokenizer.decode(row, skip_special_tokens=True)
             for stop in params.stop:
@@ -230,6 +236,20 @@ class HFBackend(ModelBackend):
                     text = text[: text.index(stop)]
             results.append(Completion(text=text, n_tokens=len(row)))
         return results
+
+    def _stop_rows(
+        self, rows: list[list[int]], nxt: torch.Tensor, finished: torch.Tensor, stopped_at: dict[int, int],
+        stops: list[str],
+    ) -> None:
+        """End rows whose text so far contains a stop string, during decoding rather than after it.
+        The completion is cut at the stop either way, so its text is unchanged; fewer steps run."""
+        for r, t in enumerate(nxt.tolist()):
+            rows[r].append(t)
+        for r in (~finished).nonzero().flatten().tolist():
+            text = self.tokenizer.decode(rows[r], skip_special_tokens=True)
+            if any(x in text for x in stops):
+                finished[r] = True
+                stopped_at[r] = len(rows[r])
 
     @staticmethod
     def _pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
