@@ -1,7 +1,8 @@
 """An OpenAI-compatible HTTP server with the gate applied: ``lm-audit serve``.
 
-Endpoints: ``POST /v1/completions``, ``POST /v1/chat/completions``, ``GET /v1/models``,
-``GET /healthz``. Responses keep the standard shapes (``choices[].text`` or
+Endpoints: ``POST /v1/completions``, ``POST /v1/chat/completions``, ``POST /v1/moderations``
+(``audit/gated/moderation.py``), ``GET /v1/models``, ``GET /healthz``. Access control (API key,
+Host allow-list, no CORS) is in ``audit/gated/access.py``. Responses keep the standard shapes (``choices[].text`` or
 ``choices[].message.content``, ``usage``, ``model``, ``id``); each choice carries its gate
 decision under ``gate`` and the top-level ``gate`` summarises them. A blocked choice has
 ``finish_reason: "content_filter"`` and the policy's refusal message as its text.
@@ -32,8 +33,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audit.gated.access import AccessControl, AccessMiddleware
 from audit.gated.decision import GateResult
 from audit.gated.generator import GatedGenerator
+from audit.gated.moderation import add_moderation_route
+from audit.models.base import clean_text
 from audit.types import GenParams
 
 Number = StrictFloat | StrictInt
@@ -190,8 +194,14 @@ def _render_chat(model: Any, messages: list[dict[str, str]]) -> str:
     return "\n".join([*lines, "Assistant:"])
 
 
-def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | None = None) -> FastAPI:
-    """The FastAPI app around one ``GatedGenerator``."""
+def create_app(
+    gate: GatedGenerator,
+    model_name: str,
+    limits: ServerLimits | None = None,
+    access: AccessControl | None = None,
+) -> FastAPI:
+    """The FastAPI app around one ``GatedGenerator`` (``gate.model`` None: moderation only).
+    ``access`` adds the API key and Host allow-list checks (``audit/gated/access.py``)."""
     limits = limits or ServerLimits()
     app = FastAPI(title="lm-audit gated generation", docs_url=None, redoc_url=None, openapi_url=None)
     state: dict[str, Any] = {"slots": None, "served": 0, "blocked": 0}
@@ -347,11 +357,26 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    def _need_model() -> None:
+        if gate.model is None:
+            raise ApiError(404, "this server runs --moderation-only: use POST /v1/moderations", "not_found_error")
+
+    add_moderation_route(
+        app,
+        gate,
+        model_name,
+        lambda fn: slots().run(fn, limits.timeout_s),
+        _check_size,
+        limits.max_prompts,
+        ApiError,
+    )
+
     @app.post("/v1/completions", response_model=None)
     async def completions(req: CompletionRequest) -> Any:
+        _need_model()
         if req.echo or req.logprobs:
             raise ApiError(400, "echo and logprobs are not supported by the gated server", param="echo")
-        prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
+        prompts = [clean_text(p)[0] for p in ([req.prompt] if isinstance(req.prompt, str) else req.prompt)]
         if not prompts or len(prompts) > limits.max_prompts:
             raise ApiError(400, f"prompt must hold 1 to {limits.max_prompts} strings", param="prompt")
         _check_size(prompts, "prompt")
@@ -386,15 +411,20 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(req: ChatRequest) -> Any:
+        _need_model()
         if req.logprobs:
             raise ApiError(400, "logprobs are not supported by the gated server", param="logprobs")
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.content} for m in req.messages]
+        messages = [
+            {"role": "system" if m.role == "developer" else m.role, "content": clean_text(m.content)[0]}
+            for m in req.messages
+        ]
         _check_size([m["content"] for m in messages], "messages")
         params = _params(req, req.max_completion_tokens or req.max_tokens)
         seed = req.seed if req.seed is not None else secrets.randbits(31)
-        # Input checks read every user/system message, one per line group; a redaction is mapped
+        # Input checks read every message the model will condition on (system, user and earlier
+        # assistant turns, which a client can forge), one per line group; a redaction is mapped
         # back message by message.
-        checked_idx = [i for i, m in enumerate(messages) if m["role"] != "assistant"]
+        checked_idx = list(range(len(messages)))
         line_counts = [messages[i]["content"].count("\n") + 1 for i in checked_idx]
         input_text = "\n".join(messages[i]["content"] for i in checked_idx)
 
@@ -440,6 +470,8 @@ def create_app(gate: GatedGenerator, model_name: str, limits: ServerLimits | Non
         }
 
     app.add_middleware(_BodyLimit, max_bytes=limits.max_body_bytes)
+    if access is not None:  # outermost: nothing runs for a foreign Host or a missing key
+        app.add_middleware(AccessMiddleware, access=access)
     return app
 
 
@@ -450,7 +482,9 @@ def serve(
     port: int = 8000,
     limits: ServerLimits | None = None,
     log_level: str = "info",
+    access: AccessControl | None = None,
 ) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(gate, model_name, limits), host=host, port=port, log_level=log_level)
+    access = access or AccessControl.for_bind(host)
+    uvicorn.run(create_app(gate, model_name, limits, access), host=host, port=port, log_level=log_level)
