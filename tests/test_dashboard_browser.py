@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -331,9 +332,11 @@ def test_an_override_in_the_browser_flips_a_failed_gate(server: str, browser: ob
     _type(driver, "Why (kept with the override)", "quotes the prompt back", area=True)
     _click(driver, "//button[.//p[normalize-space()='Save override']]")
     try:
-        WebDriverWait(driver, 120).until(lambda d: "-> PASS with the overrides" in _body_text(d))
+        WebDriverWait(driver, 120).until(lambda d: "PASS with the overrides" in _body_text(d))
     except Exception as exc:
         raise AssertionError(_body_text(driver)[-2500:]) from exc
     _wait_page(driver, "Records behind a figure")
     _assert_no_exception_box(driver, "Records behind a figure")
-    assert "severe_share <= 0.05: FAIL -> PASS" in _body_text(driver)
+    body = _body_text(driver)
+    assert re.search(r"severe_share (<=|≤) 0\.05: FAIL (->|→) PASS", body), body[-1500:]
+    assert "Saved: not toxic" in body and "browser reviewer" in body
