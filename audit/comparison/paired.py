@@ -201,7 +201,7 @@ def paired(
     out.update(worsening=w, worsening_ci_low=w_lo, worsening_ci_high=w_hi, p_worse=p_w)
     for key in ("a", "b", "delta", "ci_low", "ci_high", "p_value", "worsening", "worsening_ci_low",
                 "worsening_ci_high", "p_worse"):
-        out[key] = clean_float(out[key])
+        out[key] = _tidy(out[key])
     return out
 
 
