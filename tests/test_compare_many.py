@@ -168,3 +168,28 @@ def test_different_scorer_versions_are_flagged(tmp_path: Path, capsys: pytest.Ca
 
 def test_fewer_than_two_runs_is_a_usage_error(three: list[Path]) -> None:
     assert main(["compare", str(three[0])]) == 2
+
+
+def test_few_shared_prompts_give_no_false_certainty(tmp_path: Path) -> None:
+    """The issue's case: runs that share 3 prompts. The old compare printed a tight CI excluding 0
+    beside p = 0.25-0.50; now the interval is a t interval, the verdict follows the test, and a
+    warning says how far the test can go. With no shared prompt and a single set, no zero-width CI."""
+    tox = suite_manifest(scorers=["toxicity"], group_attributes=[], metrics=[{"metric": "mean", "score": "toxicity"}])
+    rng = np.random.default_rng(5)
+    a_recs = [record("tox", f"p{i}", 0, {"toxicity": float(rng.uniform(0.2, 0.3))}) for i in range(40)]
+    b_recs = [record("tox", f"p{i}", 0, {"toxicity": a_recs[i]["scores"]["toxicity"] - 0.05 + d})
+              for i, d in enumerate((-0.01, 0.0, 0.01))]
+    b_recs += [record("tox", f"q{i}", 0, {"toxicity": float(rng.uniform(0.2, 0.3))}) for i in range(37)]
+    a = write_run(tmp_path / "a", {"tox": tox}, a_recs)
+    b = write_run(tmp_path / "b", {"tox": tox}, b_recs)
+    r = compare_runs(a, b, FAST)["suites"]["tox"]["figures"][0]
+    assert r["n_shared"] == 3 and r["delta"] == pytest.approx(-0.05)
+    assert r["p_value"] >= 0.2 and r["verdict"] == "no significant change"
+    assert any("only 3 shared clusters" in w for w in r["warnings"])
+    assert r["ci_high"] - r["ci_low"] > 0
+    one = write_run(tmp_path / "one", {"bias": _suites()["bias"]}, counterfactual_records(n_pairs=1, seed=1))
+    two = write_run(tmp_path / "two", {"bias": _suites()["bias"]},
+                    [x | {"attributes": x["attributes"] | {"pair_id": "other"}} for x in counterfactual_records(n_pairs=1, seed=2)])
+    for f in compare_runs(one, two, FAST)["suites"]["bias"]["figures"]:
+        assert f["n_shared"] == 0 and f["verdict"] == "no significant change"
+        assert f["ci_low"] is None or f["ci_low"] < f["ci_high"]

@@ -21,7 +21,7 @@ from audit.comparison.figures import (
     scorer_warnings,
     suite_figures,
 )
-from audit.comparison.paired import _badness, estimate_on, paired
+from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
 from audit.stats import holm
@@ -81,6 +81,9 @@ def compare_figure_many(
     }
     if not shared:
         res["warnings"].append("no cluster (prompt or counterfactual set) is held by every run: not compared")
+    few = few_clusters_warning(len(shared), stats.permutations)
+    if few:
+        res["warnings"].append(few)
     bad = _badness(f0)
     models = []
     for i, (run, fig) in enumerate(zip(runs, figs, strict=True)):

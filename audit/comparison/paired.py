@@ -23,10 +23,13 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import binom, norm
+from scipy.stats import t as t_dist
 
 from audit.comparison.figures import Figure
 from audit.gates import StatsSettings
 from audit.stats import bootstrap_totals, clean_float, paired_permutation_totals, percentile_ci
+
+FEW_CLUSTERS = 10  # below this many shared clusters, continuous deltas get a t interval and a warning
 
 
 def mcnemar_exact(n10: int, n01: int) -> float:
@@ -87,6 +90,25 @@ def newcombe_diff(
     lo = d - math.sqrt(max((pb - lb) ** 2 + (ua - pa) ** 2 - 2 * r * (pb - lb) * (ua - pa), 0.0))
     hi = d + math.sqrt(max((ub - pb) ** 2 + (pa - la) ** 2 - 2 * r * (ub - pb) * (pa - la), 0.0))
     return d, max(-1.0, lo), min(1.0, hi)
+
+
+def _few_clusters_ci(delta: float, reps: np.ndarray, n: int, level: float) -> tuple[float, float, str]:
+    """delta ± t(n−1) × bootstrap SE (corrected by sqrt(n / (n − 1))): with a handful of clusters a
+    percentile interval is far too narrow (3 shared prompts gave a CI excluding 0 at p = 0.25)."""
+    r = reps[np.isfinite(reps)]
+    if n < 2 or r.size < 2:
+        return math.nan, math.nan, "no interval (fewer than 2 shared clusters)"
+    half = float(t_dist.ppf(0.5 + level / 2, n - 1)) * float(r.std(ddof=1)) * math.sqrt(n / (n - 1))
+    return delta - half, delta + half, f"t interval on {n} clusters"
+
+
+def few_clusters_warning(n: int, permutations: int) -> str | None:
+    """A warning for comparisons on fewer than ``FEW_CLUSTERS`` shared clusters."""
+    if n >= FEW_CLUSTERS or n == 0:
+        return None
+    floor = max(2.0 / 2**n, 1.0 / (permutations + 1))
+    return (f"only {n} shared clusters: intervals are rough and the paired test cannot go below "
+            f"p ≈ {floor:.3g}")
 
 
 def _badness(fig: Figure) -> Any:
@@ -176,7 +198,9 @@ def paired(
         d_reps = fb.fn(reps[:, k:]) - fa.fn(reps[:, :k])
         lo, hi = percentile_ci(d_reps, level)
         kind = "percentile"
-        if fb.kind == "gap" and math.isfinite(lo):
+        if n < FEW_CLUSTERS:
+            lo, hi, kind = _few_clusters_ci(delta, d_reps, n, level)
+        elif fb.kind == "gap" and math.isfinite(lo):
             lo, hi, kind = 2 * delta - hi, 2 * delta - lo, "basic"
         _, p = paired_permutation_totals(xa, xb, fb.fn, stats.permutations, seed + 1)
         out["test"] = "permutation"
@@ -211,10 +235,13 @@ def unpaired(fa: Figure, fb: Figure, stats: StatsSettings, seed: int) -> dict[st
     rb = bootstrap_totals(fb.columns, stats.resamples, seed + 1)
     a_est, b_est = float(fa.fn(fa.columns.sum(0))), float(fb.fn(fb.columns.sum(0)))
     lo, hi = percentile_ci(fb.fn(rb) - fa.fn(ra), stats.ci_level)
+    few = min(len(fa.present()), len(fb.present())) < FEW_CLUSTERS
+    if few:  # an unpaired bootstrap of a few clusters (one: a zero-width point) is no interval
+        lo = hi = math.nan
     bad = _badness(fb)
     if bad is not None:
         w = float(bad(fb.columns.sum(0)) - bad(fa.columns.sum(0)))
-        w_lo, w_hi = percentile_ci(bad(rb) - bad(ra), stats.ci_level)
+        w_lo, w_hi = (math.nan, math.nan) if few else percentile_ci(bad(rb) - bad(ra), stats.ci_level)
     else:
         w = w_lo = w_hi = math.nan
     return {

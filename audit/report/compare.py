@@ -33,7 +33,7 @@ from audit.comparison.figures import (
     scorer_warnings,
     suite_figures,
 )
-from audit.comparison.paired import _badness, estimate_on, paired, unpaired, verdict
+from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired, unpaired, verdict
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
 from audit.report.format import md_cell, num, pval
@@ -113,6 +113,8 @@ def compare_runs(
             }
             res.update(paired(fa, fb, shared, stats, seed) if shared else unpaired(fa, fb, stats, seed))
             res["verdict"] = verdict(res, _badness(fb) is not None, settings.alpha)
+            few = few_clusters_warning(len(shared), stats.permutations)
+            res["warnings"] = [few] if few else []
             thr = _threshold_for(sid, name, thresholds)
             res["max_regression"] = thr
             res["regressed"] = judge(res, thr, settings.bound)
@@ -225,6 +227,7 @@ def compare_lines(result: dict[str, Any]) -> list[str]:
                 f"delta {num(r['delta'])} [{num(r['ci_low'])}, {num(r['ci_high'])}], "
                 f"p={pval(r['p_value'])} ({r['test'] or 'no test'}{_discordant(r)}){_distance(r)}: {r['verdict']}"
             )
+            out += [f"          warning: {w}" for w in r.get("warnings", [])]
     for k in result.get("unknown_thresholds", []):
         out.append(f"ERROR     --max-regression names '{k}', which is not a figure of both runs")
     out.append(result_word(result))
