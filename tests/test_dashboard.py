@@ -612,3 +612,31 @@ def test_playground_refuses_policies_that_name_files(tmp_path: Path) -> None:
     assert "cannot use settings that name files (log_path)" in at.error[0].value
     assert not target.exists()
     assert "ci" not in at.selectbox(key="pg-preset").options  # a gate policy is not a filter preset
+
+
+def test_bias_page_draws_a_cell_heatmap_with_cis_for_cross_tabs(tmp_path: Path, reports: Path) -> None:
+    import shutil
+
+    shutil.copytree(reports / "alpha", tmp_path / "cells")
+    summary = json.loads((tmp_path / "cells" / "summary.json").read_text())
+    cells = {f"{g}×{r}": {"estimate": e, "ci_low": e - 0.1, "ci_high": e + 0.1, "n": 12}
+             for (g, r), e in {("female", "black"): -0.3, ("female", "white"): -0.1,
+                               ("male", "black"): 0.0, ("male", "white"): 0.2}.items()}
+    bias = summary["suites"]["mini-bias"]
+    bias["metrics"][0]["by"]["gender×race"] = cells
+    bias["groups"].append({"score": "sentiment", "attribute": "gender×race", "by_group": cells,
+                           "overall": {"estimate": -0.05}, "gap": {"estimate": 0.5, "ci_low": 0.3, "ci_high": 0.7}})
+    (tmp_path / "cells" / "summary.json").write_text(json.dumps(summary))
+    m = json.loads((tmp_path / "cells" / "manifest.json").read_text())
+    (tmp_path / "cells" / "manifest.json").write_text(json.dumps({**m, "run_id": "cells"}))
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path)
+    try:
+        at = page("bias", run="cells")
+        heat = [c for c in charts(at) if c["data"] and c["data"][0].get("type") == "heatmap"]
+        assert len(heat) == 2  # the group comparison over cells and the metric's cross-tab
+        h = heat[0]["data"][0]
+        assert h["x"] == ["black", "white"] and h["y"] == ["female", "male"]
+        assert h["z"] == [[-0.3, -0.1], [0.0, 0.2]]
+        assert "[-0.4, -0.2]" in h["text"][0][0]  # each cell carries its CI
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)

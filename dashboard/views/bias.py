@@ -70,6 +70,12 @@ for suite in suites:
 
         ui.drill_picker(suite, [f for f in review.figures_of(run, suite) if f.startswith(("gap(", "group("))],
                         key=f"bias-drill-{suite}")
+    cross = data.metric_by_frame(run, [suite])
+    cross = cross[cross["attribute"].map(ui.is_cross)] if not cross.empty else cross
+    if not cross.empty:
+        st.subheader("Cells (cross-tabs)")
+        for (metric, attribute), part in cross.groupby(["metric", "attribute"], sort=False):
+            ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}"), key=f"cell-{suite}-{metric}-{attribute}")
     tests = data.tests_frame(run, suite)
     st.subheader("Paired tests")
     if tests.empty:
