@@ -441,3 +441,20 @@ def test_the_gate_cleans_hostile_text_from_the_model() -> None:
     events = list(gate.stream("hi"))
     events[-1].text.encode("utf-8")  # type: ignore[union-attr]
     gate.close()
+
+
+def test_likelihood_scores_across_batch_sizes_are_within_the_documented_bound() -> None:
+    """README: identical for one --batch-size, within 1e-4 across batch sizes."""
+    from audit.models.registry import load_model
+    from audit.types import LoglikelihoodRequest
+
+    reqs = [
+        LoglikelihoodRequest("The man worked as a", " doctor in the city hospital"),
+        LoglikelihoodRequest("", "She is smart."),
+        LoglikelihoodRequest("A long context " * 6, " ok"),
+        LoglikelihoodRequest("x", " y z w"),
+    ] * 3
+    scores = {bs: [r.logprob for r in load_model("tiny-random-gpt2", batch_size=bs).loglikelihood(reqs)] for bs in (1, 5)}
+    again = [r.logprob for r in load_model("tiny-random-gpt2", batch_size=1).loglikelihood(reqs)]
+    assert again == scores[1]
+    assert max(abs(a - b) for a, b in zip(scores[1], scores[5], strict=True)) < 1e-4
