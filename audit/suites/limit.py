@@ -21,6 +21,10 @@ def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[s
     until ``limit`` items are reached. So the result may exceed ``limit``: by up to one set, or up
     to one set per stratum when ``limit`` is smaller than that. It keeps the suite's item order and
     depends only on the items, the limit and the seed.
+
+    ``seed`` is the *selection* seed (``lm-audit run --selection-seed``, default 0), never the run's
+    sampling seed: runs with different ``--seed`` or different models keep the same prompts, so
+    ``lm-audit compare`` pairs all of them.
     """
     if limit is None or limit >= len(items):
         return items
