@@ -112,6 +112,10 @@ def _exit_on_next_interrupt(code: int = 130) -> None:
 def entrypoint() -> None:
     code = main()
     _exit_on_next_interrupt(130 if code == 130 else code)
+    if code == 130:  # interrupted: skip interpreter shutdown (joining worker threads), where a late
+        sys.stdout.flush()  # Ctrl+C would kill the process with status -2; records are fsynced
+        sys.stderr.flush()
+        os._exit(130)
     raise SystemExit(code)
 
 

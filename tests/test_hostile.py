@@ -458,3 +458,28 @@ def test_likelihood_scores_across_batch_sizes_are_within_the_documented_bound() 
     again = [r.logprob for r in load_model("tiny-random-gpt2", batch_size=1).loglikelihood(reqs)]
     assert again == scores[1]
     assert max(abs(a - b) for a, b in zip(scores[1], scores[5], strict=True)) < 1e-4
+
+
+@pytest.mark.parametrize("gap_s", [0.05, 0.5])
+def test_two_late_interrupts_exit_130_with_a_message(tmp_path: Path, gap_s: float) -> None:
+    import os
+    import signal
+    import subprocess
+
+    with StubOpenAI(delay_s=3) as stub:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "LM_AUDIT_CACHE_DIR": str(tmp_path / "cache")}
+        cmd = [
+            sys.executable, "-m", "audit", "run", "--suite", "bias-counterfactual", "--limit", "4",
+            "--model", f"openai:stub-model@{stub.base_url}", "--out", str(tmp_path), "--name", "sig", "--no-progress",
+        ]
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not stub.requests and time.monotonic() < deadline:  # wait until it is generating
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
