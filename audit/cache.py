@@ -25,6 +25,16 @@ def cache_key(fingerprint: str, req: GenRequest, params: GenParams, seed: int) -
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _storable(text: str) -> str | bytes:
+    """Completions are cached as they came (the runner repairs invalid Unicode after the cache, so
+    a cached re-run notes the same repair); text SQLite cannot encode is kept as raw bytes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
 class GenerationCache:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -44,11 +54,13 @@ class GenerationCache:
             for k, text, n in self._db.execute(
                 f"SELECT k, text, n_tokens FROM generations WHERE k IN ({marks})", chunk
             ):
+                if isinstance(text, bytes):  # stored raw (lone surrogates): see put_many
+                    text = text.decode("utf-8", "surrogatepass")
                 found[k] = Completion(text=text, n_tokens=n or 0, cached=True)
         return found
 
     def put_many(self, items: Iterable[tuple[str, Completion]]) -> None:
-        rows = [(k, c.text, c.n_tokens) for k, c in items]
+        rows = [(k, _storable(c.text), c.n_tokens) for k, c in items]
         if rows:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO generations VALUES (?, ?, ?)", rows)

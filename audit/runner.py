@@ -247,21 +247,17 @@ def _generate(
     hits = cache.get_many(keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in hits]
     fresh: dict[int, Completion] = {}
-    repaired: dict[int, list[str]] = {}
     if todo:
         outs = model.generate([reqs[i] for i in todo], GenParams.from_dict(unit.params), unit.seed)
-        fresh = dict(zip(todo, outs, strict=True))
-        for i, c in fresh.items():  # untrusted text: valid Unicode before the cache and the store
-            fresh[i], repaired[i] = clean_completion(c)
+        fresh = dict(zip(todo, outs, strict=True))  # raw: the cache keeps it as it came
         if cache:
             cache.put_many((keys[i], c) for i, c in fresh.items())
     texts = []
     for i, k in enumerate(keys):
-        c = hits.get(k) or fresh[i]
-        if i not in repaired:
-            c, repaired[i] = clean_completion(c)
-        if repaired[i]:
-            extra[i]["text_repaired"] = repaired[i]
+        # untrusted text: valid Unicode before scoring and the store (cached or fresh, the same note)
+        c, repaired = clean_completion(hits.get(k) or fresh[i])
+        if repaired:
+            extra[i]["text_repaired"] = repaired
         if c.prompt_truncated:
             extra[i]["prompt_truncated_tokens"] = c.prompt_truncated
         extra[i]["n_tokens"] = c.n_tokens

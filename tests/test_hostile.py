@@ -419,6 +419,11 @@ def test_hostile_completions_never_break_a_run_its_report_or_a_resume(tmp_path: 
             r.completion.encode("utf-8")
             assert "\x00" not in r.completion and "\ufffd" in r.completion
             assert r.extra["text_repaired"]
+        # served from the cache (raw text kept as bytes): the same records, the same repair notes
+        assert main([*args[:-2], "h2", "--no-progress"]) in (0, 1)
+        again, _ = read_records_checked(tmp_path / "h2")
+        key = lambda r: (r.key, r.completion, r.extra["text_repaired"])  # noqa: E731
+        assert sorted(map(key, again)) == sorted(map(key, records)) and all(r.extra["cached"] for r in again)
         # a records.jsonl written by another tool with escaped lone surrogates is read cleanly too
         lines = _lines(run)
         row = json.loads(lines[0])
