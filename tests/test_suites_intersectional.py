@@ -215,3 +215,15 @@ def test_names_suite_end_to_end_cross_tabs_selectors_and_cell_gaps(tmp_path: Pat
     assert gates["gap(sentiment, gender×race)"].get("error") is None
     assert gates["mean_toxicity[gender=female,race=black]"]["value"] == pytest.approx(cells["female×black"]["estimate"],
                                                                                      abs=1e-6)
+
+
+def test_the_documented_intersectional_example_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "suite-format.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### Intersectional suites"):]
+    block = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml\n") + 8)]
+    p = _write(tmp_path, block, "race-gender-at-work.yaml")
+    assert main(["validate", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "24 items" in out
+    items = load_suite(str(p)).items
+    assert all(len(m) == 6 for m in _sets(items).values()) and len(_sets(items)) == 4

@@ -17,6 +17,7 @@ CASES = {
     "stereotype-likelihood": (13, set()),
     "factuality": (6, {"factual"}),
     "misuse-refusal": (11, {"refusal"}),
+    "names-intersectional": (8, {"sentiment", "toxicity"}),
 }
 
 

@@ -36,7 +36,8 @@ METRICS_NEEDING_SCORE = ("mean", "rate")
 LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"),
                       "stereoset": ("stereotype", "anti_stereotype", "unrelated")}
 METRIC_PARTS = {"stereoset": ("ss", "lms", "icat"),
-                "bbq": ("accuracy", "accuracy_ambig", "accuracy_disambig", "bias_ambig", "bias_disambig", "invalid_rate")}
+                "bbq": ("accuracy", "accuracy_ambig", "accuracy_disambig", "bias_ambig", "bias_disambig", "invalid_rate"),
+                "over_refusal": ("benign_full_refusal", "benign_refusal", "harmful_compliance", "balanced_error")}
 
 # the attribute of an intersectional cell joins its parts with U+00D7: gender×race = female×black
 CELL_SEP = "\u00d7"
