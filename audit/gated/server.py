@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from audit.gated.access import AccessControl, AccessMiddleware
 from audit.gated.decision import GateResult
 from audit.gated.generator import GatedGenerator
+from audit.gated.http_limits import ApiError, _BodyLimit, _error, _Slots
 from audit.gated.moderation import add_moderation_route
 from audit.models.base import clean_text
 from audit.types import GenParams
@@ -53,12 +52,6 @@ class ServerLimits:
     max_concurrency: int = 2
     max_queue: int = 64
     timeout_s: float = 120.0
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
 
 
 class _Common(BaseModel):
@@ -93,82 +86,6 @@ class ChatRequest(_Common):
     messages: list[Message] = Field(min_length=1)
     max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     logprobs: StrictBool | None = None
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": {"message": message, "type": kind, "param": param, "code": None}}
-    )
-
-
-class _BodyLimit:
-    """ASGI middleware: refuse bodies over the limit (413) before the app parses them. The body
-    is read here, at most ``max_bytes + 1`` bytes, and replayed to the app."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        too_big = _error(413, f"request body over {self.max_bytes} bytes", param="body")
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await (too_big if length.isdigit() else _error(400, "bad Content-Length header"))(scope, receive, send)
-            return
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await too_big(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-class _Slots:
-    """Bounded concurrency: ``limit`` running, ``queue`` waiting, the rest refused with 429.
-    A slot is freed when its work really ends, even after the request itself timed out."""
-
-    def __init__(self, limit: int, queue: int) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="gate-gen")
-        self.sem = asyncio.Semaphore(limit)
-        self.queue, self.waiting = queue, 0
-        self.busy = 0
-        self.lock = threading.Lock()
-
-    async def run(self, fn: Callable[[], Any], timeout: float) -> Any:
-        if self.sem.locked() and self.waiting >= self.queue:
-            raise ApiError(429, "server busy: too many queued requests, retry later", "rate_limit_error")
-        self.waiting += 1
-        deadline = time.monotonic() + timeout
-        try:
-            await asyncio.wait_for(self.sem.acquire(), timeout)
-        except TimeoutError:
-            raise ApiError(504, f"timed out after {timeout:g} s waiting for a slot", "timeout") from None
-        finally:
-            self.waiting -= 1
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, fn)
-        future.add_done_callback(lambda _f: self.sem.release())
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), max(0.001, deadline - time.monotonic()))
-        except TimeoutError:
-            raise ApiError(504, f"generation timed out after {timeout:g} s", "timeout") from None
 
 
 def _gate_summary(gate: GatedGenerator, results: list[GateResult]) -> dict[str, Any]:
