@@ -46,8 +46,8 @@ def safe_terminal_text(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from audit.errors import UsageError
 
-    if args.max_tokens < 1:
-        raise UsageError("--max-tokens must be at least 1")
+    if not 1 <= args.max_tokens <= 4096:
+        raise UsageError("--max-tokens must be between 1 and 4096")
     if args.temperature < 0 or not 0 < args.top_p <= 1:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt

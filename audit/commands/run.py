@@ -92,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
         ]
     if args.policy is not None and not args.policy.is_file():
         raise UsageError(f"policy file not found: {args.policy}")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    if not 1 <= args.workers <= 256:
+        raise UsageError("--workers must be between 1 and 256")
+    if args.batch_size > 4096:
+        raise UsageError("--batch-size must be at most 4096")
+    if args.samples is not None and not 1 <= args.samples <= 1000:
+        raise UsageError("--samples must be between 1 and 1000")
     check_out_dir(args.out)
     check_device(args.device)
     model_options = {"batch_size": args.batch_size}
