@@ -247,3 +247,14 @@ def test_a_300k_item_suite_validates_and_shows_its_count(tmp_path: Path, capsys:
     code, out, err = _validate(_data_suite(tmp_path, "rows.jsonl"), capsys)
     assert code == 0, err
     assert "300000 items" in out
+
+
+@pytest.mark.parametrize("command", [["validate"], ["suites", "show"]])
+def test_every_suite_command_gives_the_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    p = tmp_path / "deep.yaml"
+    p.write_text("id: x\nprompts: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n")
+    assert main([*command, str(p)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "nested deeper than 64 levels" in err

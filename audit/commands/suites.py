@@ -37,11 +37,11 @@ def run_show(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from audit.errors import UsageError
-    from audit.suite import load_suite, resolve_suite_path
+    from audit.suite import load_suite, load_suite_file
 
     if args.items < 0:
         raise UsageError("--items must be at least 0")
-    path = resolve_suite_path(args.name)
+    _, path = load_suite_file(args.name)  # a file that does not validate gets its one-line error
     print(f"# {path}")
     print(path.read_text(encoding="utf-8").rstrip("\n"))
     if args.items:
