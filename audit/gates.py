@@ -11,7 +11,19 @@ Figures a gate can name (see docs/statistics.md):
 - ``<metric label>[<attribute>=<value>]`` — the metric in one group, e.g. ``pct_stereotype[bias_type=race]``;
 - ``gap(<score>, <attribute>)`` — the between-group gap (max - min group mean) of a score.
 
-A gate whose figure is absent from the run is reported as an error and counts as failed.
+Every result carries a ``verdict``:
+
+- ``PASS``: the whole CI is on the safe side of the threshold (for ``<=``: ``ci_high <= threshold``);
+- ``FAIL``: the whole CI is on the unsafe side (``ci_low > threshold``);
+- ``INCONCLUSIVE``: the CI straddles the threshold; ``needed`` says how many more prompts or
+  counterfactual sets would probably decide it at the current estimate and spread;
+- ``ERROR``: the figure could not be computed, or it is ``uninformative`` (a constant score, e.g. a
+  random-weights model whose sentiment is always 0): no signal is never read as "no bias".
+
+A gate with an explicit ``bound`` (``estimate``, ``ci_low``, ``ci_high``) is judged two-way on that
+value (PASS or FAIL), as asked. ``passed`` is what the exit code uses: PASS, or INCONCLUSIVE when
+the policy says ``on_inconclusive: pass`` or ``warn`` (default ``fail``, still printed INCONCLUSIVE).
+A gate whose figure is absent from the run is an ERROR and counts as failed.
 """
 
 from __future__ import annotations
@@ -26,6 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from audit.errors import UsageError
 
 OPS = ("<=", ">=", "<", ">")
+VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")
+OnInconclusive = Literal["fail", "pass", "warn"]
+# fewer resampling units than this: the CI is printed with a warning beside it
+MIN_CLUSTERS_WARN = 10
 _GATE_RE = re.compile(
     r"^\s*(?P<metric>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<threshold>[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$"
 )
@@ -64,6 +80,8 @@ class StatsSettings(_Strict):
 class Policy(_Strict):
     version: int = 1
     suite_gates: Literal["replace", "keep"] = "replace"
+    # what an INCONCLUSIVE gate means for the exit code (it is always printed INCONCLUSIVE)
+    on_inconclusive: OnInconclusive = "fail"
     gates: list[PolicyGate] = Field(default_factory=list)
     compare: CompareSettings = Field(default_factory=CompareSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
@@ -128,7 +146,9 @@ def resolve_figure(suite_summary: dict[str, Any], figure: str) -> dict[str, Any]
         return None
     if attr is None:
         return entry
-    return entry.get("by", {}).get(attr, {}).get(value)
+    from audit.suites.cells import select_cell  # also multi-attribute: [gender=female,race=black]
+
+    return select_cell(entry.get("by", {}), attr, value)
 
 
 def _find_metric(metrics: list[dict[str, Any]], label: str) -> dict[str, Any] | None:
@@ -160,9 +180,52 @@ def compare(value: float, op: str, threshold: float) -> bool:
     }[op]
 
 
+def verdict_of(r: dict[str, Any]) -> str:
+    """A gate result's verdict; summaries written before verdicts existed fall back on ``passed``."""
+    v = r.get("verdict")
+    if v in VERDICTS:
+        return str(v)
+    return "PASS" if r.get("passed") else ("ERROR" if r.get("error") else "FAIL")
+
+
+def counts_as_passed(verdict: str, on_inconclusive: str = "fail") -> bool:
+    """Whether a verdict passes for the exit code."""
+    return verdict == "PASS" or (verdict == "INCONCLUSIVE" and on_inconclusive in ("pass", "warn"))
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def three_way(op: str, threshold: float, lo: float, hi: float) -> str:
+    """PASS / FAIL / INCONCLUSIVE from a CI [lo, hi] and ``figure op threshold``."""
+    if op in ("<=", "<"):
+        safe, unsafe = compare(hi, op, threshold), not compare(lo, op, threshold)
+    else:
+        safe, unsafe = compare(lo, op, threshold), not compare(hi, op, threshold)
+    return "PASS" if safe else ("FAIL" if unsafe else "INCONCLUSIVE")
+
+
+def unit_of(suite_summary: dict[str, Any]) -> str:
+    """The resampling unit a gate's ``needed`` counts: sets, prompts or (likelihood) items."""
+    if "counterfactual" in str(suite_summary.get("resampling_unit", "")):
+        return "sets"
+    return "items" if suite_summary.get("task") == "likelihood" else "prompts"
+
+
+def _error(result: dict[str, Any], why: str) -> dict[str, Any]:
+    return {**result, "passed": False, "verdict": "ERROR", "needed": None, "error": why}
+
+
 def evaluate_gate(
-    suite_summary: dict[str, Any], gate: dict[str, Any], suite_id: str, source: str
+    suite_summary: dict[str, Any],
+    gate: dict[str, Any],
+    suite_id: str,
+    source: str,
+    on_inconclusive: str = "fail",
 ) -> dict[str, Any]:
+    from audit.planning import needed_for_gate
+
     op, threshold, bound = gate["op"], float(gate["threshold"]), gate.get("bound", "conservative")
     which = chosen_bound(op, bound)
     result: dict[str, Any] = {
@@ -173,31 +236,49 @@ def evaluate_gate(
         "bound": which,
         "source": source,
         "protocol": suite_summary.get("protocol", {}).get("text", ""),
+        "n_clusters": None,
+        "warnings": [],
     }
     fig = resolve_figure(suite_summary, gate["metric"])
     if fig is None:
         names = figure_names(suite_summary)
         known = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "") or "none"
-        return {
-            **result,
-            "value": None,
-            "estimate": None,
-            "ci_low": None,
-            "ci_high": None,
-            "passed": False,
-            "error": f"figure '{gate['metric']}' is not in suite '{suite_id}' (known: {known})",
-        }
+        result.update(value=None, estimate=None, ci_low=None, ci_high=None)
+        return _error(result, f"figure '{gate['metric']}' is not in suite '{suite_id}' (known: {known})")
     value = fig.get(which)
+    n_clusters = fig.get("n_clusters")
     result.update(
-        value=value, estimate=fig.get("estimate"), ci_low=fig.get("ci_low"), ci_high=fig.get("ci_high")
+        value=value,
+        estimate=fig.get("estimate"),
+        ci_low=fig.get("ci_low"),
+        ci_high=fig.get("ci_high"),
+        n_clusters=n_clusters if isinstance(n_clusters, int) else None,
+        warnings=[str(w) for w in fig.get("warnings") or []],
     )
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return {
-            **result,
-            "passed": False,
-            "error": f"'{gate['metric']}' has no {which} (no records, or fewer than 2 prompts/sets for a CI)",
-        }
-    result["passed"] = bool(compare(float(value), op, threshold))
+    if fig.get("method"):
+        result["method"] = fig["method"]
+    if not _finite(value):
+        return _error(
+            result, f"'{gate['metric']}' has no {which} (no records, or fewer than 2 prompts/sets for a CI)"
+        )
+    if fig.get("uninformative"):
+        why = fig.get("uninformative_reason") or "the score is constant or nearly so (a degenerate scorer output)"
+        return _error(result, f"'{gate['metric']}' is uninformative: {why}; no signal is not a pass")
+    lo, hi = result["ci_low"], result["ci_high"]
+    if bound == "conservative" and _finite(lo) and _finite(hi):
+        verdict = three_way(op, threshold, float(lo), float(hi))
+    else:
+        verdict = "PASS" if compare(float(value), op, threshold) else "FAIL"
+    result["verdict"] = verdict
+    result["passed"] = counts_as_passed(verdict, on_inconclusive)
+    result["needed"] = (
+        needed_for_gate(result, fig, unit_of(suite_summary), gate["metric"]) if verdict == "INCONCLUSIVE" else None
+    )
+    if result["n_clusters"] is not None and result["n_clusters"] < MIN_CLUSTERS_WARN:
+        unit = unit_of(suite_summary)
+        msg = f"only {result['n_clusters']} {unit}: the CI is unreliable below {MIN_CLUSTERS_WARN}"
+        if msg not in result["warnings"]:
+            result["warnings"].append(msg)
     return result
 
 
@@ -208,12 +289,13 @@ def evaluate_all(
     (``None`` for a policy gate that matched no suite, which is an error)."""
     results: list[dict[str, Any]] = []
     keep_suite = policy is None or not policy.gates or policy.suite_gates == "keep"
+    oi = policy.on_inconclusive if policy is not None else "fail"
     if keep_suite:
         for sid, gates in suite_gates.items():
             if sid not in suites:
                 continue
             for g in gates:
-                results.append(evaluate_gate(suites[sid], g, sid, "suite"))
+                results.append(evaluate_gate(suites[sid], g, sid, "suite", oi))
     if policy is not None:
         for pg in policy.gates:
             g = pg.model_dump()
@@ -221,13 +303,13 @@ def evaluate_all(
                 if pg.suite not in suites:
                     results.append(_unmatched(g, f"suite '{pg.suite}' is not in this run"))
                 else:
-                    results.append(evaluate_gate(suites[pg.suite], g, pg.suite, "policy"))
+                    results.append(evaluate_gate(suites[pg.suite], g, pg.suite, "policy", oi))
                 continue
             matched = [sid for sid, s in suites.items() if resolve_figure(s, pg.metric) is not None]
             if not matched:
                 results.append(_unmatched(g, f"figure '{pg.metric}' is in no suite of this run"))
             for sid in matched:
-                results.append(evaluate_gate(suites[sid], g, sid, "policy"))
+                results.append(evaluate_gate(suites[sid], g, sid, "policy", oi))
     return results
 
 
@@ -244,6 +326,10 @@ def _unmatched(gate: dict[str, Any], why: str) -> dict[str, Any]:
         "ci_low": None,
         "ci_high": None,
         "passed": False,
+        "verdict": "ERROR",
+        "needed": None,
+        "n_clusters": None,
+        "warnings": [],
         "error": why,
     }
 
@@ -256,15 +342,45 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def gate_counts(results: list[dict[str, Any]], on_inconclusive: str = "fail") -> dict[str, Any]:
+    """The counters of ``summary["gates"]`` (contract 1)."""
+    verdicts = [verdict_of(r) for r in results]
+    n_failed = sum(not r.get("passed") for r in results)
+    return {
+        "passed": n_failed == 0,
+        "n_failed": n_failed,
+        "n_total": len(results),
+        "n_errors": verdicts.count("ERROR"),
+        "n_pass": verdicts.count("PASS"),
+        "n_fail": verdicts.count("FAIL"),
+        "n_inconclusive": verdicts.count("INCONCLUSIVE"),
+        "n_error": verdicts.count("ERROR"),
+        "on_inconclusive": on_inconclusive,
+    }
+
+
+def _n_text(r: dict[str, Any], unit: str | None = None) -> str:
+    n = r.get("n_clusters")
+    return f" (n={n}{' ' + unit if unit else ''})" if isinstance(n, int) else ""
+
+
 def gate_line(r: dict[str, Any]) -> str:
-    """One printable line: ``PASS  toxicity-rtp  expected_max_toxicity <= 0.3: 0.21 [0.18, 0.25] (ci_high)``."""
+    """One printable line, e.g. ``PASS  toxicity-rtp  expected_max_toxicity <= 0.3: 0.21 [0.18, 0.25]
+    (n=40), judged on ci_high = 0.25``; an INCONCLUSIVE line ends with what would decide it."""
     where = r.get("suite") or "-"
     head = f"{r['metric']} {r['op']} {fmt(r['threshold'])}"
+    verdict = verdict_of(r)
     if r.get("error"):
         return f"ERROR {where}  {head}: {r['error']}"
-    word = "PASS " if r["passed"] else "FAIL "
+    word = f"{verdict:<5}"
     proto = f"  ({r['protocol']})" if r.get("protocol") else ""
-    return (
+    line = (
         f"{word} {where}  {head}: {fmt(r['estimate'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-        f", judged on {r['bound']} = {fmt(r['value'])}{proto}"
+        f"{_n_text(r)}, judged on {r['bound']} = {fmt(r['value'])}"
     )
+    if verdict == "INCONCLUSIVE":
+        needed = (r.get("needed") or {}).get("text") or "no estimate of the sample that would decide this"
+        line += f"; {needed}" + ("" if r.get("passed") else " (counts as failed)")
+    for w in r.get("warnings") or []:
+        line += f"; warning: {w}"
+    return line + proto

@@ -624,6 +624,9 @@ def build_summary(
         "gates": {**gate_counts(results, pol.on_inconclusive), "unmatched": unmatched},
         "damaged": damaged,
     }
+    from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
+
+    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
     if damaged:  # a damaged, empty or short run never passes (contract 4)
         summary["gates"]["passed"] = False
     if review:
@@ -660,11 +663,11 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
         echo(gate_line(r))
     g = summary["gates"]
     verdicts = [verdict_of(r) for r in results]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
+    counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
     oi = g.get("on_inconclusive", "fail")
     how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"
     echo(
-        f"gates: {counts} of {g['n_total']}"
+        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed ({counts})"
         + (how if "INCONCLUSIVE" in verdicts else "")
         + ("" if g["passed"] else " -> FAILED")
     )

@@ -133,3 +133,76 @@ def test_policy_gate_on_a_missing_figure_fails_with_an_error_line(
 
 def test_gate_on_a_folder_without_a_run_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["gate", str(tmp_path)]) == 2
+
+
+def _gate(fig: dict, op: str, threshold: float, **kw: object) -> dict:
+    suite = {"metrics": [{"name": "m", **fig}], "protocol": {"text": "k=1"}, "resampling_unit": "prompts"}
+    return evaluate_gate(suite, {"metric": "m", "op": op, "threshold": threshold, **kw}, "s", "suite", **{})
+
+
+def test_verdicts_are_three_way_on_the_conservative_bound() -> None:
+    fig = {"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 40}
+    assert _gate(fig, "<=", 0.1)["verdict"] == "PASS"
+    assert _gate(fig, "<=", 0.005)["verdict"] == "FAIL"
+    straddle = _gate(fig, "<=", 0.06)
+    assert straddle["verdict"] == "INCONCLUSIVE" and straddle["passed"] is False
+    assert _gate(fig, ">=", 0.005)["verdict"] == "PASS"
+    assert _gate(fig, ">=", 0.2)["verdict"] == "FAIL"
+    assert _gate(fig, ">", 0.08)["verdict"] == "FAIL"  # ci_high = 0.08 is not > 0.08
+    # an explicit bound is a two-way judgment on that value
+    assert _gate(fig, "<=", 0.06, bound="estimate")["verdict"] == "PASS"
+    for r in (_gate(fig, "<=", 0.1), straddle):
+        assert r["n_clusters"] == 40 and r["warnings"] == []
+
+
+def test_inconclusive_says_how_many_more_would_decide_it() -> None:
+    # half-width 0.04 from 40 prompts, estimate 0.02 below the threshold: 40 * (0.04/0.02)^2 = 160
+    r = _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.09, "n_clusters": 40}, "<=", 0.07)
+    assert r["needed"]["more"] == 120 and r["needed"]["unit"] == "prompts"
+    assert r["needed"]["text"] == "≈ 120 more prompts would decide this"
+    on = _gate({"estimate": 0.07, "ci_low": 0.03, "ci_high": 0.11, "n_clusters": 40}, "<=", 0.07)
+    assert on["verdict"] == "INCONCLUSIVE" and on["needed"]["more"] is None
+    assert _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 40}, "<=", 0.1)["needed"] is None
+
+
+def test_uninformative_figure_never_passes() -> None:
+    fig = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n_clusters": 40, "uninformative": True}
+    r = _gate(fig, "<=", 0.1)
+    assert r["verdict"] == "ERROR" and r["passed"] is False and "uninformative" in r["error"]
+
+
+def test_few_clusters_warn_beside_the_ci() -> None:
+    from audit.gates import gate_line
+
+    r = _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 3}, "<=", 0.1)
+    assert r["verdict"] == "PASS" and any("only 3 prompts" in w for w in r["warnings"])
+    assert "(n=3)" in gate_line(r) and "warning: only 3 prompts" in gate_line(r)
+
+
+def test_on_inconclusive_policy_sets_the_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from audit.gates import verdict_of
+    from audit.summary import all_gate_results, build_summary
+
+    # a tiny planted gap on few sets: the gap gate straddles 0.1
+    run = _run(tmp_path, [{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}], gap=0.1)
+    policy = tmp_path / "policy.yaml"
+    for mode, code in (("fail", 1), ("pass", 0), ("warn", 0)):
+        policy.write_text(f"suite_gates: keep\non_inconclusive: {mode}\n")
+        summary = build_summary(run, policy, self_audit=False)
+        (r,) = all_gate_results(summary)
+        assert verdict_of(r) == "INCONCLUSIVE" and r["needed"]["unit"] == "sets"
+        g = summary["gates"]
+        assert g["n_inconclusive"] == 1 and g["on_inconclusive"] == mode
+        assert g["n_pass"] + g["n_fail"] + g["n_inconclusive"] + g["n_error"] == g["n_total"]
+        assert main(["gate", str(run), "--policy", str(policy)]) == code
+        out = capsys.readouterr().out
+        assert "INCONCLUSIVE" in out and "more sets would decide this" in out
+
+
+def test_verdict_of_reads_old_summaries() -> None:
+    from audit.gates import verdict_of
+
+    assert verdict_of({"passed": True}) == "PASS"
+    assert verdict_of({"passed": False}) == "FAIL"
+    assert verdict_of({"passed": False, "error": "x"}) == "ERROR"
+    assert verdict_of({"passed": False, "verdict": "INCONCLUSIVE"}) == "INCONCLUSIVE"

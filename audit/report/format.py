@@ -80,6 +80,6 @@ def direction_word(higher_is: str | None, ideal: float | None = None) -> str:
 
 
 def verdict_of_gate(r: dict[str, Any]) -> str:
-    if r.get("error"):
-        return "ERROR"
-    return "PASS" if r.get("passed") else "FAIL"
+    from audit.gates import verdict_of  # PASS / FAIL / INCONCLUSIVE / ERROR (old summaries: from passed)
+
+    return verdict_of(r)
