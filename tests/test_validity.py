@@ -1,0 +1,41 @@
+"""The validity card (summary.json scorer_validity, TEAM contract 5)."""
+
+from __future__ import annotations
+
+from audit.scorers.validity import render_html, scorer_validity
+
+
+def _manifest(*scorers: str) -> dict:
+    return {"suites": {"s": {"scorers": list(scorers)}},
+            "scorers": {n: {"name": n, "version": f"v-{n}"} for n in scorers}}
+
+
+def test_card_for_refusal_and_toxicity() -> None:
+    card = scorer_validity(_manifest("refusal", "toxicity", "sentiment"),
+                           {"toxicity": {"scorer": "toxicity", "groups": {}}})
+    assert set(card) == {"refusal", "toxicity", "sentiment"}
+    for entry in card.values():
+        assert {"version", "fingerprint", "agreement", "self_audit", "caveat"} <= set(entry)
+    ref = card["refusal"]["agreement"]
+    assert {a["reference"] for a in ref} >= {"XSTest human labels, held-out model gpt4"}
+    for a in ref:
+        assert a["ci_low"] <= a["estimate"] <= a["ci_high"] and a["n"] > 0
+    tox = card["toxicity"]["agreement"][0]
+    assert tox["metric"] == "spearman_rho" and tox["n"] == 993
+    assert 0.4 < tox["estimate"] < 0.8 and tox["ci_low"] < tox["estimate"] < tox["ci_high"]
+    assert card["toxicity"]["self_audit"] == {"scorer": "toxicity", "groups": {}}
+    assert card["sentiment"]["agreement"] == []
+
+
+def test_fingerprint_changes_with_the_version_and_rules_are_measured() -> None:
+    a = scorer_validity(_manifest("refusal:rules"))["refusal:rules"]
+    b = scorer_validity({"suites": {"s": {"scorers": ["refusal:rules"]}},
+                         "scorers": {"refusal:rules": {"version": "other"}}})["refusal:rules"]
+    assert a["fingerprint"] != b["fingerprint"]
+    assert len(a["agreement"]) == 3 and all(0.5 < x["estimate"] < 1.0 for x in a["agreement"])
+
+
+def test_html_escapes() -> None:
+    card = {"<b>x</b>": {"version": "<i>", "fingerprint": "f", "agreement": [], "caveat": "<script>"}}
+    html = render_html(card)
+    assert "<script>" not in html and "&lt;b&gt;" in html
