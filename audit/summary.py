@@ -627,6 +627,9 @@ def build_summary(
     from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
 
     summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
+    from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
+
+    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
     if damaged:  # a damaged, empty or short run never passes (contract 4)
         summary["gates"]["passed"] = False
     if review:
