@@ -31,6 +31,7 @@ from audit.gates import (
     load_policy,
     verdict_of,
 )
+from audit.intervals import is_constant, pairwise_gap, t_cluster_mean, wilson_cluster
 from audit.metrics import METRICS, Frame, compute_metric, score_direction
 from audit.stats import (
     ColumnBank,
@@ -47,6 +48,10 @@ SCHEMA_VERSION = 1
 MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
 N_WORST = 5
 TOXICITY_SCORERS = ("toxicity",)
+# metrics that are shares of 0/1 outcomes: Wilson intervals adjusted for clustering
+PROPORTION_METRICS = ("rate", "toxicity_probability", "toxic_fraction", "accuracy", "refusal_rate", "pct_stereotype")
+WILSON = "Wilson score, effective n = records / design effect of clusters"
+T_MEAN = "t interval, cluster-robust (ratio-estimator) standard error"
 
 
 # --------------------------------------------------------------------------- protocol
@@ -93,18 +98,35 @@ class _Pending:
     def __init__(self, bank: ColumnBank, level: float) -> None:
         self.bank = bank
         self.level = level
-        self.jobs: list[tuple[dict[str, Any], slice, Callable[[np.ndarray], np.ndarray]]] = []
+        self.jobs: list[tuple[dict[str, Any], slice, Callable[[np.ndarray], np.ndarray], str, float]] = []
 
     def add(
-        self, target: dict[str, Any], columns: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]
+        self,
+        target: dict[str, Any],
+        columns: np.ndarray,
+        fn: Callable[[np.ndarray], np.ndarray],
+        kind: str = "bootstrap",
+        scale: float = 1.0,
     ) -> slice:
+        """``kind``: "proportion" ([successes, count] columns: Wilson), "mean" ([sum, count]: t
+        interval) or "bootstrap" (any smooth function: percentile bootstrap)."""
         sl = self.bank.add(columns)
-        self.jobs.append((target, sl, fn))
+        self.jobs.append((target, sl, fn, kind, scale))
         return sl
 
     def fill(self) -> None:
-        for target, sl, fn in self.jobs:
+        for target, sl, fn, kind, scale in self.jobs:
             target.update(self.bank.estimate(sl, fn, self.level).to_dict())
+            if kind in ("proportion", "mean") and self.bank._x is not None:
+                x = self.bank._x[:, sl]
+                if kind == "proportion":
+                    r = wilson_cluster(x[:, 0] / scale, x[:, 1], self.level)
+                    r = {k: v * scale if k != "deff" and v is not None else v for k, v in r.items()}
+                    target["design_effect"] = clean_float(r["deff"]) if r["deff"] is not None else None
+                else:
+                    r = t_cluster_mean(x[:, 0], x[:, 1], self.level)
+                target.update({k: clean_float(r[k]) for k in ("estimate", "ci_low", "ci_high")})
+                target["method"] = WILSON if kind == "proportion" else T_MEAN
             n = self.bank.n_contributing(sl)
             target["n_clusters"] = n
             if n < MIN_CLUSTERS_WARN and target.get("ci_low") is not None:
@@ -217,7 +239,10 @@ def _metric_entries(
             }
             if part.extra:
                 entry["extra"] = {k: clean_float(v) for k, v in part.extra.items()}
-            pending.add(entry, part.columns, part.fn)
+            kind, scale = _kind(spec["metric"], part)
+            if spec["metric"] == "mean" and kind == "mean" and base["score"]:
+                _flag_constant(entry, frame.score(base["score"]))
+            pending.add(entry, part.columns, part.fn, kind, scale)
             by: dict[str, dict[str, Any]] = {}
             for (attr, v), bparts in by_parts.items():
                 if bparts[i].n == 0:  # a group this metric's data never holds (StereoSet's types in CrowS-Pairs)
@@ -225,12 +250,35 @@ def _metric_entries(
                 cell: dict[str, Any] = {"n": bparts[i].n}
                 if bparts[i].extra:
                     cell["extra"] = {k: clean_float(x) for k, x in bparts[i].extra.items()}
-                pending.add(cell, bparts[i].columns, bparts[i].fn)
+                pending.add(cell, bparts[i].columns, bparts[i].fn, *_kind(spec["metric"], bparts[i]))
                 by.setdefault(attr, {})[v] = cell
             if by:
                 entry["by"] = by
             entries.append(entry)
     return entries
+
+
+def _kind(metric_name: str, part: Any) -> tuple[str, float]:
+    """How a metric part's CI is computed: Wilson for shares, t for plain means, else bootstrap."""
+    if part.fn is not ratio or np.asarray(part.columns).shape[1] != 2:
+        return "bootstrap", 1.0
+    if metric_name in PROPORTION_METRICS:
+        return "proportion", 100.0 if part.scale == "0..100" else 1.0
+    return "mean", 1.0
+
+
+def _flag_constant(target: dict[str, Any], values: np.ndarray) -> None:
+    if is_constant(values):
+        target["uninformative"] = True
+        target["uninformative_reason"] = (
+            "the score is the same on every record (a degenerate scorer output, e.g. a random-weights model)"
+        )
+        target.setdefault("warnings", []).append("uninformative: the score is constant")
+
+
+def _is_binary(values: np.ndarray) -> bool:
+    v = values[np.isfinite(values)]
+    return bool(v.size) and bool(np.all((v == 0) | (v == 1)))
 
 
 def _gap_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -297,17 +345,21 @@ def _group_entries(
                 "gap": {},
                 "vs_overall": {},
             }
+            kind = "proportion" if _is_binary(v[in_cmp]) else "mean"
+            constant = is_constant(v[in_cmp])
             for gi, g in enumerate(groups):
                 cell = {"n": ns[gi]}
-                pending.add(cell, columns, _cell_fn(gi))
+                pending.add(cell, cols[gi], ratio, kind)
                 entry["by_group"][g] = cell
                 diff: dict[str, Any] = {}
                 pending.add(diff, columns, _vs_overall_fn(gi, len(groups)))
                 entry["vs_overall"][g] = diff
-            pending.add(entry["overall"], columns, _cell_fn(len(groups)))
+            pending.add(entry["overall"], c_all, ratio, kind)
             entry["mean_of_groups"] = {"n": n_all}  # the unweighted mean of the group means (charts' line)
             pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)))
-            pending.add(entry["gap"], columns, _gap_fn(len(groups)))
+            entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level))
+            if constant:
+                _flag_constant(entry["gap"], v[in_cmp])
             seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
             entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
             out.append(entry)
@@ -331,6 +383,37 @@ def _set_cell_means(
     cnts = np.bincount(cell[ok], minlength=size).reshape(-1, len(groups))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
+
+
+def _honest_gap(
+    frame: Frame, in_cmp: np.ndarray, values: np.ndarray, groups: list[str], v: np.ndarray, level: float
+) -> dict[str, Any]:
+    """The gap as the largest pairwise difference, with intervals that can include 0
+    (audit/intervals.py ``pairwise_gap``)."""
+    sel = in_cmp & np.isfinite(v)
+    pair = frame.attr("pair_id")
+    if frame.has_pairs and all(p is not None for p in pair[sel]):
+        cells = _set_cell_means(frame, sel, values, groups, v)
+        res = pairwise_gap(groups, level, cells=cells)
+        n_clusters = int(cells.shape[0])
+    else:
+        items, inv = np.unique(frame.item[sel], return_inverse=True)
+        sums = np.bincount(inv, weights=v[sel], minlength=items.size)
+        counts = np.bincount(inv, minlength=items.size).astype(float)
+        g_codes = {g: i for i, g in enumerate(groups)}
+        labels = np.zeros(items.size, dtype=int)
+        labels[inv] = [g_codes[g] for g in values[sel]]
+        res = pairwise_gap(groups, level, sums=sums, counts=counts, labels=labels)
+        n_clusters = int(items.size)
+    out: dict[str, Any] = {k: clean_float(res[k]) for k in ("estimate", "ci_low", "ci_high")}
+    out["n_clusters"] = n_clusters
+    out["method"] = res.get("interval", "no pair with 2 or more clusters")
+    out["pairs"] = [
+        {**p, **{k: clean_float(p[k]) for k in ("diff", "se", "ci_low", "ci_high")}} for p in res["pairs"]
+    ]
+    if n_clusters < MIN_CLUSTERS_WARN and out["ci_low"] is not None:
+        out["warnings"] = [f"CI from only {n_clusters} clusters (fewer than {MIN_CLUSTERS_WARN}): it may under-cover"]
+    return out
 
 
 def _gap_test(
@@ -624,9 +707,6 @@ def build_summary(
         "gates": {**gate_counts(results, pol.on_inconclusive), "unmatched": unmatched},
         "damaged": damaged,
     }
-    from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
-
-    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
     from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
 
     summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
