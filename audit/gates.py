@@ -384,3 +384,17 @@ def gate_line(r: dict[str, Any]) -> str:
     for w in r.get("warnings") or []:
         line += f"; warning: {w}"
     return line + proto
+
+
+def gate_note(r: dict[str, Any]) -> str:
+    """The note a report prints beside a gate: the error, or the cluster count, what would decide
+    an INCONCLUSIVE gate ("what it would take") and any warnings."""
+    if r.get("error"):
+        return str(r["error"])
+    bits = []
+    if isinstance(r.get("n_clusters"), int):
+        bits.append(f"n={r['n_clusters']}")
+    if verdict_of(r) == "INCONCLUSIVE":
+        bits.append("what it would take: " + ((r.get("needed") or {}).get("text") or "unknown"))
+    bits += [f"warning: {w}" for w in r.get("warnings") or []]
+    return "; ".join(bits)

@@ -206,3 +206,16 @@ def test_verdict_of_reads_old_summaries() -> None:
     assert verdict_of({"passed": False}) == "FAIL"
     assert verdict_of({"passed": False, "error": "x"}) == "ERROR"
     assert verdict_of({"passed": False, "verdict": "INCONCLUSIVE"}) == "INCONCLUSIVE"
+
+
+def test_reports_show_inconclusive_with_what_it_would_take(tmp_path: Path) -> None:
+    from audit.report import render_html, render_markdown
+    from audit.store import read_manifest
+    from audit.summary import build_summary
+
+    run = _run(tmp_path, [{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}], gap=0.1)
+    summary = build_summary(run, self_audit=False)
+    md = render_markdown(summary, read_manifest(run))
+    html = render_html(summary, read_manifest(run))
+    for text in (md, html):
+        assert "INCONCLUSIVE" in text and "what it would take: ≈" in text and "more sets would decide this" in text

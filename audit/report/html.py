@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from audit.gates import gate_note
 from audit.report.format import ci, direction_word, esc, mean_of_shown, num, pval, verdict_of_gate
 from audit.report.svg import interval_chart
 
@@ -67,7 +68,7 @@ def _gates(summary: dict[str, Any]) -> str:
             f"<code>{esc(r['metric'])} {esc(r['op'])} {num(r['threshold'])}</code>",
             esc(ci(r)),
             f"{esc(r['bound'])} = {num(r.get('value'))}",
-            esc(r.get("error") or "") + f'<div class="proto">{esc(r.get("protocol") or "")}</div>',
+            esc(gate_note(r)) + f'<div class="proto">{esc(r.get("protocol") or "")}</div>',
         ]
         for r in results
     ]

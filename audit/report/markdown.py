@@ -26,9 +26,15 @@ def _gates(summary: dict[str, Any]) -> list[str]:
         gate = md_code(f"{r['metric']} {r['op']} {num(r['threshold'])}")
         lines.append(
             f"| **{verdict_of_gate(r)}** | {md_cell(r.get('suite') or '-')} | {gate} | {ci(r)} | "
-            f"{r['bound']} = {num(r.get('value'))} | {md_cell(r.get('error') or r.get('protocol') or '')} |"
+            f"{r['bound']} = {num(r.get('value'))} | {md_cell(_gate_note(r) or r.get('protocol') or '')} |"
         )
     return [*lines, ""]
+
+
+def _gate_note(r: dict[str, Any]) -> str:
+    from audit.gates import gate_note  # n clusters, what would decide an INCONCLUSIVE gate, warnings
+
+    return gate_note(r)
 
 
 def _fig(d: dict[str, Any] | None) -> str:
