@@ -83,3 +83,49 @@ def n_for_proportion(p: float, margin: float, design_effect: float = 1.0, power:
     sd = math.sqrt(max(p * (1 - p), 1e-4))
     n = n_for_mean(sd, margin, power, alpha)
     return None if n is None else math.ceil(n * max(1.0, design_effect))
+
+
+def n_for_equivalence(sd: float, margin: float, n_pairs: int = 1, power: float = 0.8, alpha: float = 0.05) -> int | None:
+    """Sets needed so a gap gate ``gap <= delta`` passes with probability ``power`` when every
+    pairwise difference is ``delta - margin`` away... here: true difference 0 and the pass margin
+    is ``margin`` (= delta). Each pair must satisfy |d| + z·se < delta; with ``n_pairs`` roughly
+    independent pairs each needs power ``power ** (1 / n_pairs)``."""
+    if not (_finite(sd) and _finite(margin)) or margin <= 0:
+        return None
+    if sd <= 0:
+        return 2
+    per_pair = power ** (1.0 / max(1, n_pairs))
+    za, zb = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf((1 + per_pair) / 2)
+    return max(2, math.ceil(((za + zb) * sd / margin) ** 2))
+
+
+def unit_sd(fig: dict[str, Any], level: float = 0.95) -> float | None:
+    """The SD of one resampling unit's contribution, from a figure's CI and cluster count
+    (se = half-width / z; sd = se * sqrt(n)). For a gap, the largest over its pairwise differences."""
+    pairs = fig.get("pairs") or []
+    if pairs:
+        sds = [p["se"] * math.sqrt(p["n"]) for p in pairs if _finite(p.get("se")) and p.get("n")]
+        return max(sds) if sds else None
+    n, lo, hi = fig.get("n_clusters"), fig.get("ci_low"), fig.get("ci_high")
+    if not (isinstance(n, int) and n >= 2 and _finite(lo) and _finite(hi)):
+        return None
+    z = sps.norm.ppf(1 - (1 - level) / 2)
+    return (float(hi) - float(lo)) / (2 * z) * math.sqrt(n)
+
+
+def plan_gate(
+    gate: dict[str, Any], sd: float | None, effect: float, power: float, alpha: float, n_groups: int = 2
+) -> dict[str, Any]:
+    """Units needed to decide one gate. ``effect``: for a gap gate, the true gap assumed (0 = an
+    unbiased model; it must pass); otherwise how far the true value sits on the safe side of the
+    threshold (it must pass)."""
+    is_gap = str(gate["metric"]).startswith("gap(")
+    if sd is None:
+        return {"n": None, "why": "no spread known (give --sd or --from RUN)"}
+    if is_gap:
+        margin = float(gate["threshold"]) - effect
+        n_pairs = n_groups * (n_groups - 1) // 2
+        n = n_for_equivalence(sd, margin, n_pairs, power, alpha)
+    else:
+        n = n_for_mean(sd, effect, power, alpha)
+    return {"n": n, "sd": sd, "margin": margin if is_gap else effect}
