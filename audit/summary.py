@@ -746,6 +746,14 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
         echo(gate_line(r))
     g = summary["gates"]
     verdicts = [verdict_of(r) for r in results]
+    thin = [r for r in results if isinstance(r.get("n_clusters"), int) and r["n_clusters"] < MIN_CLUSTERS_WARN]
+    if thin:
+        fewest = min(r["n_clusters"] for r in thin)
+        echo(
+            f"warning: {len(thin)} gate(s) rest on fewer than {MIN_CLUSTERS_WARN} prompts/sets (as few as "
+            f"{fewest}; a small --limit?): their verdicts are unreliable; "
+            "`lm-audit plan --from RUN` says how many each gate needs"
+        )
     counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
     oi = g.get("on_inconclusive", "fail")
     how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"

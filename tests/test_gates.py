@@ -219,3 +219,11 @@ def test_reports_show_inconclusive_with_what_it_would_take(tmp_path: Path) -> No
     html = render_html(summary, read_manifest(run))
     for text in (md, html):
         assert "INCONCLUSIVE" in text and "what it would take: ≈" in text and "more sets would decide this" in text
+
+
+def test_a_small_limit_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
+    run = write_run(tmp_path / "few", {"bias": suite_manifest(gates=[gate])}, counterfactual_records(n_pairs=4))
+    assert main(["gate", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert "INCONCLUSIVE" in out and "fewer than 10 prompts/sets (as few as 4" in out and "lm-audit plan" in out
