@@ -66,6 +66,10 @@ class RunConfig:
     policy: Path | None = None
     progress: bool = True
     command: list[str] = field(default_factory=list)
+    # --until-decided (audit/sequential.py): a resume may raise a suite's --limit (the stratified
+    # selection at a larger limit holds the smaller one's prompts); the driver writes the summary
+    grow_limits: bool = False
+    finalize: bool = True
 
 
 @dataclass
@@ -387,7 +391,11 @@ def _suite_manifest(ps: PlannedSuite) -> dict[str, Any]:
     }
 
 
-def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
+def _grown(old: Any, new: Any) -> bool:
+    return new is None or (old is not None and new >= old)
+
+
+def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path, grow: bool = False) -> None:
     problems = []
     if old.get("model", {}).get("fingerprint") != new["model"]["fingerprint"]:
         problems.append("model")
@@ -398,7 +406,7 @@ def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> No
         if o is None:
             continue
         for k in ("data_hash", "generation", "limit"):
-            if o.get(k) != s.get(k):
+            if o.get(k) != s.get(k) and not (grow and k == "limit" and _grown(o.get(k), s.get(k))):
                 problems.append(f"{sid}.{k}")
         # runs written before the selection seed existed selected --limit prompts with the run seed
         if s.get("selection_seed") is not None and o.get("selection_seed", old.get("seed")) != s["selection_seed"]:
@@ -457,7 +465,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         }
         if store.exists():
             old = store.read_manifest()
-            _check_resume(old, manifest, store.dir)
+            _check_resume(old, manifest, store.dir, config.grow_limits)
             manifest["created"] = old.get("created", manifest["created"])
             manifest["suites"] = {**old.get("suites", {}), **manifest["suites"]}
         done = store.completed_keys()
@@ -493,5 +501,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     finally:
         engine.close()
         store.close()
+    if not config.finalize:
+        return store.dir, 0
     code = finalize_run(store.dir, config.policy, echo=say)
     return store.dir, code

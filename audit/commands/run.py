@@ -63,6 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--until-decided", action="store_true",
+        help="add prompts in rounds (the --limit, doubling) until every gate is decided or --budget is "
+        "reached; CIs use Bonferroni alpha spending over the looks (docs/statistics.md)",
+    )
+    p.add_argument(
+        "--budget", type=int, metavar="N", default=None,
+        help="with --until-decided: the largest number of prompts per suite (default 400)",
+    )
     p.set_defaults(func=run)
 
 
@@ -122,7 +131,14 @@ def run(args: argparse.Namespace) -> int:
         from audit.comparison.multirun import run_many_models
 
         return run_many_models(config, args.model)
-    run_dir, code = run_audit(config)
+    if args.budget is not None and not args.until_decided:
+        raise UsageError("--budget needs --until-decided")
+    if args.until_decided:
+        from audit.sequential import run_until_decided
+
+        run_dir, code = run_until_decided(config, args.budget if args.budget is not None else 400)
+    else:
+        run_dir, code = run_audit(config)
     print(f"report: {run_dir / 'report.html'}")
     print(f"summary: {run_dir / 'summary.json'}")
     return code
