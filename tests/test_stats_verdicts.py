@@ -120,3 +120,26 @@ def test_summary_gap_can_include_zero_and_constant_scores_are_errors(tmp_path) -
     flat = write_run(tmp_path / "flat", {"bias": suite_manifest(gates=[gate])}, recs)
     (r,) = all_gate_results(build_summary(flat, self_audit=False))
     assert verdict_of(r) == "ERROR" and "uninformative" in r["error"] and r["passed"] is False
+
+
+@pytest.mark.parametrize("n_sets", [30, 100])
+def test_pairwise_difference_intervals_cover(n_sets: int) -> None:
+    rng = np.random.default_rng(20 + n_sets)
+    reps, hits = 400, 0
+    for _ in range(reps):
+        res = pairwise_gap(["a", "b"], cells=_sets(rng, n_sets, (0.0, 0.1)))
+        (pair,) = res["pairs"]
+        hits += pair["ci_low"] <= -0.1 <= pair["ci_high"]  # d = a - b = -0.1
+    assert 0.925 <= hits / reps <= 0.975
+
+
+def test_independent_groups_gap_includes_zero_and_covers() -> None:
+    rng = np.random.default_rng(31)
+    reps, zero_in = 300, 0
+    for _ in range(reps):
+        labels = np.repeat(np.arange(3), 40)
+        counts = np.full(labels.size, 3.0)
+        sums = (rng.normal(0, 0.3, labels.size)[:, None] + rng.normal(0, 0.2, (labels.size, 3))).sum(1)
+        res = pairwise_gap(["a", "b", "c"], sums=sums, counts=counts, labels=labels)
+        zero_in += res["ci_low"] == 0.0
+    assert zero_in / reps >= 0.93
