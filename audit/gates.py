@@ -258,9 +258,12 @@ def evaluate_gate(
     if fig.get("method"):
         result["method"] = fig["method"]
     if not _finite(value):
-        return _error(
+        err = _error(
             result, f"'{gate['metric']}' has no {which} (no records, or fewer than 2 prompts/sets for a CI)"
         )
+        if fig.get("estimate") is not None or (result["n_clusters"] or 0) >= 1:
+            err["needs_data"] = True  # more prompts would make it computable (--until-decided grows it)
+        return err
     if fig.get("uninformative"):
         why = fig.get("uninformative_reason") or "the score is constant or nearly so (a degenerate scorer output)"
         return _error(result, f"'{gate['metric']}' is uninformative: {why}; no signal is not a pass")

@@ -46,7 +46,11 @@ def undecided_suites(summary: dict[str, Any]) -> set[str]:
     from audit.gates import verdict_of
     from audit.summary import all_gate_results
 
-    return {str(r.get("suite")) for r in all_gate_results(summary) if verdict_of(r) == "INCONCLUSIVE"}
+    return {
+        str(r.get("suite"))
+        for r in all_gate_results(summary)
+        if verdict_of(r) == "INCONCLUSIVE" or r.get("needs_data")
+    }
 
 
 def run_until_decided(
@@ -85,7 +89,7 @@ def run_until_decided(
         g = summary["gates"]
         echo(
             f"until-decided: look {i + 1}/{len(limits)} (limit {lim}, CI level {level:.4g}): "
-            f"{g['n_total'] - g['n_inconclusive']}/{g['n_total']} gates decided, {n_records} records"
+            f"{g['n_pass'] + g['n_fail']}/{g['n_total']} gates decided (PASS or FAIL), {n_records} records"
         )
         if not open_:
             break
