@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holds manifest.json)")
     p.add_argument("--policy", type=Path, help="policy.yaml with gates (replaces suite defaults)")
     p.add_argument("--write", action="store_true", help="also rewrite summary.json and the reports")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the gates as JUnit XML (CI test reports)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         write_reports(args.run_dir, summary)
     print_gates(summary)
+    if args.junit is not None:
+        from audit.export.junit import gates_junit, write_junit
+
+        print(f"junit: {write_junit(args.junit, gates_junit(summary))}")
     if summary.get("damaged"):
         from audit.store import describe_damage
 

@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--budget", type=int, metavar="N", default=None,
         help="with --until-decided: the largest number of prompts per suite (default 400)",
     )
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the gates as JUnit XML (CI test reports)")
     p.set_defaults(func=run)
 
 
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=["lm-audit", *sys.argv[1:]],
     )
+    if args.junit is not None and args.model and len(args.model) > 1:  # (E)
+        raise UsageError("--junit takes one --model; with several, use 'lm-audit gate RUN --junit FILE' per run")
     if args.model and len(args.model) > 1:
         from audit.comparison.multirun import run_many_models
 
@@ -141,4 +144,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir, code = run_audit(config)
     print(f"report: {run_dir / 'report.html'}")
     print(f"summary: {run_dir / 'summary.json'}")
+    from audit.export import after_run  # --junit file, and how to export (Inspect, model card, tables)
+
+    after_run(run_dir, args.junit)
     return code
