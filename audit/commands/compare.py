@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'SUITE/FIGURE=DELTA' for one suite, '*=0' for every figure (repeatable)",
     )
     p.add_argument("--out", type=Path, help="folder to write compare.json and compare.md into")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write one JUnit testcase per compared figure")
     p.set_defaults(func=run)
 
 
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from audit.comparison import DamagedRunError, compare_many
     from audit.comparison.render import many_lines, render_many_markdown
     from audit.errors import UsageError
+    from audit.export.junit import write_compare_junit
     from audit.gates import load_policy
     from audit.report.compare import compare_lines, compare_runs, render_compare_markdown
 
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             result = compare_runs(args.runs[0], args.runs[1], policy.stats, policy.compare, thresholds)
             for line in compare_lines(result):
                 print(line)
+            write_compare_junit(args.junit, [result])
             if args.out is not None:
                 _write(args.out, result, render_compare_markdown(result))
             return 0 if result["passed"] else 1
@@ -80,10 +83,12 @@ def run(args: argparse.Namespace) -> int:
         for line in many_lines(many):
             print(line)
         code = 0
+        pairs = []  # for --junit
         if thresholds or policy.compare.max_regression:
             many["regressions"] = []
             for other in args.runs[1:]:
                 res = compare_runs(args.runs[0], other, policy.stats, policy.compare, thresholds)
+                pairs.append(res)
                 lines = [ln for ln in compare_lines(res) if ln.startswith(("REGRESSED", "ERROR"))]
                 for ln in lines:
                     print(f"{res['run_b']['label']}: {ln}")
@@ -96,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"compare: {'PASS' if code == 0 else 'FAIL'} ({n_reg} regressed against {many['runs'][0]['label']})")
         else:
             print(f"compare: {many['n_figures']} figures, no thresholds set")
+        write_compare_junit(args.junit, pairs, many)
         if args.out is not None:
             _write(args.out, many, render_many_markdown(many))
         return code
     except DamagedRunError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        write_compare_junit(args.junit, [], error=str(exc))
         return 1

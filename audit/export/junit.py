@@ -189,3 +189,10 @@ def write_junit(path: Path, xml: str) -> Path:
     except OSError as exc:
         raise UsageError(f"--junit: cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def write_compare_junit(path: Path | None, pairs: list[dict[str, Any]], many: dict[str, Any] | None = None,
+                        error: str | None = None) -> None:
+    """The ``compare --junit FILE`` hook: nothing when no file was asked for."""
+    if path is not None:
+        print(f"junit: {write_junit(path, compare_junit(pairs, many, error))}")
