@@ -28,7 +28,7 @@ from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest,
 
 log = logging.getLogger(__name__)
 
-LOGIT_BUDGET = 48 * 2**20  # floats of logits per likelihood batch (192 MiB in float32)
+LOGIT_BUDGET = 24 * 2**20  # floats of logits per likelihood batch (96 MiB in float32)
 
 
 def default_device() -> str:

@@ -236,8 +236,12 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         cfg = loaded.config
         if hasattr(cfg, "quantization_config"):
             del cfg.quantization_config
-        plain = AutoModelForCausalLM.from_config(cfg)
-        plain.load_state_dict(loaded.state_dict())
+        import torch
+
+        with torch.device("meta"):  # no second copy of the weights: the plain model takes the loaded tensors
+            plain = AutoModelForCausalLM.from_config(cfg)
+        plain.load_state_dict(loaded.state_dict(), assign=True)
+        plain.tie_weights()
         plain.generation_config = loaded.generation_config
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
