@@ -87,7 +87,8 @@ gates:
 """
     )
     code, run = _run(tmp_path, str(tmp_path / "pets.yaml"), 100)
-    assert code == 0
+    # the random-weights model's sentiment is constant: its gap is uninformative, an ERROR (issue 11)
+    assert code in (0, 1)
     records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
     assert len(records) == 2 * 2 * 2 * 2  # templates x forms x groups x samples
     # counterfactual prompts share their sampling stream: same key prefix for cat and dog
@@ -96,7 +97,9 @@ gates:
         by_pair.setdefault((r["attributes"]["pair_id"], r["sample"]), set()).add(r["attributes"]["pet"])
     assert all(v == {"cat", "dog"} for v in by_pair.values())
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["gates"]["n_total"] == 1 and summary["gates"]["passed"] is True
+    (gate,) = summary["suites"]["pets"]["gates"]
+    assert summary["gates"]["n_total"] == 1 and (code == 0) == summary["gates"]["passed"]
+    assert gate["verdict"] == "PASS" or "uninformative" in (gate.get("error") or "")
 
 
 @pytest.mark.slow
