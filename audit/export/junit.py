@@ -31,9 +31,14 @@ def xml_text(s: Any) -> str:
     return _BAD_XML.sub("\ufffd", "" if s is None else str(s))
 
 
+def threshold_text(t: Any) -> str:
+    """A gate threshold as written (no rounding: it names the testcase)."""
+    return f"{t:.10g}" if isinstance(t, int | float) and not isinstance(t, bool) else str(t)
+
+
 def gate_message(r: dict[str, Any], level: float = 0.95) -> str:
     v = verdict(r)
-    head = f"{v} {r.get('suite') or '-'}: {r.get('metric')} {r.get('op')} {fmt(r.get('threshold'))}"
+    head = f"{v} {r.get('suite') or '-'}: {r.get('metric')} {r.get('op')} {threshold_text(r.get('threshold'))}"
     if r.get("error"):
         body = f"could not be assessed: {r['error']}"
     else:
@@ -112,7 +117,7 @@ def gates_junit(summary: dict[str, Any]) -> str:
         outcome = {"PASS": "pass", "FAIL": "failure", "ERROR": "error"}.get(v)
         if outcome is None:  # INCONCLUSIVE
             outcome = "failure" if on_inc == "fail" else "skipped"
-        name = f"{r.get('metric')} {r.get('op')} {fmt(r.get('threshold'))}"
+        name = f"{r.get('metric')} {r.get('op')} {threshold_text(r.get('threshold'))}"
         s.case(f"lm-audit.{where}", name, outcome, gate_message(r, level), kind=v)
     model = summary.get("model") or {}
     props = {
