@@ -24,6 +24,7 @@ import torch
 from audit.errors import ModelUnavailableError
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.sampling import pick
+from audit.models.shared_prefix import score_shared
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class HFBackend(ModelBackend):
         self.random_weights = random_weights
         self.batch_size = max(1, int(batch_size))
         self.details = details or {}
+        self.shared_prefix = True  # False: every request is its own row (the reference path)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -283,8 +285,17 @@ class HFBackend(ModelBackend):
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         pairs = [self._split_ids(r.context, r.continuation) for r in requests]
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         results: list[LoglikelihoodResult | None] = [None] * len(pairs)
+        if self.shared_prefix:  # run shared token prefixes once (audit/models/shared_prefix.py)
+            full = [(ctx + cont)[-self.max_positions :] for ctx, cont in pairs]
+            done = score_shared(
+                self.model, [(s, min(len(c), len(s) - 1)) for s, (_, c) in zip(full, pairs, strict=True)],
+                pad_id=self.pad_id, device=self.device, rows=self.batch_size, budget=LOGIT_BUDGET,
+            )
+            for i, (lp, n, greedy) in done.items():
+                results[i] = LoglikelihoodResult(lp, n, greedy)
+        left = [i for i in range(len(pairs)) if results[i] is None]
+        order = sorted(left, key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         for idx in self._likelihood_batches(order, [min(len(c) + len(x), self.max_positions) for c, x in pairs]):
             seqs = []
             for i in idx:
