@@ -85,6 +85,7 @@ def main() -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--half", action="store_true", help="float16 on both sides (CUDA)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-shared-prefix", action="store_true", help="ours without the shared-prefix path (before/after)")
     args = ap.parse_args()
     try:
         import lm_eval  # noqa: F401
@@ -96,6 +97,7 @@ def main() -> int:
     from audit.models.registry import load_model
 
     backend = load_model(args.model, batch_size=args.ours_batch_size, device=args.device)
+    backend.shared_prefix = not args.no_shared_prefix  # type: ignore[attr-defined]
     if args.half:
         backend.model.half()
     pairs = load_pairs(args.limit)
