@@ -70,6 +70,21 @@ def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenPara
     return _full(probs, u, params.top_p)
 
 
+def _candidates(
+    scaled: torch.Tensor, probs: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The top ``k`` tokens in the full stable sort's order (probability descending, then token id),
+    their probabilities, and whether the k-th and (k+1)-th differ (no tie straddles the cut)."""
+    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
+    distinct_cut = top[:, k - 1] > top[:, k]
+    idx = idx[:, :k]
+    vals = probs.gather(-1, idx)
+    by_id = torch.argsort(idx, dim=-1)
+    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
+    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
+    return idx.gather(-1, order), vals.gather(-1, order), distinct_cut
+
+
 def _partial(
     scaled: torch.Tensor, probs: torch.Tensor, u: torch.Tensor, top_p: float, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,15 +94,7 @@ def _partial(
     float64 softmax does (exp is monotone, and distinct float32 values stay distinct in float64);
     their probabilities are then read from the same float64 softmax the reference uses.
     """
-    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
-    distinct_cut = top[:, k - 1] > top[:, k]
-    idx = idx[:, :k]
-    vals = probs.gather(-1, idx)
-    # the full sort's order among candidates: by probability descending, then by token id
-    by_id = torch.argsort(idx, dim=-1)
-    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
-    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
-    idx, vals = idx.gather(-1, order), vals.gather(-1, order)
+    idx, vals, distinct_cut = _candidates(scaled, probs, k)
     choice, inside = _choose(vals, u, top_p)
     return idx.gather(-1, choice[:, None]).squeeze(-1), inside & distinct_cut
 
@@ -99,14 +106,7 @@ def _partial_untruncated(
     sum. That sum is read here as ``probs.sum()``, which differs from the sorted cumulative sum by
     at most ``vocab * eps`` (about 1e-11 for 262k tokens); a row is accepted only when no candidate
     CDF value lies within ``TARGET_MARGIN`` of the target, so the chosen index is the same."""
-    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
-    distinct_cut = top[:, k - 1] > top[:, k]
-    idx = idx[:, :k]
-    vals = probs.gather(-1, idx)
-    by_id = torch.argsort(idx, dim=-1)
-    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
-    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
-    idx, vals = idx.gather(-1, order), vals.gather(-1, order)
+    idx, vals, distinct_cut = _candidates(scaled, probs, k)
     cum = vals.cumsum(dim=-1)
     target = u * probs.sum(dim=-1)
     choice = torch.searchsorted(cum, target[:, None]).squeeze(-1)
