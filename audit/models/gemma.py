@@ -71,23 +71,6 @@ def gemma_gguf() -> Path:
 
 
 def load_gemma(**options: Any) -> ModelBackend:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from audit.models.registry import load_gguf_converted
 
-    from audit.models.hf import HFBackend
-    from audit.models.registry import cache_dir, convert_gguf
-
-    gguf = gemma_gguf()
-    fp = GEMMA_SHA256[:16]
-    target = cache_dir() / "models" / f"gemma3-270m-{fp}"
-    if not (target / "model.safetensors").is_file():
-        convert_gguf(gguf, target)
-    tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(target, local_files_only=True, dtype="float32")
-    return HFBackend(
-        model,
-        tokenizer,
-        name="gemma3-270m",
-        fingerprint=fp,
-        details={"source": str(gguf), "converted_copy": str(target), "licence": GEMMA_LICENCE},
-        **options,
-    )
+    return load_gguf_converted(gemma_gguf(), "gemma3-270m", GEMMA_SHA256[:16], GEMMA_LICENCE, **options)

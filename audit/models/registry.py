@@ -203,13 +203,20 @@ def smollm2_gguf() -> Path:
 
 def load_smollm2(**options: Any) -> ModelBackend:
     """Load SmolLM2-135M-Instruct, converting the GGUF to a cached safetensors copy once."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from audit.models.hf import HFBackend, fingerprint_files
+    from audit.models.hf import fingerprint_files
 
     gguf = smollm2_gguf()
-    fp = fingerprint_files([gguf])
-    target = cache_dir() / "models" / f"smollm2-135m-{fp}"
+    return load_gguf_converted(gguf, "smollm2-135m", fingerprint_files([gguf]), "Apache-2.0", **options)
+
+
+def load_gguf_converted(gguf: Path, name: str, fingerprint: str, licence: str, **options: Any) -> ModelBackend:
+    """An embedded GGUF model through its cached safetensors copy (``<cache>/models/<name>-<fp>``),
+    converting the GGUF on first use."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from audit.models.hf import HFBackend
+
+    target = cache_dir() / "models" / f"{name}-{fingerprint}"
     if not (target / "model.safetensors").is_file():
         convert_gguf(gguf, target)
     tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=True)
@@ -217,9 +224,9 @@ def load_smollm2(**options: Any) -> ModelBackend:
     return HFBackend(
         model,
         tokenizer,
-        name="smollm2-135m",
-        fingerprint=fp,
-        details={"source": str(gguf), "converted_copy": str(target), "licence": "Apache-2.0"},
+        name=name,
+        fingerprint=fingerprint,
+        details={"source": str(gguf), "converted_copy": str(target), "licence": licence},
         **options,
     )
 
