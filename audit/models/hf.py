@@ -23,14 +23,11 @@ import torch
 
 from audit.errors import ModelUnavailableError
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.models.likelihood import score_requests, split_ids
 from audit.models.sampling import pick
-from audit.models.shared_prefix import score_shared
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 log = logging.getLogger(__name__)
-
-LOGIT_BUDGET = 24 * 2**20  # floats of logits per likelihood batch (96 MiB in float32)
-
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -259,64 +256,10 @@ class HFBackend(ModelBackend):
 
     # ------------------------------------------------------------------ log-likelihood
     def _split_ids(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        whole = self.tokenizer(context + continuation)["input_ids"]
-        if not context:
-            return [self.start_id], whole
-        ctx = self.tokenizer(context)["input_ids"]
-        if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
-            return ctx, whole[len(ctx) :]
-        return ctx, self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        return split_ids(self, context, continuation)
 
-    def _likelihood_batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
-        """Length-sorted batches of at most ``batch_size`` rows whose logits (rows x width x vocab
-        floats) stay within ``LOGIT_BUDGET``, so a 262k vocabulary does not need gigabytes."""
-        vocab = int(getattr(self.model.config, "vocab_size", 50257) or 50257)
-        batches: list[list[int]] = []
-        cur: list[int] = []
-        for i in order:  # ascending length, so the last row added sets the width
-            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * lengths[i] * vocab > LOGIT_BUDGET):
-                batches.append(cur)
-                cur = []
-            cur.append(i)
-        if cur:
-            batches.append(cur)
-        return batches
-
-    @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        pairs = [self._split_ids(r.context, r.continuation) for r in requests]
-        results: list[LoglikelihoodResult | None] = [None] * len(pairs)
-        if self.shared_prefix:  # run shared token prefixes once (audit/models/shared_prefix.py)
-            full = [(ctx + cont)[-self.max_positions :] for ctx, cont in pairs]
-            done = score_shared(
-                self.model, [(s, min(len(c), len(s) - 1)) for s, (_, c) in zip(full, pairs, strict=True)],
-                pad_id=self.pad_id, device=self.device, rows=self.batch_size, budget=LOGIT_BUDGET,
-            )
-            for i, (lp, n, greedy) in done.items():
-                results[i] = LoglikelihoodResult(lp, n, greedy)
-        left = [i for i in range(len(pairs)) if results[i] is None]
-        order = sorted(left, key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        for idx in self._likelihood_batches(order, [min(len(c) + len(x), self.max_positions) for c, x in pairs]):
-            seqs = []
-            for i in idx:
-                ctx, cont = pairs[i]
-                seq = (ctx + cont)[-self.max_positions :]
-                seqs.append((seq, min(len(cont), len(seq) - 1)))
-            width = max(len(s) for s, _ in seqs)
-            ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for row, (s, _) in enumerate(seqs):
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            for row, (i, (s, n_cont)) in enumerate(zip(idx, seqs, strict=True)):
-                start = len(s) - n_cont
-                lp = torch.log_softmax(logits[row, start - 1 : len(s) - 1].float(), dim=-1)
-                target = torch.tensor(s[start:], device=lp.device)
-                tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
-                greedy = bool((lp.argmax(-1) == target).all())
-                results[i] = LoglikelihoodResult(float(tok_lp.sum()), n_cont, greedy)
-        return [r for r in results if r is not None]
+        return score_requests(self, requests)
 
 
 # ---------------------------------------------------------------------- loading
