@@ -4,6 +4,7 @@ partial-sort sampler's token-for-token equality with the full sort."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -169,5 +170,9 @@ def test_partial_sort_sampler_picks_the_full_sorts_token(vocab: int) -> None:
             logits = torch.randn(48, vocab, generator=g) * scale
             logits[:6, :80] = logits[:6, :1].clone()  # ties inside and across the candidate cut
             logits[6:12] = torch.round(logits[6:12])  # many ties
+            # two tokens hold 0.9 of the mass to float32 rounding: the nucleus cut sits within the
+            # float32 normalizer's error bound, so these rows need the exact probabilities (tier 2)
+            logits[12:16] = 0.0
+            logits[12:16, :2] = math.log(4.5 * (vocab - 2))
             u = torch.rand(48, generator=g, dtype=torch.float64)
             assert torch.equal(pick(logits, u, params), pick_reference(logits, u, params))

@@ -6,21 +6,28 @@ temperature, mask below the top-k, softmax in float64, sort the vocabulary by pr
 most likely token always stays), and return the token where the kept mass's CDF crosses
 ``u * kept_mass`` for the row's uniform draw ``u``.
 
-Sorting a 49k-262k vocabulary for every row at every step costs more than the forward pass of a
-small model. ``pick`` gives the same token for the same draw with a partial sort: it takes the
-``K + 1`` most likely tokens (``torch.topk``), orders them as the full stable sort would (by
-probability, then token id), and uses them when two checks hold for the row:
+A float64 softmax and a sort of a 49k-262k vocabulary for every row at every step cost more than
+the forward pass of a small model. ``pick`` gives the same token for the same draw in three tiers:
 
-- the nucleus ends strictly inside the first K candidates, so every kept token is a candidate and
-  the kept prefix, its cumulative sums and hence the chosen index are those of the full sort;
-- the K-th and (K+1)-th probabilities differ, so the candidate set is exactly the first K entries
-  of the full stable sort (no tie straddles the cut).
+1. **Candidates, float32 normalizer.** The ``K + 1`` largest logits (``torch.topk``, K in
+   ``CANDIDATES``, or top-k itself), ordered as the full stable sort orders them (logit descending,
+   then token id); when the K-th and (K+1)-th differ, no tie straddles the cut and the candidates
+   are exactly the first K entries of the full sort. Their probabilities are computed in float64
+   from their own logits, divided by the row's float32-summed normalizer. Each decision (where the
+   nucleus ends, where the draw falls) must clear ``MASS_TOL``, a bound on that normalizer's error;
+   a row that passes gets the reference's token.
+2. **The reference's own probabilities, same candidates**, for rows whose decision lies inside the
+   candidates but within ``MASS_TOL`` of a cumulative sum: the float64 softmax of those rows only,
+   then the same prefix logic with no tolerance (for ``top_p = 1`` the draw's target must clear
+   every CDF step by ``TARGET_MARGIN``). Rows whose nucleus is not inside the candidates try the
+   next K.
+3. **The full sort**, for the rows left.
 
-Rows that fail either check are retried with more candidates, and finally with the full sort. With
-``top_p = 1`` (no nucleus) every token is kept; then a row uses its candidates when the draw's
-target falls inside their mass and not within ``TARGET_MARGIN`` of a CDF step (see
-``_partial_untruncated``). The equivalence is tested token for token against ``pick_reference`` on
-random and real logits.
+The error bound of tier 1: with ``m`` the row's largest logit, the float32 exponent of ``x - m`` is
+within 1 ulp (1.2e-7 relative); the float32 rounding of ``x - m`` adds at most 6e-8 times the
+distribution's entropy in nats (at most log V < 12.5) to the sum's relative error; the sum itself
+is accumulated in float64. ``MASS_TOL`` = 1e-5 is ten times their total. The equivalence is tested
+token for token against ``pick_reference`` on random and real logits.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import torch
 
 from audit.types import GenParams
 
-CANDIDATES = (512, 4096, 16384)
-TARGET_MARGIN = 1e-9  # far above the 1e-11 bound on the two sums' difference
+CANDIDATES = (512, 4096)
+MASS_TOL = 1e-5  # bound on the error of tier 1's cumulative sums (module doc)
+TARGET_MARGIN = 1e-9  # far above the 1e-11 bound on two float64 sums' difference (tier 2, top_p = 1)
 
 
 def _scaled(logits: torch.Tensor, params: GenParams) -> torch.Tensor:
@@ -70,73 +78,82 @@ def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenPara
     return _full(probs, u, params.top_p)
 
 
-def _candidates(
-    scaled: torch.Tensor, probs: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The top ``k`` tokens in the full stable sort's order (probability descending, then token id),
-    their probabilities, and whether the k-th and (k+1)-th differ (no tie straddles the cut)."""
+def _candidates(scaled: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The top ``k`` tokens in the full stable sort's order (logit descending, then token id), their
+    float64 logits, and whether the k-th and (k+1)-th differ (no tie straddles the cut). Float32
+    logits order and tie exactly as their float64 softmax does (exp is monotone, and distinct
+    float32 values stay distinct in float64)."""
     top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
     distinct_cut = top[:, k - 1] > top[:, k]
     idx = idx[:, :k]
-    vals = probs.gather(-1, idx)
     by_id = torch.argsort(idx, dim=-1)
-    idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
+    idx, vals = idx.gather(-1, by_id), top[:, :k].gather(-1, by_id)
     order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
-    return idx.gather(-1, order), vals.gather(-1, order), distinct_cut
+    return idx.gather(-1, order), vals.gather(-1, order).double(), distinct_cut
 
 
-def _partial(
-    scaled: torch.Tensor, probs: torch.Tensor, u: torch.Tensor, top_p: float, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens from the top ``k`` candidates, and which rows may use them (see the module doc).
-
-    Candidates are found on the float32 scaled logits, which order (and tie) exactly as their
-    float64 softmax does (exp is monotone, and distinct float32 values stay distinct in float64);
-    their probabilities are then read from the same float64 softmax the reference uses.
-    """
-    idx, vals, distinct_cut = _candidates(scaled, probs, k)
-    choice, inside = _choose(vals, u, top_p)
-    return idx.gather(-1, choice[:, None]).squeeze(-1), inside & distinct_cut
-
-
-def _partial_untruncated(
-    scaled: torch.Tensor, probs: torch.Tensor, u: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``top_p = 1``: every token is kept, so the reference's target is ``u`` times the full sorted
-    sum. That sum is read here as ``probs.sum()``, which differs from the sorted cumulative sum by
-    at most ``vocab * eps`` (about 1e-11 for 262k tokens); a row is accepted only when no candidate
-    CDF value lies within ``TARGET_MARGIN`` of the target, so the chosen index is the same."""
-    idx, vals, distinct_cut = _candidates(scaled, probs, k)
-    cum = vals.cumsum(dim=-1)
-    target = u * probs.sum(dim=-1)
-    choice = torch.searchsorted(cum, target[:, None]).squeeze(-1)
-    inside = choice < k
-    at = cum.gather(-1, choice.clamp(max=k - 1)[:, None]).squeeze(-1)
-    before = torch.where(
-        choice > 0, cum.gather(-1, (choice - 1).clamp(min=0)[:, None]).squeeze(-1), torch.zeros_like(target)
-    )
-    clear = ((at - target).abs() > TARGET_MARGIN) & ((target - before).abs() > TARGET_MARGIN)
-    return idx.gather(-1, choice.clamp(max=k - 1)[:, None]).squeeze(-1), inside & clear & distinct_cut
+def _decide(
+    p: torch.Tensor, u: torch.Tensor, top_p: float, tol: float, total: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index into the sorted candidate probabilities ``p`` chosen by ``u``; whether the decision
+    lies inside the candidates; and whether every comparison cleared ``tol`` (with ``tol = 0`` the
+    probabilities are the reference's own, and only the top_p = 1 target needs a margin).
+    ``total``: the whole vocabulary's mass (``top_p = 1`` scales the draw by it)."""
+    cum = p.cumsum(dim=-1)
+    clear = torch.ones_like(u, dtype=torch.bool)
+    if top_p < 1.0:
+        before = cum - p
+        keep = before < top_p
+        inside = ~keep[:, -1]
+        if tol:
+            clear &= ~((before - top_p).abs() <= tol).any(dim=-1)
+        cum = (p * keep).cumsum(dim=-1)
+        target = u * cum[:, -1]
+        margin = tol
+    else:
+        target = u * total
+        margin = max(tol, TARGET_MARGIN)
+        inside = cum[:, -1] > target + margin
+    choice = torch.searchsorted(cum, target[:, None]).clamp(max=cum.shape[-1] - 1)
+    if margin:
+        at = cum.gather(-1, choice).squeeze(-1)
+        below = torch.where(
+            choice.squeeze(-1) > 0, cum.gather(-1, (choice - 1).clamp(min=0)).squeeze(-1), torch.zeros_like(target)
+        )
+        clear &= ((at - target).abs() > margin) & ((target - below).abs() > margin)
+    return choice.squeeze(-1), inside, clear
 
 
 def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
-    """The same token as ``pick_reference`` for the same draw, without sorting the vocabulary."""
+    """The same token as ``pick_reference`` for the same draw, without a float64 softmax or a full
+    sort of the vocabulary for most rows (module doc)."""
     if u is None:
         return logits.argmax(dim=-1)
     scaled = _scaled(logits, params)
-    probs = torch.softmax(scaled.double(), dim=-1)
-    vocab = probs.shape[-1]
-    out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
-    todo = torch.arange(probs.shape[0], device=probs.device)
-    for k in CANDIDATES:
+    top_p, vocab = params.top_p, scaled.shape[-1]
+    m = scaled.amax(dim=-1, keepdim=True)
+    total = torch.exp(scaled - m).sum(dim=-1, dtype=torch.float64)  # tier 1's normalizer
+    m = m.double()
+    out = torch.empty(scaled.shape[0], dtype=torch.long, device=scaled.device)
+    todo = torch.arange(scaled.shape[0], device=scaled.device)
+    sizes = (params.top_k,) if params.top_k and params.top_k < vocab - 1 else CANDIDATES
+    for k in sizes:
         if k + 1 > vocab or todo.numel() == 0:
             break
-        if params.top_p < 1.0:
-            tokens, ok = _partial(scaled[todo], probs[todo], u[todo], params.top_p, k)
-        else:
-            tokens, ok = _partial_untruncated(scaled[todo], probs[todo], u[todo], k)
-        out[todo[ok]] = tokens[ok]
-        todo = todo[~ok]
-    if todo.numel():
-        out[todo] = _full(probs[todo], u[todo], params.top_p)
+        ids, x, distinct = _candidates(scaled[todo], k)
+        p = torch.exp(x - m[todo]) / total[todo, None]
+        choice, inside, clear = _decide(p, u[todo], top_p, MASS_TOL, torch.ones_like(total[todo]))
+        done = inside & clear & distinct
+        out[todo[done]] = ids.gather(-1, choice[:, None]).squeeze(-1)[done]
+        unsure = ~done & distinct & (inside | ~clear)
+        if unsure.any():  # tier 2: the reference's own probabilities for these rows, same candidates
+            rows = todo[unsure]
+            probs = torch.softmax(scaled[rows].double(), dim=-1)
+            c2, in2, clear2 = _decide(probs.gather(-1, ids[unsure]), u[rows], top_p, 0.0, probs.sum(dim=-1))
+            ok2 = in2 & clear2
+            out[rows[ok2]] = ids[unsure].gather(-1, c2[:, None]).squeeze(-1)[ok2]
+            done[unsure.nonzero().flatten()[ok2]] = True
+        todo = todo[~done]
+    if todo.numel():  # tier 3: the full sort
+        out[todo] = _full(torch.softmax(scaled[todo].double(), dim=-1), u[todo], top_p)
     return out
