@@ -25,6 +25,7 @@ import yaml
 from audit import __version__
 from audit.cache import GenerationCache, cache_key
 from audit.errors import UsageError
+from audit.memory import phase
 from audit.models.base import ModelBackend, clean_completion
 from audit.scorers.base import Reference
 from audit.store import RunStore
@@ -439,11 +440,13 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     store.lock()  # one writer per run folder; readers (report, dashboard) never rewrite it
     scorer_names = sorted({n for ps in planned for n in ps.loaded.suite.scorers})
     scorers_info = {n: {"name": n, "version": get_scorer(n).version} for n in scorer_names}
+    phase("scorers loaded")
 
     say(f"loading model {model_name} ...")
     cache_path = cache_dir() / "generations.sqlite" if config.use_cache else None
     try:
         engine = make_engine(config, cache_path)
+        phase("model loaded")
     except BaseException:
         store.close()
         raise
@@ -483,7 +486,11 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         )
         started = time.perf_counter()
         try:
+            suite = units[0].suite_id if units else ""
             for records in engine.run(units):
+                if records and records[0].suite != suite:
+                    phase(f"{suite} done")
+                    suite = records[0].suite
                 store.append(records)
                 bar.update(len(records))
                 elapsed = time.perf_counter() - started
@@ -501,7 +508,9 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     finally:
         engine.close()
         store.close()
+    phase(f"{suite} done" if units else "nothing to run")
     if not config.finalize:
         return store.dir, 0
     code = finalize_run(store.dir, config.policy, echo=say)
+    phase("summary and reports written")
     return store.dir, code

@@ -214,13 +214,16 @@ def load_gguf_converted(gguf: Path, name: str, fingerprint: str, licence: str, *
     converting the GGUF on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from audit.memory import phase
     from audit.models.hf import HFBackend
 
     target = cache_dir() / "models" / f"{name}-{fingerprint}"
     if not (target / "model.safetensors").is_file():
         convert_gguf(gguf, target)
+        phase("gguf converted")
     tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(target, local_files_only=True, dtype="float32")
+    phase("converted model loaded")
     return HFBackend(
         model,
         tokenizer,
@@ -232,26 +235,24 @@ def load_gguf_converted(gguf: Path, name: str, fingerprint: str, licence: str, *
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantize the GGUF once and save a plain safetensors checkpoint (atomic via rename)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Dequantize the GGUF once and save a plain safetensors checkpoint (atomic via rename): tensor
+    by tensor (``audit/models/gguf_convert.py``), or through a loaded model for architectures that
+    path does not handle. The freed buffers are handed back to the system afterwards."""
+    from transformers import AutoTokenizer
+
+    from audit.memory import release
+    from audit.models.gguf_convert import StreamUnsupported, stream_convert
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-        cfg = loaded.config
-        if hasattr(cfg, "quantization_config"):
-            del cfg.quantization_config
-        import torch
-
-        with torch.device("meta"):  # no second copy of the weights: the plain model takes the loaded tensors
-            plain = AutoModelForCausalLM.from_config(cfg)
-        plain.load_state_dict(loaded.state_dict(), assign=True)
-        plain.tie_weights()
-        plain.generation_config = loaded.generation_config
-        plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        del tokenizer
+        try:
+            stream_convert(gguf, tmp)
+        except StreamUnsupported:
+            _convert_in_memory(gguf, tmp)
         (tmp / "lm_audit_source.json").write_text(json.dumps({"gguf": str(gguf)}))
         if target.exists():
             shutil.rmtree(target)
@@ -259,3 +260,22 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        release()
+
+
+def _convert_in_memory(gguf: Path, tmp: Path) -> None:
+    """The whole model through ``from_pretrained(gguf_file=...)``, then ``save_pretrained``."""
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    cfg = loaded.config
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    import torch
+
+    with torch.device("meta"):  # no second copy of the weights: the plain model takes the loaded tensors
+        plain = AutoModelForCausalLM.from_config(cfg)
+    plain.load_state_dict(loaded.state_dict(), assign=True)
+    plain.tie_weights()
+    plain.generation_config = loaded.generation_config
+    plain.save_pretrained(tmp)
