@@ -1,0 +1,89 @@
+"""Memory mechanisms: the streaming GGUF conversion writes what safetensors writes, the heap trim
+runs, phases are logged, and scorers a run no longer needs are let go."""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from audit import memory
+from audit.models import gguf_convert
+
+
+def test_header_and_layout_match_the_safetensors_library(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    tensors = {
+        "model.layers.10.w": rng.standard_normal((3, 5)).astype(np.float32),
+        "model.layers.2.w": rng.standard_normal((7,)).astype(np.float32),
+        "model.embed_tokens.weight": rng.standard_normal((11, 4)).astype(np.float32),
+    }
+    header, offsets = gguf_convert._header({k: v.shape for k, v in tensors.items()})
+    ours = tmp_path / "ours.safetensors"
+    with ours.open("wb") as fh:
+        fh.write(header)
+        for name, value in reversed(tensors.items()):  # written out of order, at their offsets
+            fh.seek(len(header) + offsets[name])
+            fh.write(value.data)
+    ref = tmp_path / "ref.safetensors"
+    save_file({k: torch.from_numpy(v) for k, v in tensors.items()}, str(ref), metadata={"format": "pt"})
+    assert ours.read_bytes() == ref.read_bytes()
+    assert all(torch.equal(t, torch.from_numpy(tensors[k])) for k, t in load_file(str(ours)).items())
+
+
+def test_layout_leaves_tied_copies_out() -> None:
+    emb = torch.nn.Embedding(10, 4)
+    head = torch.nn.Linear(4, 10, bias=False)
+    head.weight = emb.weight
+    model = torch.nn.ModuleDict({"embed": emb, "head": head})
+    assert gguf_convert._layout(model) == {"embed.weight": (10, 4)}
+
+
+def test_large_tensors_are_dequantized_in_row_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gguf_convert, "CHUNK_BYTES", 1000)
+    data = np.arange(300 * 20, dtype=np.uint8).reshape(300, 20)
+    blocks = list(gguf_convert._row_blocks(SimpleNamespace(data=data, name="token_embd.weight")))
+    assert len(blocks) > 1 and np.array_equal(np.concatenate(blocks), data)
+    # rows that the Llama q/k permutation mixes stay whole
+    assert len(list(gguf_convert._row_blocks(SimpleNamespace(data=data, name="blk.0.attn_q.weight")))) == 1
+
+
+def test_phase_log_and_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "mem.txt"
+    monkeypatch.setenv("LM_AUDIT_MEMLOG", str(log))
+    memory.phase("model loaded")
+    line = log.read_text().split()
+    assert line[1] == "memlog" and line[-2:] == ["model", "loaded"]
+    monkeypatch.delenv("LM_AUDIT_MEMLOG")
+    memory.phase("not logged")
+    assert len(log.read_text().splitlines()) == 1
+
+    class Big:
+        pass
+
+    obj = Big()
+    ref = weakref.ref(obj)
+    obj.cycle = obj  # type: ignore[attr-defined]  # only the collector frees a cycle
+    del obj
+    memory.release()
+    assert ref() is None
+    assert memory.rss_mib()[0] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("smollm2")
+def test_streamed_conversion_equals_the_in_memory_one(tmp_path: Path) -> None:
+    from audit.models.registry import _convert_in_memory, convert_gguf, smollm2_gguf
+
+    gguf = smollm2_gguf()
+    convert_gguf(gguf, tmp_path / "streamed")
+    (tmp_path / "loaded").mkdir()
+    _convert_in_memory(gguf, tmp_path / "loaded")
+    for name in ("model.safetensors", "config.json", "generation_config.json"):
+        assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "loaded" / name).read_bytes(), name
+    assert (tmp_path / "streamed" / "tokenizer.json").is_file()
