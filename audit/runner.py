@@ -25,7 +25,7 @@ import yaml
 from audit import __version__
 from audit.cache import GenerationCache, cache_key
 from audit.errors import UsageError
-from audit.memory import phase
+from audit.memory import phase, release
 from audit.models.base import ModelBackend, clean_completion
 from audit.scorers.base import Reference
 from audit.store import RunStore
@@ -419,6 +419,22 @@ def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path, grow:
         )
 
 
+def _suite_done(suite_id: str, units: Sequence[WorkUnit]) -> None:
+    """After a suite's last unit: release the scorers no later unit uses, trim the heap, log RSS."""
+    from audit.scorers.registry import release_scorers
+
+    later = {u.suite_id for u in units[_last_unit(suite_id, units) + 1 :]}
+    used_later = {n.partition(":")[0] for u in units if u.suite_id in later for n in u.scorers}
+    mine = {n.partition(":")[0] for u in units if u.suite_id == suite_id for n in u.scorers}
+    release_scorers(mine - used_later)
+    release()
+    phase(f"{suite_id} done")
+
+
+def _last_unit(suite_id: str, units: Sequence[WorkUnit]) -> int:
+    return max(i for i, u in enumerate(units) if u.suite_id == suite_id)
+
+
 def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> tuple[Path, int]:
     """Run the audit described by ``config``. Returns (run folder, exit code from the gates)."""
     from tqdm import tqdm
@@ -489,7 +505,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
             suite = units[0].suite_id if units else ""
             for records in engine.run(units):
                 if records and records[0].suite != suite:
-                    phase(f"{suite} done")
+                    _suite_done(suite, units)
                     suite = records[0].suite
                 store.append(records)
                 bar.update(len(records))
@@ -508,7 +524,8 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     finally:
         engine.close()
         store.close()
-    phase(f"{suite} done" if units else "nothing to run")
+    if units:
+        _suite_done(suite, units)
     if not config.finalize:
         return store.dir, 0
     code = finalize_run(store.dir, config.policy, echo=say)

@@ -87,3 +87,46 @@ def test_streamed_conversion_equals_the_in_memory_one(tmp_path: Path) -> None:
     for name in ("model.safetensors", "config.json", "generation_config.json"):
         assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "loaded" / name).read_bytes(), name
     assert (tmp_path / "streamed" / "tokenizer.json").is_file()
+
+
+def test_scorers_are_released_after_the_last_suite_that_uses_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit import runner
+    from audit.scorers import registry
+    from audit.scorers.base import Scorer
+
+    released: list[str] = []
+
+    class Fake(Scorer):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def score(self, texts, refs=None):  # type: ignore[no-untyped-def]
+            return [{} for _ in texts]
+
+        def release(self) -> None:
+            released.append(self.name)
+
+    cache = {("factuality", ()): Fake("factuality"), ("toxicity", ()): Fake("toxicity")}
+    monkeypatch.setattr(registry, "_CACHE", cache)
+
+    def unit(suite: str, scorers: list[str]) -> runner.WorkUnit:
+        return runner.WorkUnit(suite_id=suite, task="generate", params={}, seed=0, scorers=scorers, entries=[])
+
+    units = [unit("a", ["toxicity"]), unit("b", ["factuality", "toxicity:ensemble"]), unit("c", ["toxicity"])]
+    runner._suite_done("a", units)
+    assert released == []  # toxicity is used again by c
+    runner._suite_done("b", units)
+    assert released == ["factuality"]
+    runner._suite_done("c", units)
+    assert released == ["factuality", "toxicity"]
+
+
+def test_factuality_release_drops_minilm() -> None:
+    from audit.scorers.embeddings import load_minilm
+    from audit.scorers.factuality import FactualityScorer
+
+    scorer = FactualityScorer()
+    load_minilm("cpu")
+    assert load_minilm.cache_info().currsize == 1
+    scorer.release()
+    assert load_minilm.cache_info().currsize == 0

@@ -50,6 +50,11 @@ class Scorer(ABC):
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]: ...
 
+    def release(self) -> None:
+        """Let go of loaded models the scorer can load again on its next call (a run calls this
+        after the last suite that uses the scorer); the default holds nothing worth freeing."""
+        return None
+
     def describe(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -132,6 +132,12 @@ class FactualityScorer(Scorer):
         self.outputs = tuple(outputs)
         self.version = "+".join(version)
 
+    def release(self) -> None:
+        """Drop the MiniLM model (about 80 MiB resident once used); ``embed`` reloads it if needed."""
+        from audit.scorers.embeddings import load_minilm
+
+        load_minilm.cache_clear()
+
     def _check_refs(self, n: int, refs: Sequence[object] | None) -> list[Reference]:
         if refs is None:
             raise UsageError("factuality needs references: one Reference(correct=[...], incorrect=[...]) per text")

@@ -48,6 +48,14 @@ def _factory(name: str) -> Callable[..., Scorer]:
     raise UsageError(f"unknown scorer '{name}' (available: {', '.join(available())})")
 
 
+def release_scorers(names: set[str]) -> None:
+    """Call ``release()`` on the cached scorers built for these names (with any options): a run does
+    this once no later suite uses them, so their models do not stay resident to the end."""
+    for (base, _), scorer in list(_CACHE.items()):
+        if base in names:
+            scorer.release()
+
+
 def get_scorer(name: str, **options: Any) -> Scorer:
     """Build (or reuse) a scorer. ``name`` may carry a backend: ``toxicity:detoxify``."""
     base, _, backend = name.partition(":")
