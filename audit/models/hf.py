@@ -23,6 +23,7 @@ import torch
 
 from audit.errors import ModelUnavailableError
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.models.fast_decode import LlamaDecoder, verified
 from audit.models.likelihood import score_requests, split_ids
 from audit.models.sampling import pick
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
@@ -71,6 +72,8 @@ class HFBackend(ModelBackend):
         self.batch_size = max(1, int(batch_size))
         self.details = details or {}
         self.shared_prefix = True  # False: every request is its own row (the reference path)
+        self.lean = True  # False: decode through the HF forward (audit/models/fast_decode.py)
+        self._lean_decoder: LlamaDecoder | bool | None = False  # False: not yet checked
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -200,28 +203,41 @@ class HFBackend(ModelBackend):
         rows: list[list[int]] = [[] for _ in range(n)]
         past = None
         cur_ids, cur_pos = input_ids, positions
-        for step in range(steps):
-            out = self.model(
-                input_ids=cur_ids,
-                attention_mask=mask,
-                position_ids=cur_pos,
-                past_key_values=past,
-                use_cache=True,
-                logits_to_keep=1,  # the prompt's other positions need no vocabulary projection
-            )
-            past = out.past_key_values
-            logits = out.logits[:, -1, :].float()
-            nxt = self._pick(logits, None if uniforms is None else uniforms[:, step], params)
-            nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
-            tokens.append(nxt)
-            finished |= torch.isin(nxt, eos)
-            if stops:
-                self._stop_rows(rows, nxt, finished, stopped_at, stops)
-            if bool(finished.all()):
-                break
-            cur_ids = nxt[:, None]
-            cur_pos = cur_pos[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+        lean = self.decoder()
+        if lean is not None:
+            lean.start(mask, positions, steps)
+        at = 0
+        try:
+            for step in range(steps):
+                if lean is not None:
+                    logits = lean.step(cur_ids, at)
+                    at += cur_ids.shape[1]
+                else:
+                    out = self.model(
+                        input_ids=cur_ids,
+                        attention_mask=mask,
+                        position_ids=cur_pos,
+                        past_key_values=past,
+                        use_cache=True,
+                        logits_to_keep=1,  # the prompt's other positions need no vocabulary projection
+                    )
+                    past = out.past_key_values
+                    logits = out.logits[:, -1, :].float()
+                nxt = self._pick(logits, None if uniforms is None else uniforms[:, step], params)
+                nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
+                tokens.append(nxt)
+                finished |= torch.isin(nxt, eos)
+                if stops:
+                    self._stop_rows(rows, nxt, finished, stopped_at, stops)
+                if bool(finished.all()):
+                    break
+                cur_ids = nxt[:, None]
+                if lean is None:
+                    cur_pos = cur_pos[:, -1:] + 1
+                    mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+        finally:
+            if lean is not None:
+                lean.finish()
         gen = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(n)]
         eos_set = set(self.eos_ids)
         results = []
@@ -235,6 +251,14 @@ class HFBackend(ModelBackend):
                     text = text[: text.index(stop)]
             results.append(Completion(text=text, n_tokens=len(row)))
         return results
+
+    def decoder(self) -> LlamaDecoder | None:
+        """The lean decoder when this model's architecture is supported and verified, else None."""
+        if not self.lean:
+            return None
+        if self._lean_decoder is False:
+            self._lean_decoder = verified(self.model, self.pad_id)
+        return self._lean_decoder or None
 
     def _stop_rows(
         self, rows: list[list[int]], nxt: torch.Tensor, finished: torch.Tensor, stopped_at: dict[int, int],
