@@ -16,7 +16,11 @@ The script asserts that the two give the same pct_stereotype and per-type values
 one's pairs/s and the ratio. Run it on an otherwise idle machine; the load average is printed.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_likelihood.py [--model smollm2-135m]
-        [--batch-size 8] [--ours-batch-size 32] [--limit N] [--device cpu|cuda]
+        [--batch-size 8] [--ours-batch-size 32] [--limit N] [--device cpu|cuda] [--before]
+
+It also prints the real token count, the compute floor (tokens x 2 x parameters / the FLOP/s of a
+2048^2 sgemm, as bench_generation.py measures it) with each side's share of it, and the load
+average before and after. ``--before`` also times the per-row reference path in the same run.
 
 On CUDA the same command runs unchanged; ``--half`` loads both sides in float16.
 """
@@ -67,13 +71,34 @@ def run_lm_eval(model, tokenizer, sentences: list[str], batch_size: int, device:
     return [float(lp) for lp, _ in out], time.perf_counter() - t
 
 
-def run_ours(backend, sentences: list[str]) -> tuple[list[float], float]:
+def run_ours(backend, sentences: list[str], mode: str | None = None) -> tuple[list[float], float]:
+    """``backend.loglikelihood`` (the suite's path), or ``score_requests`` in one ``mode``."""
+    from audit.models.likelihood import score_requests
     from audit.types import LoglikelihoodRequest
 
     reqs = [LoglikelihoodRequest(context="", continuation=s) for s in sentences]
     t = time.perf_counter()
-    out = backend.loglikelihood(reqs)
+    out = backend.loglikelihood(reqs) if mode is None else score_requests(backend, reqs, mode=mode)  # type: ignore[arg-type]
     return [r.logprob for r in out], time.perf_counter() - t
+
+
+def sgemm_flops(size: int = 2048, repeat: int = 5) -> float:
+    """FLOP/s of a large fp32 matrix multiplication (best of ``repeat``), as bench_generation.py."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def token_count(backend, sentences: list[str]) -> int:
+    """Real token positions scored: BOS plus each sentence's tokens."""
+    return sum(len(ids) + 1 for ids in backend.tokenizer(sentences)["input_ids"])
 
 
 def main() -> int:
@@ -85,7 +110,9 @@ def main() -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--half", action="store_true", help="float16 on both sides (CUDA)")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--no-shared-prefix", action="store_true", help="ours without the shared-prefix path (before/after)")
+    ap.add_argument("--no-shared-prefix", action="store_true", help="ours without shared-prefix trees (before/after)")
+    ap.add_argument("--before", action="store_true",
+                    help="also time the per-row reference path (the 2026-12-01 engine) in the same run")
     args = ap.parse_args()
     try:
         import lm_eval  # noqa: F401
@@ -102,10 +129,15 @@ def main() -> int:
         backend.model.half()
     pairs = load_pairs(args.limit)
     sentences = [s for p in pairs for s in (p["stereotype"], p["anti_stereotype"])]
+    tokens = token_count(backend, sentences)
+    n_params = sum(p.numel() for p in backend.model.parameters())
+    flops = sgemm_flops() if backend.device == "cpu" else 0.0
+    floor_s = tokens * 2.0 * n_params / flops if flops else 0.0
     load = os.getloadavg()
     with torch.inference_mode():
         ll_ours, t_ours = run_ours(backend, sentences)
         ll_ref, t_ref = run_lm_eval(backend.model, backend.tokenizer, sentences, args.batch_size, backend.device)
+        before = run_ours(backend, sentences, mode="reference") if args.before else None
     fig_ours, fig_ref = figures(pairs, ll_ours), figures(pairs, ll_ref)
     max_diff = max(abs(a - b) for a, b in zip(ll_ours, ll_ref, strict=True))
     result = {
@@ -117,17 +149,31 @@ def main() -> int:
         "lm_eval": {"seconds": round(t_ref, 2), "pairs_per_s": round(len(pairs) / t_ref, 2), "batch_size": args.batch_size},
         "lm_audit": {"seconds": round(t_ours, 2), "pairs_per_s": round(len(pairs) / t_ours, 2), "batch_size": args.ours_batch_size},
         "ratio": round(t_ref / t_ours, 2),
+        "tokens": tokens,
+        "sgemm_gflops": round(flops / 1e9, 1),
+        "gflop_per_token": round(2.0 * n_params / 1e9, 3),
+        "compute_floor_s": round(floor_s, 2),
+        "floor_pct": {"lm_eval": round(100 * floor_s / t_ref, 1), "lm_audit": round(100 * floor_s / t_ours, 1)},
         "pct_stereotype": {"lm_eval": fig_ref, "lm_audit": fig_ours},
         "max_abs_loglik_diff": max_diff,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
+    if before is not None:
+        result["lm_audit_before"] = {
+            "seconds": round(before[1], 2), "ratio": round(t_ref / before[1], 2),
+            "pct_stereotype_equal": figures(pairs, before[0]) == fig_ref,
+            "max_abs_loglik_diff": max(abs(a - b) for a, b in zip(before[0], ll_ref, strict=True)),
+        }
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     if fig_ours != fig_ref:
         print("error: pct_stereotype differs between lm-audit and lm-eval")
         return 1
-    print(f"pct_stereotype equal ({fig_ours['overall']}); lm-audit is {result['ratio']}x lm-eval's throughput")
+    print(f"pct_stereotype equal ({fig_ours['overall']}); lm-audit is {result['ratio']}x lm-eval's throughput "
+          f"({t_ours:.2f} s vs {t_ref:.2f} s, {tokens} tokens, floor {floor_s:.2f} s = "
+          f"{result['floor_pct']['lm_audit']}% / {result['floor_pct']['lm_eval']}%; load {load[0]:.2f} -> "
+          f"{os.getloadavg()[0]:.2f})")
     return 0
 
 

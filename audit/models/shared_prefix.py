@@ -39,9 +39,12 @@ def _lcp(a: list[int], b: list[int]) -> int:
     return i
 
 
-def group(seqs: list[list[int]]) -> list[tuple[int, list[int]]]:
-    """(prefix length, member indices) for groups of 2+ sequences sharing >= MIN_PREFIX tokens;
-    every member keeps at least one token after the prefix."""
+def group(
+    seqs: list[list[int]], *, min_prefix: int = MIN_PREFIX, max_group: int = MAX_GROUP, min_saved: float = MIN_SAVED
+) -> list[tuple[int, list[int]]]:
+    """(prefix length, member indices) for groups of 2+ sequences sharing >= ``min_prefix``
+    tokens, at most ``max_group`` each, that save ``min_saved`` of their tokens; every member
+    keeps at least one token after the prefix."""
     order = sorted(range(len(seqs)), key=lambda i: seqs[i])
     groups: list[tuple[int, list[int]]] = []
     cur: list[int] = []
@@ -49,20 +52,20 @@ def group(seqs: list[list[int]]) -> list[tuple[int, list[int]]]:
     for i in order:
         if cur:
             q = min(p, _lcp(seqs[cur[0]], seqs[i]), len(seqs[i]) - 1)
-            if q >= MIN_PREFIX and len(cur) < MAX_GROUP:
+            if q >= min_prefix and len(cur) < max_group:
                 cur.append(i)
                 p = q
                 continue
-            if _worth(cur, p, seqs):
+            if _worth(cur, p, seqs, min_saved):
                 groups.append((p, cur))
         cur, p = [i], len(seqs[i]) - 1
-    if _worth(cur, p, seqs):
+    if _worth(cur, p, seqs, min_saved):
         groups.append((p, cur))
     return groups
 
 
-def _worth(members: list[int], p: int, seqs: list[list[int]]) -> bool:
-    return len(members) > 1 and (len(members) - 1) * p >= MIN_SAVED * sum(len(seqs[i]) for i in members)
+def _worth(members: list[int], p: int, seqs: list[list[int]], min_saved: float) -> bool:
+    return len(members) > 1 and (len(members) - 1) * p >= min_saved * sum(len(seqs[i]) for i in members)
 
 
 def _chunks(groups: list[tuple[int, list[int]]], seqs: list[list[int]], rows: int, budget: int,
