@@ -39,6 +39,18 @@ def test_decoder_matches_the_hf_forward_step_by_step_with_left_padding() -> None
         ref = model(input_ids=full, attention_mask=fmask, position_ids=(fmask.cumsum(-1) - 1).clamp(min=0)).logits
     for j, got in enumerate(ours):
         assert torch.allclose(got, ref[:, 6 + j], atol=1e-4), j
+    # the same prefill in row chunks (long prompts): same logits, same cache
+    import audit.models.fast_decode as fd
+
+    saved, fd.PREFILL_TOKENS = fd.PREFILL_TOKENS, 7  # one row per chunk
+    try:
+        with torch.inference_mode():
+            dec.start(mask, (mask.cumsum(-1) - 1).clamp(min=0), 4)
+            chunked = [dec.step(ids, 0)] + [dec.step(nxt[:, j : j + 1], 7 + j) for j in range(3)]
+    finally:
+        fd.PREFILL_TOKENS = saved
+    for a, b in zip(chunked, ours, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_only_exact_llama_layouts_are_used() -> None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
+PREFILL_TOKENS = 2048  # tokens per prefill chunk (rows x prompt width)
 VERIFY_TOL = 1e-3  # max |logit difference| on the probe input (float32 rounding is about 1e-5)
 
 
@@ -123,14 +124,24 @@ class LlamaDecoder:
         return bias.masked_fill(later, torch.finfo(torch.float32).min)
 
     def step(self, ids: torch.Tensor, at: int) -> torch.Tensor:
-        """Run tokens ``ids`` (rows x n) at cache slots ``at .. at + n``; the last position's logits."""
+        """Run tokens ``ids`` (rows x n) at cache slots ``at .. at + n``; the last position's logits.
+        A long prefill runs in row chunks of about ``PREFILL_TOKENS`` tokens, so its activations
+        (and the attention scores of long prompts) stay bounded whatever the batch size."""
+        rows, n = ids.shape
+        chunk = max(1, PREFILL_TOKENS // n) if n > 1 else rows
+        if chunk >= rows:
+            return self._run(ids, at, slice(None))
+        return torch.cat([self._run(ids[r : r + chunk], at, slice(r, r + chunk)) for r in range(0, rows, chunk)])
+
+    def _run(self, ids: torch.Tensor, at: int, sel: slice) -> torch.Tensor:
         rows, n = ids.shape
         end = at + n
-        cos, sin = self.cos[:, :, at:end], self.sin[:, :, at:end]
-        bias = self._bias(at, end)
+        cos, sin = self.cos[sel, :, at:end], self.sin[sel, :, at:end]
+        bias = self._bias(at, end)[sel]
         h = F.embedding(ids, self.embed)
         q_dim, kv_dim = self.n_heads * self.head_dim, self.n_kv * self.head_dim
-        for (ln1, qkv, wo, ln2, gate_up, down), (kc, vc) in zip(self.layers, self.cache, strict=True):
+        for (ln1, qkv, wo, ln2, gate_up, down), (k_all, v_all) in zip(self.layers, self.cache, strict=True):
+            kc, vc = k_all[sel], v_all[sel]
             x = torch.rms_norm(h, (h.shape[-1],), ln1, self.eps)
             q, k, v = F.linear(x, qkv).split((q_dim, kv_dim, kv_dim), dim=-1)
             q = q.view(rows, n, self.n_heads, self.head_dim).transpose(1, 2)
