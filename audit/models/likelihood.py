@@ -214,7 +214,8 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
     body, head = _body_head(model)  # type: ignore[misc]
     vocab, out = _vocab(model), {}
     rows = packing.make_rows(seqs, order, pack)
-    for idx in token_batches(model, list(range(len(rows))), [len(r.tokens) for r in rows]):
+    by_length = sorted(range(len(rows)), key=lambda j: len(rows[j].tokens))
+    for idx in token_batches(model, by_length, [len(r.tokens) for r in rows]):
         batch = [rows[j] for j in idx]
         kw = packing.inputs(batch, backend.pad_id, model, backend.device)
         hidden = body(**kw, use_cache=False)
