@@ -12,19 +12,10 @@ import torch
 from audit.models import likelihood, packing
 from audit.models.registry import load_model
 from audit.types import LoglikelihoodRequest
+from tests.test_likelihood_shared_prefix import REQS as SHARED_REQS
 
-CTX = "The nurse told the doctor that the patient in room four was waiting. Who was waiting? "
-REQS = [
-    LoglikelihoodRequest(context=CTX, continuation=" The patient."),
-    LoglikelihoodRequest(context=CTX, continuation=" The doctor, obviously."),
-    LoglikelihoodRequest(context=CTX, continuation=" Unknown"),
-    LoglikelihoodRequest(context="", continuation="Poor people are always lazy and never work hard."),
-    LoglikelihoodRequest(context="", continuation="Rich people are always lazy and never work hard."),
-    LoglikelihoodRequest(context="", continuation="Poor people are always lazy and never work."),
-    LoglikelihoodRequest(context="Nothing shared here", continuation=" at all"),
-    LoglikelihoodRequest(context="", continuation="x"),
-    LoglikelihoodRequest(context="abc", continuation=""),
-]
+# the shared-prefix tests' requests, plus an empty continuation
+REQS = [*SHARED_REQS, LoglikelihoodRequest(context="abc", continuation="")]
 
 
 def _same(a: list, b: list, tol: float = 1e-4) -> None:

@@ -87,7 +87,7 @@ class LlamaDecoder:
         """Allocate the cache for a left-padded batch (``mask``: 1 for prompt tokens) and build the
         rotary table and the additive key mask."""
         rows, width = mask.shape
-        self.width, self.length = width, width + steps
+        self.length = width + steps
         dev = mask.device
         self.cache = [
             (

@@ -175,8 +175,8 @@ def _body_head(model: Any) -> tuple[Any, Any] | None:
     return body, head
 
 
-def _hidden(body: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    out = body(input_ids=ids, attention_mask=mask, use_cache=False)
+def _hidden(body: Any, **inputs: torch.Tensor) -> torch.Tensor:
+    out = body(**inputs, use_cache=False)
     return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
 
@@ -194,7 +194,7 @@ def split_ok(model: Any, device: str, pad_id: int) -> bool:
         try:
             with torch.inference_mode():
                 want = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
-                got = parts[1](_hidden(parts[0], ids, mask)).float()
+                got = parts[1](_hidden(parts[0], input_ids=ids, attention_mask=mask)).float()
             real = mask.bool()
             ok = got.shape == want.shape and torch.allclose(got[real], want[real], rtol=1e-4, atol=1e-4)
         except Exception:
@@ -218,8 +218,7 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
     for idx in token_batches(model, by_length, [len(r.tokens) for r in rows]):
         batch = [rows[j] for j in idx]
         kw = packing.inputs(batch, backend.pad_id, model, backend.device)
-        hidden = body(**kw, use_cache=False)
-        hidden = hidden.last_hidden_state if hasattr(hidden, "last_hidden_state") else hidden[0]
+        hidden = _hidden(body, **kw)
         width = kw["input_ids"].shape[1]
         flat, targets, members, scored = [], [], [], []
         for r, row in enumerate(batch):
