@@ -25,9 +25,15 @@ the forward pass of a small model. ``pick`` gives the same token for the same dr
 
 The error bound of tier 1: with ``m`` the row's largest logit, the float32 exponent of ``x - m`` is
 within 1 ulp (1.2e-7 relative); the float32 rounding of ``x - m`` adds at most 6e-8 times the
-distribution's entropy in nats (at most log V < 12.5) to the sum's relative error; the sum itself
-is accumulated in float64. ``MASS_TOL`` = 1e-5 is ten times their total. The equivalence is tested
-token for token against ``pick_reference`` on random and real logits.
+distribution's entropy in nats (at most log V < 12.5) to the sum's relative error; the sum is
+taken as float32 partial sums of 64 terms, each within gamma_63 = 3.8e-6 relative of its exact
+value whatever order the kernel adds in (all terms are positive), and those partial sums are added
+in float64. The total is under 4.7e-6; ``MASS_TOL`` = 1e-5 is twice that. (A float64 sum of the
+whole vocabulary would cost a float64 copy of it, more than the rest of tier 1.) The equivalence
+is tested token for token against ``pick_reference`` on random and real logits.
+
+For ``T = 1`` the logits are used as they are (``x / 1.0 == x``), and the candidates are put in
+the full sort's order with one sort of an integer key (value bits, then token id).
 """
 
 from __future__ import annotations
@@ -38,11 +44,14 @@ from audit.types import GenParams
 
 CANDIDATES = (512, 4096)
 MASS_TOL = 1e-5  # bound on the error of tier 1's cumulative sums (module doc)
+_ID_SPAN = 1 << 20  # token ids below this fit under the value in _sort_key's int64 key
+_BLOCK = 64  # terms per float32 partial sum of the normalizer (module doc)
 TARGET_MARGIN = 1e-9  # far above the 1e-11 bound on two float64 sums' difference (tier 2, top_p = 1)
 
 
 def _scaled(logits: torch.Tensor, params: GenParams) -> torch.Tensor:
-    logits = logits / max(params.temperature, 1e-6)
+    if params.temperature != 1.0:  # x / 1.0 == x exactly, so T = 1 needs no pass over the vocabulary
+        logits = logits / max(params.temperature, 1e-6)
     if params.top_k and params.top_k < logits.shape[-1]:
         kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -78,18 +87,52 @@ def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenPara
     return _full(probs, u, params.top_p)
 
 
+def _sort_key(vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """An int64 key whose descending order is the full stable sort's: float32 value descending,
+    then token id ascending (the float's bits mapped to an order-preserving integer, the id below
+    it; -0.0 and 0.0 map alike, as their probabilities are equal)."""
+    bits = vals.contiguous().view(torch.int32).long()
+    ordered = torch.where(bits >= 0, bits, -(1 << 31) - bits)
+    return ordered * _ID_SPAN + (_ID_SPAN - 1 - idx)
+
+
+def _topk(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest values of each row and their ids, unordered: ``torch.topk`` found among
+    fewer elements. The vocabulary is cut into strided blocks (token ``i`` in block ``i % n``); the
+    ``k`` blocks with the largest maxima hold every element larger than the k-th largest block
+    maximum, and at least ``k`` elements no smaller than it, so their top ``k`` values are the
+    row's. Ids can differ only among elements equal to the k-th value, which ``_candidates`` sends
+    to the next tier unless a strictly larger value precedes the cut."""
+    rows, vocab = x.shape
+    block = min(64, 1 << max(0, int(vocab // (4 * k)).bit_length() - 1))
+    if block < 4:
+        return torch.topk(x, k, dim=-1, sorted=False)
+    n = vocab // block
+    head = n * block
+    peaks = x[:, :head].reshape(rows, block, n).amax(dim=1)  # block i: tokens i, i + n, i + 2n, ...
+    chosen = torch.topk(peaks, k, dim=-1, sorted=False).indices
+    ids = (chosen[:, None, :] + n * torch.arange(block, device=x.device)[None, :, None]).reshape(rows, -1)
+    if head < vocab:
+        ids = torch.cat([ids, torch.arange(head, vocab, device=x.device).expand(rows, -1)], dim=1)
+    vals, at = torch.topk(x.gather(-1, ids), k, dim=-1, sorted=False)
+    return vals, ids.gather(-1, at)
+
+
 def _candidates(scaled: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The top ``k`` tokens in the full stable sort's order (logit descending, then token id), their
     float64 logits, and whether the k-th and (k+1)-th differ (no tie straddles the cut). Float32
     logits order and tie exactly as their float64 softmax does (exp is monotone, and distinct
     float32 values stay distinct in float64)."""
-    top, idx = torch.topk(scaled, k + 1, dim=-1, sorted=True)
-    distinct_cut = top[:, k - 1] > top[:, k]
-    idx = idx[:, :k]
-    by_id = torch.argsort(idx, dim=-1)
-    idx, vals = idx.gather(-1, by_id), top[:, :k].gather(-1, by_id)
-    order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
-    return idx.gather(-1, order), vals.gather(-1, order).double(), distinct_cut
+    vals, idx = _topk(scaled, k + 1)
+    if scaled.shape[-1] <= _ID_SPAN:  # one sort of a combined key
+        order = torch.sort(_sort_key(vals, idx), dim=-1, descending=True).indices
+    else:  # by id, then stably by value
+        by_id = torch.argsort(idx, dim=-1)
+        idx, vals = idx.gather(-1, by_id), vals.gather(-1, by_id)
+        order = torch.sort(vals, dim=-1, descending=True, stable=True).indices
+    idx, vals = idx.gather(-1, order), vals.gather(-1, order)
+    distinct_cut = vals[:, k - 1] > vals[:, k]
+    return idx[:, :k], vals[:, :k].double(), distinct_cut
 
 
 def _decide(
@@ -124,6 +167,17 @@ def _decide(
     return choice.squeeze(-1), inside, clear
 
 
+def _normalizer(e: torch.Tensor) -> torch.Tensor:
+    """Row sums of ``e`` (non-negative, float32) in float64: float32 partial sums of ``_BLOCK``
+    terms, added in float64 (module doc: each partial sum is within 63 ulp of exact)."""
+    rows, vocab = e.shape
+    head = vocab - vocab % _BLOCK
+    total = e[:, :head].reshape(rows, -1, _BLOCK).sum(dim=-1).sum(dim=-1, dtype=torch.float64)
+    if head < vocab:
+        total = total + e[:, head:].sum(dim=-1, dtype=torch.float64)
+    return total
+
+
 def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> torch.Tensor:
     """The same token as ``pick_reference`` for the same draw, without a float64 softmax or a full
     sort of the vocabulary for most rows (module doc)."""
@@ -132,7 +186,7 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
     scaled = _scaled(logits, params)
     top_p, vocab = params.top_p, scaled.shape[-1]
     m = scaled.amax(dim=-1, keepdim=True)
-    total = torch.exp(scaled - m).sum(dim=-1, dtype=torch.float64)  # tier 1's normalizer
+    total = _normalizer((scaled - m).exp_())  # tier 1's normalizer
     m = m.double()
     out = torch.empty(scaled.shape[0], dtype=torch.long, device=scaled.device)
     todo = torch.arange(scaled.shape[0], device=scaled.device)
@@ -140,7 +194,7 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
     for k in sizes:
         if k + 1 > vocab or todo.numel() == 0:
             break
-        ids, x, distinct = _candidates(scaled[todo], k)
+        ids, x, distinct = _candidates(scaled if todo.numel() == len(scaled) else scaled[todo], k)
         p = torch.exp(x - m[todo]) / total[todo, None]
         choice, inside, clear = _decide(p, u[todo], top_p, MASS_TOL, torch.ones_like(total[todo]))
         done = inside & clear & distinct
