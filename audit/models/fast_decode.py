@@ -140,13 +140,13 @@ class LlamaDecoder:
             q, k, v = F.linear(x, wq), F.linear(x, wk), F.linear(x, wv)
             q = q.view(rows, n, self.n_heads, self.head_dim).transpose(1, 2)
             k = k.view(rows, n, self.n_kv, self.head_dim).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            kc[:, :, at:end] = k * cos + _rotate_half(k) * sin
+            q = _rotary(q, cos, sin)
+            kc[:, :, at:end] = _rotary(k, cos, sin)
             vc[:, :, at:end] = v.view(rows, n, self.n_kv, self.head_dim).transpose(1, 2)
             a = F.scaled_dot_product_attention(q, kc[:, :, :end], vc[:, :, :end], attn_mask=bias, enable_gqa=True)
-            h = h + F.linear(a.transpose(1, 2).reshape(rows, n, q_dim), wo)
+            h += F.linear(a.transpose(1, 2).reshape(rows, n, q_dim), wo)
             x = torch.rms_norm(h, (h.shape[-1],), ln2, self.eps)
-            h = h + F.linear(F.silu(F.linear(x, wg)) * F.linear(x, wu), down)
+            h += F.linear(F.silu(F.linear(x, wg), inplace=True).mul_(F.linear(x, wu)), down)
         h = torch.rms_norm(h[:, -1], (h.shape[-1],), self.norm, self.eps)
         return F.linear(h, self.head)
 
@@ -154,9 +154,14 @@ class LlamaDecoder:
         self.cache = []
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``x * cos + rotate_half(x) * sin`` (rotate_half: the halves swapped, the first negated) with
+    no concatenated copy: the same products and sums, so the same bits."""
     half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    out = x * cos
+    out[..., :half] -= x[..., half:] * sin[..., :half]
+    out[..., half:] += x[..., :half] * sin[..., half:]
+    return out
 
 
 @torch.inference_mode()
