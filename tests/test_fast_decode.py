@@ -93,3 +93,53 @@ def test_generation_is_the_same_through_the_lean_decoder_and_through_transformer
         backend.lean = True
         assert [c.text for c in lean] == [c.text for c in plain]
         assert [c.n_tokens for c in lean] == [c.n_tokens for c in plain]
+
+
+def test_prefill_groups_skip_left_padding_and_cover_every_row() -> None:
+    from audit.models.fast_decode import GROUP_COST, prefill_groups
+
+    widths = sorted([4, 5, 5, 6, 7, 7, 7, 8, 8, 9, 9, 10, 11, 11, 12, 12, 13, 14, 15, 16, 16, 18] * 3)
+    groups = prefill_groups(widths, 2048)
+    assert [g[0] for g in groups] == [0] + [g[1] for g in groups[:-1]] and groups[-1][1] == len(widths)
+    assert all(w == max(widths[a:b]) for a, b, w in groups)
+    computed = sum((b - a) * w for a, b, w in groups)
+    assert computed + GROUP_COST * len(groups) < len(widths) * max(widths) + GROUP_COST  # beats one rectangle
+    assert computed < 0.8 * len(widths) * max(widths)
+    tight = prefill_groups([30] * 10, 64)  # the budget caps a group's positions
+    assert all((b - a) * w <= 64 for a, b, w in tight)
+    assert prefill_groups([100, 3], 50)[0] == (0, 1, 100)  # a row longer than the budget stands alone
+
+
+def test_grouped_prefill_matches_the_hf_forward_and_never_reads_skipped_slots() -> None:
+    model = tiny_llama()
+    g = torch.Generator().manual_seed(2)
+    lengths = [1, 2, 2, 3, 5, 8, 8, 12]
+    width = max(lengths)
+    ids = torch.randint(0, 50257, (len(lengths), width), generator=g)
+    mask = torch.zeros_like(ids)
+    for r, n in enumerate(lengths):
+        mask[r, width - n :] = 1
+        ids[r, : width - n] = 0
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    nxt = torch.randint(0, 50257, (len(lengths), 1), generator=g)
+    import audit.models.fast_decode as fd
+
+    dec = LlamaDecoder(model)
+    saved, fd.PREFILL_TOKENS = fd.PREFILL_TOKENS, 24  # several groups
+    try:
+        with torch.inference_mode():
+            dec.start(mask, pos, 2)
+            for k_all, v_all in dec.cache:  # what torch.empty may hand out
+                k_all.fill_(float("nan"))
+                v_all.fill_(float("nan"))
+            ours = [dec.step(ids, 0), dec.step(nxt, width)]
+    finally:
+        fd.PREFILL_TOKENS = saved
+    assert len(fd.prefill_groups(lengths, 24)) > 1
+    full = torch.cat([ids, nxt], dim=1)
+    fmask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+    with torch.inference_mode():
+        ref = model(input_ids=full, attention_mask=fmask, position_ids=(fmask.cumsum(-1) - 1).clamp(min=0)).logits
+    for j, got in enumerate(ours):
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, ref[:, width - 1 + j], atol=1e-4), j

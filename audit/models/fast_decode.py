@@ -91,6 +91,7 @@ class LlamaDecoder:
         rotary table and the additive key mask."""
         rows, width = mask.shape
         self.length = width + steps
+        self.lengths = mask.sum(dim=-1).tolist()
         dev = mask.device
         self.cache = [
             (
@@ -119,13 +120,24 @@ class LlamaDecoder:
 
     def step(self, ids: torch.Tensor, at: int) -> torch.Tensor:
         """Run tokens ``ids`` (rows x n) at cache slots ``at .. at + n``; the last position's logits.
-        A long prefill runs in row chunks of about ``PREFILL_TOKENS`` tokens, so its activations
-        (and the attention scores of long prompts) stay bounded whatever the batch size."""
-        rows, n = ids.shape
-        chunk = max(1, PREFILL_TOKENS // n) if n > 1 else rows
-        if chunk >= rows:
+        A prefill (n > 1) runs in groups of consecutive rows, each only as wide as its longest
+        prompt (``prefill_groups``): the left padding of short prompts is never computed, and a
+        group holds about ``PREFILL_TOKENS`` tokens at most, so activations (and the attention
+        scores of long prompts) stay bounded whatever the batch size. The cache slots a group skips
+        are zeroed; the key mask hides them."""
+        n = ids.shape[1]
+        if n == 1:
             return self._run(ids, at, slice(None))
-        return torch.cat([self._run(ids[r : r + chunk], at, slice(r, r + chunk)) for r in range(0, rows, chunk)])
+        widths = [min(n, int(x)) for x in self.lengths]
+        outs = []
+        for r0, r1, w in prefill_groups(widths, PREFILL_TOKENS):
+            start = at + n - w
+            if start > at:
+                for k_all, v_all in self.cache:
+                    k_all[r0:r1, :, at:start] = 0.0
+                    v_all[r0:r1, :, at:start] = 0.0
+            outs.append(self._run(ids[r0:r1, n - w :], start, slice(r0, r1)))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     def _run(self, ids: torch.Tensor, at: int, sel: slice) -> torch.Tensor:
         rows, n = ids.shape
@@ -152,6 +164,36 @@ class LlamaDecoder:
 
     def finish(self) -> None:
         self.cache = []
+
+
+GROUP_COST = 64  # a prefill group's fixed cost in token positions (one more pass over the weights)
+
+
+def prefill_groups(widths: list[int], budget: int) -> list[tuple[int, int, int]]:
+    """Consecutive row groups ``(start, stop, width)`` covering ``widths`` (each row's prompt
+    length) with the fewest computed positions, counting ``GROUP_COST`` per group: a group is as
+    wide as its longest row and holds at most ``budget`` positions (a single longer row stands
+    alone). Rows come sorted by length from ``HFBackend.generate``, which makes contiguous groups
+    tight; any order is handled correctly."""
+    n = len(widths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        widest = 0
+        for j in range(i - 1, -1, -1):
+            widest = max(widest, widths[j])
+            if (i - j) * widest > budget and i - j > 1:
+                break
+            cost = best[j] + (i - j) * widest + GROUP_COST
+            if cost < best[i]:
+                best[i], cut[i] = cost, j
+    groups = []
+    i = n
+    while i > 0:
+        j = cut[i]
+        groups.append((j, i, max(widths[j:i])))
+        i = j
+    return groups[::-1]
 
 
 def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
