@@ -14,8 +14,10 @@ from audit.models.registry import load_model
 from audit.types import LoglikelihoodRequest
 from tests.test_likelihood_shared_prefix import REQS as SHARED_REQS
 
-# the shared-prefix tests' requests, plus an empty continuation
-REQS = [*SHARED_REQS, LoglikelihoodRequest(context="abc", continuation="")]
+# the shared-prefix tests' requests, plus an empty continuation and one branching off a shared
+# prefix earlier than the others (a trie with a branch inside a branch)
+REQS = [*SHARED_REQS, LoglikelihoodRequest(context="abc", continuation=""),
+        LoglikelihoodRequest(context="", continuation="Poor people are rarely asked.")]
 
 
 def _same(a: list, b: list, tol: float = 1e-4) -> None:
@@ -54,6 +56,27 @@ def test_trees_are_built_and_checked() -> None:
         assert len(r.members) == 1 and len(r.tokens) == (len(s) - 1 if n else len(s))
     backend.loglikelihood(REQS[:2])
     assert packing._PACK_OK[backend.model]
+
+
+def test_trie_row_masks_exactly_the_ancestors() -> None:
+    seqs = [([1, 2, 3, 4, 5, 6], 5), ([1, 2, 3, 4, 7, 8, 9], 6), ([1, 2, 9, 9, 9], 4), ([1, 2, 3, 4, 5, 6], 2)]
+    row = packing.tree_row(seqs, [0, 3, 1, 2])  # sorted by tokens; 3 duplicates 0
+    assert row.tokens == [1, 2, 3, 4, 5, 7, 8, 9, 9]  # every prefix once, depth first
+    paths = []  # each column's tokens from the root
+    for c, (t, depth) in enumerate(zip(row.tokens, row.pos, strict=True)):
+        parent = next(p for p in range(c - 1, -1, -1) if row.pos[p] == depth - 1) if depth else None
+        paths.append(([*paths[parent]] if parent is not None else []) + [t])
+    backend = load_model("tiny-random-gpt2")
+    mask = packing.inputs([row, packing.make_rows(seqs, [2], False)[0]], 0, backend.model, "cpu")["attention_mask"]
+    for i, pi in enumerate(paths):
+        for j, pj in enumerate(paths):
+            assert bool(mask[0, 0, i, j]) == (pi[: len(pj)] == pj), (i, j)
+    assert torch.equal(mask[1, 0, :4, :4], torch.ones(4, 4, dtype=torch.bool).tril())  # a plain row: causal
+    assert not mask[1, 0, :4, 4:].any() and torch.equal(mask[1, 0, 4:, 4:], torch.eye(5, dtype=torch.bool))  # padding
+    for i, cols, tg in zip(row.members, row.cols, row.targets, strict=True):
+        s, n = seqs[i]
+        assert [paths[c] for c in cols] == [s[: k + 1] for k in range(len(s) - n - 1, len(s) - 1)]
+        assert tg == s[len(s) - n :]
 
 
 def test_eager_attention_packs_too() -> None:

@@ -33,6 +33,7 @@ from audit.types import LoglikelihoodRequest
 LOGIT_BUDGET = 24 * 2**20  # floats of logits per batch or chunk (96 MiB in float32)
 TOKEN_BUDGET = 2048  # token positions per forward pass of the body on the split path
 PAD_SLACK = 0.1  # largest share of padding in a split-path batch
+HEAD_ROWS = 512  # rows per chunk of the output projection on the split path
 ATTN_BUDGET = 32 * 2**20  # rows x heads x width^2 attention scores per batch (eager attention)
 Mode = Literal["auto", "split", "logits", "reference"]
 Seq = tuple[list[int], int]  # token ids, how many trailing tokens are scored
@@ -137,14 +138,20 @@ def _scored(seqs: list[Seq], width: int) -> tuple[list[int], list[int], list[int
     return flat, targets, rows
 
 
-def score_logits(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def score_logits(
+    logits: torch.Tensor, targets: torch.Tensor, at: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each target and whether it is the argmax, for a (positions x vocab)
-    chunk. Overwrites ``logits`` when it is already float32 (no second vocabulary-sized buffer)."""
+    chunk; ``at`` gives each target's row (default: row k for target k, one per row), so a
+    position shared by several requests is normalized once. Overwrites ``logits`` when it is
+    already float32 (no second vocabulary-sized buffer)."""
     x = logits if logits.dtype == torch.float32 else logits.float()
-    tgt = x.gather(1, targets[:, None]).squeeze(1)
+    if at is None:
+        at = torch.arange(targets.shape[0], device=x.device)
+    tgt = x[at, targets]  # before the in-place normalization below
     top, arg = x.max(dim=1, keepdim=True)
     lse = x.sub_(top).exp_().sum(dim=1).log_() + top.squeeze(1)
-    return tgt - lse, arg.squeeze(1) == targets
+    return tgt - lse[at], arg.squeeze(1)[at] == targets
 
 
 def _totals(seqs: list[Seq], rows: list[int], lp: torch.Tensor, hit: torch.Tensor) -> list[tuple[float, int, bool]]:
@@ -154,17 +161,25 @@ def _totals(seqs: list[Seq], rows: list[int], lp: torch.Tensor, hit: torch.Tenso
     return [(float(a), n, int(m) == 0) for a, m, (_, n) in zip(sums.tolist(), misses.tolist(), seqs, strict=True)]
 
 
-def score_hidden(head: Any, hidden: torch.Tensor, targets: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``score_logits`` of ``head(hidden)``, chunked so no chunk exceeds ``LOGIT_BUDGET`` floats."""
-    step = max(1, LOGIT_BUDGET // max(1, vocab))
-    lps, hits = [], []
-    for a in range(0, hidden.shape[0], step):
-        lp, hit = score_logits(head(hidden[a : a + step]), targets[a : a + step])
-        lps.append(lp)
-        hits.append(hit)
-    if not lps:
-        return torch.zeros(0, device=hidden.device), torch.zeros(0, dtype=torch.bool, device=hidden.device)
-    return torch.cat(lps), torch.cat(hits)
+def score_hidden(
+    head: Any, hidden: torch.Tensor, targets: torch.Tensor, vocab: int, at: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``score_logits`` of ``head(hidden)`` (``at``: each target's row of ``hidden``), chunked so no
+    chunk exceeds ``LOGIT_BUDGET`` floats or ``HEAD_ROWS`` rows."""
+    device = hidden.device
+    step = max(1, min(HEAD_ROWS, LOGIT_BUDGET // max(1, vocab)))
+    if at is None:
+        at = torch.arange(targets.shape[0], device=device)
+    order = torch.argsort(at, stable=True)
+    at_s, tg_s = at[order], targets[order]
+    bounds = torch.searchsorted(at_s, torch.arange(0, hidden.shape[0] + step, step, device=device)).tolist()
+    lp = torch.empty(targets.shape[0], device=device)
+    hit = torch.empty(targets.shape[0], dtype=torch.bool, device=device)
+    for k, a in enumerate(range(0, hidden.shape[0], step)):
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi > lo:
+            lp[order[lo:hi]], hit[order[lo:hi]] = score_logits(head(hidden[a : a + step]), tg_s[lo:hi], at_s[lo:hi] - a)
+    return lp, hit
 
 
 def _body_head(model: Any) -> tuple[Any, Any] | None:
@@ -220,16 +235,19 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
         kw = packing.inputs(batch, backend.pad_id, model, backend.device)
         hidden = _hidden(body, **kw)
         width = kw["input_ids"].shape[1]
-        flat, targets, members, scored = [], [], [], []
+        unique: dict[int, int] = {}  # flat position -> row of the gathered hidden states
+        at, targets, members, scored = [], [], [], []
         for r, row in enumerate(batch):
             for i, cols, tg in zip(row.members, row.cols, row.targets, strict=True):
-                flat.extend(r * width + c for c in cols)
+                at.extend(unique.setdefault(r * width + c, len(unique)) for c in cols)
                 targets.extend(tg)
                 members.extend([len(scored)] * len(tg))
                 scored.append((i, len(tg)))
-        h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, torch.tensor(flat, dtype=torch.long, device=hidden.device))
+        flat = torch.tensor(list(unique), dtype=torch.long, device=hidden.device)
+        h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat)
         del hidden
-        lp, hit = score_hidden(head, h, torch.tensor(targets, dtype=torch.long, device=h.device), vocab)
+        lp, hit = score_hidden(head, h, torch.tensor(targets, dtype=torch.long, device=h.device), vocab,
+                               torch.tensor(at, dtype=torch.long, device=h.device))
         totals = _totals([([], n) for _, n in scored], members, lp, hit)
         out.update(zip((i for i, _ in scored), totals, strict=True))
     return out

@@ -1,11 +1,14 @@
 """Packed rows for the split likelihood path (``audit/models/likelihood.py``).
 
 Each sequence is scored from the outputs at its positions ``start - 1 .. len - 2``, so its last
-token is only ever a target: a row drops it. Sequences sharing a token prefix (CrowS-Pairs' minimal
-pairs, BBQ's options after one context, StereoSet's fillers) go into one row as a tree: the prefix
-once, then each member's remaining tokens, with position ids restarting after the prefix and a 4D
-attention mask under which a member's tokens see the prefix and their own earlier tokens only. One
-forward pass, no KV cache to copy, and the prefix's positions are computed once.
+token is only ever a target: a row drops it. Sequences sharing token prefixes (CrowS-Pairs' minimal
+pairs, BBQ's options after one context, StereoSet's fillers) go into one row as a token trie: the
+members sorted, each member adding only the tokens after its longest common prefix with the one
+before it, laid out depth first. A token's position id is its depth, and a 4D attention mask lets it
+see exactly its ancestors and itself: in depth-first order the subtree of column ``j`` is the
+columns ``j .. end[j]``, so column ``i`` may attend to ``j`` when ``j <= i <= end[j]``. One forward
+pass, no KV cache to copy; every prefix is computed once, not only the one all members share
+(CrowS-Pairs: 22,828 body positions instead of 27,462 with one shared prefix per row, 31,664 unpacked).
 
 ``packing_ok`` checks on a short input, once per model, that a packed row reproduces the unpacked
 scores; models it fails (or with windowed/local attention, or an attention implementation other
@@ -20,10 +23,10 @@ from typing import Any
 
 import torch
 
-from audit.models.shared_prefix import group, supported
+from audit.models.shared_prefix import supported
 
-MIN_PREFIX = 2  # BOS alone is not worth a tree
-MAX_GROUP = 8
+MIN_PREFIX = 2  # neighbours sharing fewer tokens (BOS alone) start a new row
+MAX_GROUP = 8  # members per row (wider rows cost attention, width^2)
 MIN_SAVED = 0.05  # a tree costs next to nothing, so take it when it saves this share of tokens
 
 _PACK_OK: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
@@ -31,52 +34,91 @@ _PACK_OK: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 @dataclass
 class Row:
-    """One row of a batch: its tokens, segment per token (0: prefix, j + 1: member j's suffix),
-    position ids, and per member the request index, scored columns and their targets."""
+    """One row of a batch: its tokens, position ids, per token the last column of its subtree
+    (``end``), and per member the request index, scored columns and their targets."""
 
     tokens: list[int] = field(default_factory=list)
-    seg: list[int] = field(default_factory=list)
     pos: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
     members: list[int] = field(default_factory=list)
     cols: list[list[int]] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)
 
 
-def _member(row: Row, i: int, s: list[int], n: int, p: int, offset: int) -> None:
-    start = len(s) - n
-    row.members.append(i)
-    row.cols.append([t if t < p else offset + t - p for t in range(start - 1, len(s) - 1)])
-    row.targets.append(s[start:])
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def tree_row(seqs: list[tuple[list[int], int]], ids: list[int]) -> Row:
+    """The trie row of ``ids`` (sorted by their tokens, each with at least one scored token)."""
+    row = Row()
+    parent: list[int] = []
+    prev: list[int] = []
+    prev_cols: list[int] = []
+    for i in ids:
+        s, n = seqs[i]
+        feed = s[: len(s) - 1]
+        p = _lcp(prev, feed)
+        cols = prev_cols[:p]
+        for t in range(p, len(feed)):
+            parent.append(cols[t - 1] if t else -1)
+            cols.append(len(row.tokens))
+            row.tokens.append(feed[t])
+            row.pos.append(t)
+        start = len(s) - n
+        row.members.append(i)
+        row.cols.append(cols[start - 1 :])
+        row.targets.append(s[start:])
+        prev, prev_cols = feed, cols
+    row.end = list(range(len(row.tokens)))
+    for j in range(len(row.tokens) - 1, -1, -1):  # children come after their parent
+        if parent[j] >= 0 and row.end[j] > row.end[parent[j]]:
+            row.end[parent[j]] = row.end[j]
+    return row
+
+
+def _groups(seqs: list[tuple[list[int], int]], order: list[int]) -> list[list[int]]:
+    """Runs of at most ``MAX_GROUP`` sorted neighbours sharing ``MIN_PREFIX`` tokens whose trie
+    saves ``MIN_SAVED`` of their tokens."""
+    cand = sorted((i for i in order if seqs[i][1] >= 1 and len(seqs[i][0]) >= 2), key=lambda i: seqs[i][0][:-1])
+    runs: list[list[int]] = []
+    cur: list[int] = []
+    for i in cand:
+        if cur and (len(cur) >= MAX_GROUP or _lcp(seqs[cur[-1]][0][:-1], seqs[i][0][:-1]) < MIN_PREFIX):
+            runs.append(cur)
+            cur = []
+        cur.append(i)
+    runs.append(cur)
+    out = []
+    for run in runs:
+        if len(run) > 1:
+            flat = sum(len(seqs[i][0]) - 1 for i in run)
+            if flat - len(tree_row(seqs, run).tokens) >= MIN_SAVED * flat:
+                out.append(run)
+    return out
 
 
 def make_rows(seqs: list[tuple[list[int], int]], order: list[int], pack: bool) -> list[Row]:
-    """Rows for the requests in ``order``: trees for groups sharing a prefix when ``pack``, one
+    """Rows for the requests in ``order``: tries for runs sharing prefixes when ``pack``, one
     sequence (without its last token) per row otherwise."""
     rows: list[Row] = []
     taken: set[int] = set()
     if pack:
-        sub = [seqs[i][0] for i in order]
-        for p, members in group(sub, min_prefix=MIN_PREFIX, max_group=MAX_GROUP, min_saved=MIN_SAVED):
-            ids = [order[m] for m in members]
-            prefix = seqs[ids[0]][0][:p]
-            row = Row(tokens=list(prefix), seg=[0] * p, pos=list(range(p)))
-            for j, i in enumerate(ids):
-                s, n = seqs[i]
-                rest = s[p : len(s) - 1]
-                _member(row, i, s, n, p, len(row.tokens))
-                row.tokens += rest
-                row.seg += [j + 1] * len(rest)
-                row.pos += range(p, p + len(rest))
-            rows.append(row)
+        for ids in _groups(seqs, order):
+            rows.append(tree_row(seqs, ids))
             taken.update(ids)
     for i in order:
         if i in taken:
             continue
         s, n = seqs[i]
         keep = max(1, len(s) - 1) if n else len(s)
-        row = Row(tokens=s[:keep], seg=[0] * keep, pos=list(range(keep)))
-        _member(row, i, s, n, keep, keep)
-        rows.append(row)
+        start = len(s) - n
+        rows.append(Row(tokens=s[:keep], pos=list(range(keep)), end=[keep - 1] * keep, members=[i],
+                        cols=[list(range(start - 1, len(s) - 1))], targets=[s[start:]]))
     return rows
 
 
@@ -85,15 +127,14 @@ def inputs(rows: list[Row], pad_id: int, model: Any, device: str) -> dict[str, t
     model's attention implementation takes) and, for trees, ``position_ids``."""
     width = max(len(r.tokens) for r in rows)
     ids = torch.tensor([r.tokens + [pad_id] * (width - len(r.tokens)) for r in rows], dtype=torch.long)
-    lengths = torch.tensor([len(r.tokens) for r in rows])
-    real = torch.arange(width)[None, :] < lengths[:, None]
     if all(len(r.members) == 1 for r in rows):
+        lengths = torch.tensor([len(r.tokens) for r in rows])
+        real = torch.arange(width)[None, :] < lengths[:, None]
         return {"input_ids": ids.to(device), "attention_mask": real.long().to(device)}
-    seg = torch.tensor([r.seg + [-1] * (width - len(r.seg)) for r in rows])
+    end = torch.tensor([r.end + [-1] * (width - len(r.end)) for r in rows])
     pos = torch.tensor([r.pos + [0] * (width - len(r.pos)) for r in rows], dtype=torch.long)
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    sq, sk = seg[:, :, None], seg[:, None, :]
-    mask = causal & (sk >= 0) & ((sk == 0) | (sk == sq))
+    col = torch.arange(width)
+    mask = (col[None, :] <= col[:, None])[None] & (col[None, :, None] <= end[:, None, :])
     mask |= torch.eye(width, dtype=torch.bool)  # padding rows attend to themselves (no NaN)
     mask = mask[:, None]
     if model.config._attn_implementation == "eager":
@@ -117,7 +158,7 @@ def packing_ok(model: Any, score: Any) -> bool:
         vocab = int(getattr(model.config, "vocab_size", 50257) or 50257)
         base = [(5 * k + 3) % vocab for k in range(5)]
         seqs = [(base + [(7 * k + 1) % vocab for k in range(4)], 6), (base + [(3 * k + 2) % vocab for k in range(3)], 5),
-                ([(11 * k + 4) % vocab for k in range(4)], 3)]
+                (base[:3] + [(13 * k + 6) % vocab for k in range(4)], 5), ([(11 * k + 4) % vocab for k in range(4)], 3)]
         try:
             a, b = score(seqs, False), score(seqs, True)
             ok = all(abs(x[0] - y[0]) <= 1e-4 * max(1.0, abs(x[0])) and x[1:] == y[1:] for x, y in zip(a, b, strict=True))
