@@ -7,9 +7,10 @@ would have produced it. Requests sharing a long token prefix run it once
 (``audit/models/shared_prefix.py``); the rest take one of three paths:
 
 - ``split`` (the default): the transformer body runs on length-sorted, right-padded batches of up
-  to ``TOKEN_BUDGET`` token positions; only the scored positions' hidden states go through the
-  output projection, in chunks of ``LOGIT_BUDGET`` floats, scored in one vectorized pass
-  (``score_hidden``). It is taken only when, on a short input, it reproduces the model's own
+  to ``TOKEN_BUDGET`` token positions (shared prefixes packed as token tries,
+  ``audit/models/packing.py``); only the scored positions' hidden states go through the output
+  projection (a position several requests share, once), in chunks of ``LOGIT_BUDGET`` floats,
+  scored in one vectorized pass (``score_hidden``). It is taken only when, on a short input, it reproduces the model's own
   ``logits`` (``split_ok``): models that transform their logits after the projection (Gemma 2's
   soft-capping, Cohere's ``logit_scale``) fail that check and take
 - ``logits``: the model's full forward pass on batches whose logits stay within ``LOGIT_BUDGET``,
