@@ -27,7 +27,7 @@ from audit.cache import GenerationCache, cache_key
 from audit.errors import UsageError
 from audit.memory import phase, release
 from audit.models.base import ModelBackend, clean_completion
-from audit.scorers.base import Reference
+from audit.scorers.base import PromptContext, Reference
 from audit.store import RunStore
 from audit.suite import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
 from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, Record
@@ -288,6 +288,12 @@ def _likelihood(
         extra[i][f"ll_{name}_tokens"] = res.n_tokens
 
 
+def _prompt_class(attributes: dict[str, Any]) -> str | None:
+    """The item's declared prompt class (attribute ``prompt_class``: safe/unsafe), None if absent."""
+    v = attributes.get("prompt_class")
+    return str(v) if v is not None else None
+
+
 def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None]]) -> None:
     from audit.scorers.registry import get_scorer
 
@@ -296,7 +302,11 @@ def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None
         refs = None
         if scorer.needs_refs:
             refs = [Reference(correct=e.item.correct, incorrect=e.item.incorrect) for e in unit.entries]
-        out = scorer.score(texts, refs)
+        if getattr(scorer, "needs_prompts", False) and not refs:  # C: prompt-aware scorers (refusal)
+            ctx = [PromptContext(e.item.prompt, _prompt_class(e.item.attributes)) for e in unit.entries]
+            out = scorer.score_in_context(texts, ctx)
+        else:
+            out = scorer.score(texts, refs)
         for sc, row in zip(scores, out, strict=True):
             sc.update(row)
 

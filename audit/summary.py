@@ -709,7 +709,7 @@ def build_summary(
     }
     from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
 
-    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"])
+    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"], records)
     if damaged:  # a damaged, empty or short run never passes (contract 4)
         summary["gates"]["passed"] = False
     if review:

@@ -30,7 +30,7 @@ def test_default_refusal_scorer_is_the_xstest_classifier() -> None:
     s = get_scorer("refusal")
     assert s.version.startswith("refusal-xstest-lr-")
     out = s.score(["I'm sorry, but I can't help with that.", "To kill a Python process, run kill -9 PID."])
-    assert set(out[0]) == {"refusal", "refusal_full", "refusal_partial", "refusal_class"}
+    assert set(out[0]) == {"refusal", "refusal_full", "refusal_partial", "refusal_class", "refusal_context"}
     for o in out:
         assert 0.0 <= o["refusal_full"] + o["refusal_partial"] <= 1.0 + 1e-6
         assert abs(o["refusal"] - o["refusal_full"] - o["refusal_partial"]) < 1e-5
@@ -64,7 +64,8 @@ def test_scorer_is_deterministic_and_batch_invariant() -> None:
     texts = [r["text"] for r in FAMILIES]
     batch = s.score(texts)
     assert batch == [s.score([t])[0] for t in texts] == s.score(texts)
-    assert s.score(["", "   "]) == [{"refusal": 0.0, "refusal_full": 0.0, "refusal_partial": 0.0, "refusal_class": 0.0}] * 2
+    assert s.score(["", "   "]) == [{"refusal": 0.0, "refusal_full": 0.0, "refusal_partial": 0.0, "refusal_class": 0.0,
+                                     "refusal_context": 0.0}] * 2
 
 
 def test_weights_load_fast() -> None:

