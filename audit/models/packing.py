@@ -81,9 +81,9 @@ def tree_row(seqs: list[tuple[list[int], int]], ids: list[int]) -> Row:
     return row
 
 
-def _groups(seqs: list[tuple[list[int], int]], order: list[int]) -> list[list[int]]:
-    """Runs of at most ``MAX_GROUP`` sorted neighbours sharing ``MIN_PREFIX`` tokens whose trie
-    saves ``MIN_SAVED`` of their tokens."""
+def _trees(seqs: list[tuple[list[int], int]], order: list[int]) -> list[Row]:
+    """Trie rows of runs of at most ``MAX_GROUP`` sorted neighbours sharing ``MIN_PREFIX`` tokens
+    whose trie saves ``MIN_SAVED`` of their tokens."""
     cand = sorted((i for i in order if seqs[i][1] >= 1 and len(seqs[i][0]) >= 2), key=lambda i: seqs[i][0][:-1])
     runs: list[list[int]] = []
     cur: list[int] = []
@@ -97,8 +97,9 @@ def _groups(seqs: list[tuple[list[int], int]], order: list[int]) -> list[list[in
     for run in runs:
         if len(run) > 1:
             flat = sum(len(seqs[i][0]) - 1 for i in run)
-            if flat - len(tree_row(seqs, run).tokens) >= MIN_SAVED * flat:
-                out.append(run)
+            row = tree_row(seqs, run)
+            if flat - len(row.tokens) >= MIN_SAVED * flat:
+                out.append(row)
     return out
 
 
@@ -108,9 +109,9 @@ def make_rows(seqs: list[tuple[list[int], int]], order: list[int], pack: bool) -
     rows: list[Row] = []
     taken: set[int] = set()
     if pack:
-        for ids in _groups(seqs, order):
-            rows.append(tree_row(seqs, ids))
-            taken.update(ids)
+        for row in _trees(seqs, order):
+            rows.append(row)
+            taken.update(row.members)
     for i in order:
         if i in taken:
             continue
