@@ -40,6 +40,15 @@ def test_rewritten_weights_give_identical_logits_and_leave_tied_ones_alone() -> 
     assert store_input_major(model) == 0  # already input-major
 
 
+def test_a_rewritten_model_still_saves_and_reloads(tmp_path: Path) -> None:
+    model = _llama()
+    store_input_major(model)
+    model.save_pretrained(tmp_path)
+    again = LlamaForCausalLM.from_pretrained(tmp_path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], tensor), name
+
+
 def _rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
 
