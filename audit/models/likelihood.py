@@ -28,7 +28,7 @@ import torch
 
 from audit.models import packing
 from audit.models.base import LoglikelihoodResult
-from audit.models.shared_prefix import score_shared
+from audit.models.shared_prefix import score_shared, vocab_size
 from audit.types import LoglikelihoodRequest
 
 LOGIT_BUDGET = 24 * 2**20  # floats of logits per batch or chunk (96 MiB in float32)
@@ -79,7 +79,7 @@ def _encode(tok: Any, texts: list[str], **kw: Any) -> list[list[int]]:
 def likelihood_batches(backend: Any, order: list[int], lengths: list[int]) -> list[list[int]]:
     """Length-sorted batches of at most ``batch_size`` rows whose logits (rows x width x vocab
     floats) stay within ``LOGIT_BUDGET``, so a 262k vocabulary does not need gigabytes."""
-    vocab = _vocab(backend.model)
+    vocab = vocab_size(backend.model)
     batches: list[list[int]] = []
     cur: list[int] = []
     for i in order:  # ascending length, so the last row added sets the width
@@ -111,10 +111,6 @@ def token_batches(model: Any, order: list[int], lengths: list[int], budget: int 
     if cur:
         batches.append(cur)
     return batches
-
-
-def _vocab(model: Any) -> int:
-    return int(getattr(model.config, "vocab_size", 50257) or 50257)
 
 
 def _padded(seqs: list[Seq], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,7 +200,7 @@ def split_ok(model: Any, device: str, pad_id: int) -> bool:
     ok = False
     parts = _body_head(model)
     if parts is not None:
-        vocab = _vocab(model)
+        vocab = vocab_size(model)
         seqs: list[Seq] = [([(7 * k + 3) % vocab for k in range(6)], 5), ([(11 * k + 5) % vocab for k in range(3)], 2)]
         ids, mask = _padded(seqs, pad_id, device)
         try:
@@ -228,7 +224,7 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
             model, lambda ss, pk: [v for _, v in sorted(_score_split(backend, ss, list(range(len(ss))), pk).items())]
         )
     body, head = _body_head(model)  # type: ignore[misc]
-    vocab, out = _vocab(model), {}
+    vocab, out = vocab_size(model), {}
     rows = packing.make_rows(seqs, order, pack)
     by_length = sorted(range(len(rows)), key=lambda j: len(rows[j].tokens))
     for idx in token_batches(model, by_length, [len(r.tokens) for r in rows]):

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from audit.models.shared_prefix import supported
+from audit.models.shared_prefix import common_prefix, supported, vocab_size
 
 MIN_PREFIX = 2  # neighbours sharing fewer tokens (BOS alone) start a new row
 MAX_GROUP = 8  # members per row (wider rows cost attention, width^2)
@@ -45,14 +45,6 @@ class Row:
     targets: list[list[int]] = field(default_factory=list)
 
 
-def _lcp(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def tree_row(seqs: list[tuple[list[int], int]], ids: list[int]) -> Row:
     """The trie row of ``ids`` (sorted by their tokens, each with at least one scored token)."""
     row = Row()
@@ -62,7 +54,7 @@ def tree_row(seqs: list[tuple[list[int], int]], ids: list[int]) -> Row:
     for i in ids:
         s, n = seqs[i]
         feed = s[: len(s) - 1]
-        p = _lcp(prev, feed)
+        p = common_prefix(prev, feed)
         cols = prev_cols[:p]
         for t in range(p, len(feed)):
             parent.append(cols[t - 1] if t else -1)
@@ -88,7 +80,7 @@ def _trees(seqs: list[tuple[list[int], int]], order: list[int]) -> list[Row]:
     runs: list[list[int]] = []
     cur: list[int] = []
     for i in cand:
-        if cur and (len(cur) >= MAX_GROUP or _lcp(seqs[cur[-1]][0][:-1], seqs[i][0][:-1]) < MIN_PREFIX):
+        if cur and (len(cur) >= MAX_GROUP or common_prefix(seqs[cur[-1]][0][:-1], seqs[i][0][:-1]) < MIN_PREFIX):
             runs.append(cur)
             cur = []
         cur.append(i)
@@ -156,7 +148,7 @@ def packing_ok(model: Any, score: Any) -> bool:
         return _PACK_OK[model]
     ok = False
     if can_pack(model):
-        vocab = int(getattr(model.config, "vocab_size", 50257) or 50257)
+        vocab = vocab_size(model)
         base = [(5 * k + 3) % vocab for k in range(5)]
         seqs = [(base + [(7 * k + 1) % vocab for k in range(4)], 6), (base + [(3 * k + 2) % vocab for k in range(3)], 5),
                 (base[:3] + [(13 * k + 6) % vocab for k in range(4)], 5), ([(11 * k + 4) % vocab for k in range(4)], 3)]

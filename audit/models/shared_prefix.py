@@ -31,7 +31,13 @@ def supported(model: Any) -> bool:
     return not (layers and "local" in str(layers))
 
 
-def _lcp(a: list[int], b: list[int]) -> int:
+def vocab_size(model: Any) -> int:
+    """The model's vocabulary size (GPT-2's when its config does not say)."""
+    return int(getattr(model.config, "vocab_size", 50257) or 50257)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -51,7 +57,7 @@ def group(
     p = 0
     for i in order:
         if cur:
-            q = min(p, _lcp(seqs[cur[0]], seqs[i]), len(seqs[i]) - 1)
+            q = min(p, common_prefix(seqs[cur[0]], seqs[i]), len(seqs[i]) - 1)
             if q >= min_prefix and len(cur) < max_group:
                 cur.append(i)
                 p = q
@@ -93,7 +99,7 @@ def score_shared(
     if not supported(model):
         return {}
     toks = [s for s, _ in seqs]
-    vocab = int(getattr(model.config, "vocab_size", 50257) or 50257)
+    vocab = vocab_size(model)
     out: dict[int, tuple[float, int, bool]] = {}
     groups = sorted(group(toks), key=lambda g: max(len(toks[i]) for i in g[1]))  # little padding
     for chunk in _chunks(groups, toks, rows, budget, vocab):
