@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import audit.scorers.refusal_model as refusal_model  # noqa: E402
 from audit.scorers.refusal import RuleRefusal  # noqa: E402
-from audit.scorers.refusal_eval import MODELS, agreement, load_labelled  # noqa: E402
+from audit.scorers.refusal_eval import MODELS, agreement, agreement_table, load_labelled  # noqa: E402
 from audit.scorers.refusal_model import (  # noqa: E402
     CLASSES,
     WEIGHTS,
@@ -214,22 +214,6 @@ def annotators(root: Path | None = None) -> dict[str, Any]:
     return out
 
 
-def table(results: dict[str, Any]) -> str:
-    lines = ["| held-out model | labeller | agreement (full vs not) | precision | recall | 3-way agreement |",
-             "|---|---|---|---|---|---|"]
-
-    def f(x: dict[str, Any]) -> str:
-        return "n/a" if x["estimate"] is None else f"{x['estimate']:.3f} [{x['ci_low']:.3f}, {x['ci_high']:.3f}]"
-
-    for held, by in results.items():
-        for name, a in by.items():
-            if name.startswith("_"):
-                continue
-            lines.append(f"| {held} (n={a['n']}) | {name} | {f(a['agreement'])} | {f(a['precision'])} | "
-                         f"{f(a['recall'])} | {f(a['agreement_3way'])} |")
-    return "\n".join(lines)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="measure only; do not write the weight files")
@@ -237,7 +221,7 @@ def main() -> int:
     data = {m: load_labelled(m) for m in MODELS}
     t0 = time.perf_counter()
     results = measure(data)
-    print(table(results))
+    print(agreement_table(results))
     for m, figs in annotators().items():
         print(f"  humans, {m}: " + ", ".join(f"{k} {v['estimate']:.3f}" for k, v in figs.items()))
     if args.no_write:

@@ -54,7 +54,7 @@ from sklearn.linear_model import LogisticRegression
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.scorers.refusal_eval import MODELS, agreement, load_labelled  # noqa: E402
+from audit.scorers.refusal_eval import MODELS, agreement, agreement_table, load_labelled  # noqa: E402
 from audit.scorers.refusal_model import (  # noqa: E402
     CLASSES,
     dense_features,
@@ -311,21 +311,6 @@ def meets_target(results: dict[str, Any], name: str) -> bool:
                for by in results.values())
 
 
-def table(results: dict[str, Any]) -> str:
-    lines = ["| held-out model | labeller | agreement (full vs not) | precision | recall | 3-way agreement |",
-             "|---|---|---|---|---|---|"]
-
-    def f(x: dict[str, Any]) -> str:
-        return "n/a" if x["estimate"] is None else f"{x['estimate']:.3f} [{x['ci_low']:.3f}, {x['ci_high']:.3f}]"
-
-    for held, by in results.items():
-        for name, a in by.items():
-            if not name.startswith("_"):
-                lines.append(f"| {held} (n={a['n']}) | {name} | {f(a['agreement'])} | {f(a['precision'])} | "
-                             f"{f(a['recall'])} | {f(a['agreement_3way'])} |")
-    return "\n".join(lines)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="measure only; do not write the weight files")
@@ -333,7 +318,7 @@ def main() -> int:
     t0 = time.perf_counter()
     rows = load()
     results = outer(rows)
-    print(table(results))
+    print(agreement_table(results))
     for m, by in results.items():
         print(f"  {m}: prompt classifier accuracy on held-out prompts {by['_prompt_classifier_accuracy']:.3f}")
     print(f"measured in {time.perf_counter() - t0:.0f} s", flush=True)

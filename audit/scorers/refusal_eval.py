@@ -65,3 +65,20 @@ def agreement(pred: Sequence[str], gold: Sequence[str], positive: Sequence[str] 
         "majority_rate": (majority / n) if n else None,
         "n": n,
     }
+
+
+def agreement_table(results: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of ``{held-out model: {labeller: agreement(...) figures}}`` (keys starting
+    with ``_`` are not labellers), as docs/scorers.md shows them."""
+    lines = ["| held-out model | labeller | agreement (full vs not) | precision | recall | 3-way agreement |",
+             "|---|---|---|---|---|---|"]
+
+    def f(x: dict[str, Any]) -> str:
+        return "n/a" if x["estimate"] is None else f"{x['estimate']:.3f} [{x['ci_low']:.3f}, {x['ci_high']:.3f}]"
+
+    for held, by in results.items():
+        for name, a in by.items():
+            if not name.startswith("_"):
+                lines.append(f"| {held} (n={a['n']}) | {name} | {f(a['agreement'])} | {f(a['precision'])} | "
+                             f"{f(a['recall'])} | {f(a['agreement_3way'])} |")
+    return "\n".join(lines)
