@@ -23,6 +23,7 @@ import logging
 import mmap
 import sys
 from collections import Counter
+from functools import cache
 from typing import Any
 
 import torch
@@ -54,9 +55,14 @@ def _release(addr: int, nbytes: int) -> bool:
     hi = (addr + nbytes) // page * page
     if hi <= lo:
         return True
+    return _madvise()(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED) == 0
+
+
+@cache
+def _madvise() -> Any:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    return libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED) == 0
+    return libc.madvise
 
 
 @torch.no_grad()
