@@ -181,6 +181,8 @@ class StubOpenAI:
             def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(n) if n else b"{}"
+                if len(raw) < n:  # the client was cancelled mid-request and left: nothing to answer
+                    return
                 self._serve(json.loads(raw or b"{}"))
 
         return Handler
