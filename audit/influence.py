@@ -46,7 +46,7 @@ class _Figure:
 
 
 def _frame(records: Sequence[Any], suite_manifest: dict[str, Any]) -> tuple[Frame, list[dict[str, Any]]]:
-    from audit.summary import _default_metric_specs, _derive_likelihood_scores
+    from audit.summary_metrics import _default_metric_specs, _derive_likelihood_scores
 
     frame = Frame(records)
     task = suite_manifest.get("task", "generate")
@@ -67,7 +67,7 @@ def _attr_values(frame: Frame, label: str) -> np.ndarray:
 
 def _comparison(frame: Frame, suite_manifest: dict[str, Any], label: str) -> tuple[np.ndarray, np.ndarray]:
     """(group values, comparison mask) of a gap label, as the summary forms it."""
-    from audit.summary import _comparisons
+    from audit.summary_groups import _comparisons
 
     for lab, attr, mask in _comparisons(frame, suite_manifest.get("group_attributes") or []):
         if lab == label:

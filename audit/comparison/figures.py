@@ -187,7 +187,7 @@ def metric_figures(frame: Frame, specs: list[dict[str, Any]]) -> dict[str, Figur
 def gap_figures(frame: Frame, group_attributes: list[str], groups_of: dict[str, list[str]]) -> dict[str, Figure]:
     """``gap(score, attribute)`` for every group comparison; ``groups_of`` fixes each comparison's
     groups across runs (the first run seen decides)."""
-    from audit.summary import _comparisons, _gap_fn, _group_score_keys
+    from audit.summary_groups import _comparisons, _gap_fn, _group_score_keys
 
     out: dict[str, Figure] = {}
     for label, attr, mask in _comparisons(frame, group_attributes):
@@ -211,7 +211,7 @@ def suite_figures(
     """Every comparable figure of one suite in one run."""
     frame = Frame(records)
     try:
-        from audit.summary import _derive_likelihood_scores
+        from audit.summary_metrics import _derive_likelihood_scores
 
         if suite_manifest.get("task") == "likelihood":
             _derive_likelihood_scores(frame, specs)
@@ -228,7 +228,7 @@ def metric_specs(runs: Sequence[RunData], sid: str) -> list[dict[str, Any]]:
         specs = list((run.manifest["suites"][sid].get("metrics")) or [])
         if specs:
             return specs
-    from audit.summary import _default_metric_specs
+    from audit.summary_metrics import _default_metric_specs
 
     return _default_metric_specs(Frame(runs[0].records.get(sid, [])), runs[0].manifest["suites"][sid].get("task", ""))
 
@@ -293,7 +293,7 @@ _SEED_RE = re.compile(r", seed=[^,]*")
 
 
 def protocol_text(run: RunData, sid: str) -> str:
-    from audit.summary import protocol_of
+    from audit.summary_suite import protocol_of
 
     return str(protocol_of(run.manifest["suites"][sid], run.manifest)["text"])
 
