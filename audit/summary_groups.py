@@ -150,6 +150,19 @@ def _set_cell_means(
         return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
 
 
+def _prompt_totals(
+    frame: Frame, sel: np.ndarray, values: np.ndarray, groups: list[str], v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per prompt of ``sel``: (sum of scores, number of records, group index), prompts sorted."""
+    items, inv = np.unique(frame.item[sel], return_inverse=True)
+    sums = np.bincount(inv, weights=v[sel], minlength=items.size)
+    counts = np.bincount(inv, minlength=items.size).astype(float)
+    g_codes = {g: i for i, g in enumerate(groups)}
+    labels = np.zeros(items.size, dtype=int)
+    labels[inv] = [g_codes[g] for g in values[sel]]
+    return sums, counts, labels
+
+
 def _honest_gap(
     frame: Frame, in_cmp: np.ndarray, values: np.ndarray, groups: list[str], v: np.ndarray, level: float
 ) -> dict[str, Any]:
@@ -162,14 +175,9 @@ def _honest_gap(
         res = pairwise_gap(groups, level, cells=cells)
         n_clusters = int(cells.shape[0])
     else:
-        items, inv = np.unique(frame.item[sel], return_inverse=True)
-        sums = np.bincount(inv, weights=v[sel], minlength=items.size)
-        counts = np.bincount(inv, minlength=items.size).astype(float)
-        g_codes = {g: i for i, g in enumerate(groups)}
-        labels = np.zeros(items.size, dtype=int)
-        labels[inv] = [g_codes[g] for g in values[sel]]
+        sums, counts, labels = _prompt_totals(frame, sel, values, groups, v)
         res = pairwise_gap(groups, level, sums=sums, counts=counts, labels=labels)
-        n_clusters = int(items.size)
+        n_clusters = int(sums.size)
     out: dict[str, Any] = {k: clean_float(res[k]) for k in ("estimate", "ci_low", "ci_high")}
     out["n_clusters"] = n_clusters
     out["method"] = res.get("interval", "no pair with 2 or more clusters")
@@ -215,15 +223,10 @@ def _gap_test(
         how = (f"permutation of group labels across {cells.shape[0]} counterfactual sets ({n_perm}; "
                "the attribute is constant within each set)")
     else:
-        items, inv = np.unique(frame.item[sel], return_inverse=True)
-        sums = np.bincount(inv, weights=v[sel], minlength=items.size)
-        counts = np.bincount(inv, minlength=items.size).astype(float)
-        g_codes = {g: i for i, g in enumerate(groups)}
-        labels = np.zeros(items.size, dtype=int)
-        labels[inv] = [g_codes[g] for g in values[sel]]
-        n_perm = min(permutations, max(999, 20_000_000 // max(items.size, 1)))
+        sums, counts, labels = _prompt_totals(frame, sel, values, groups, v)
+        n_perm = min(permutations, max(999, 20_000_000 // max(sums.size, 1)))
         _, p = gap_test_between_units(sums, counts, labels, len(groups), n_perm, seed)
-        how = f"permutation of group labels across {items.size} prompts ({n_perm})"
+        how = f"permutation of group labels across {sums.size} prompts ({n_perm})"
     return {"p_value": clean_float(p), "test": how}
 
 
