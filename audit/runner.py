@@ -1,16 +1,15 @@
 """The runner: suites -> work units -> engine -> scored records in the run store -> summary.
 
-``plan_work`` turns suites into ``WorkUnit``s (plain, picklable data: a chunk of length-sorted
-prompts x samples of one suite). ``process_unit`` does everything for one unit — cache lookup,
-batched generation of the misses, batched scoring — and returns finished ``Record``s. An engine
-(``LocalEngine`` here, the Ray engine in ``audit/engines/``) runs units and yields record batches;
-the runner alone writes them to the store, so resume and caching work the same with any engine.
+``run_audit`` plans the work (``audit/work_units.py``: ``plan_work`` turns suites into
+``WorkUnit``s), hands the units to an engine (``LocalEngine`` here, the Ray engine in
+``audit/engines/``), which runs each with ``process_unit`` (``audit/unit_processing.py``) and
+yields record batches; the runner alone writes them to the store, so resume and caching work the
+same with any engine. Then it writes the summary and reports.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,34 +19,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from audit import __version__
-from audit.cache import GenerationCache, cache_key
+from audit.cache import GenerationCache
 from audit.errors import UsageError
 from audit.memory import phase, release
-from audit.models.base import ModelBackend, clean_completion
-from audit.scorers.base import PromptContext, Reference
+from audit.models.base import ModelBackend
 from audit.store import RunStore
-from audit.suite import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
-from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, Record
+from audit.types import Record
+from audit.unit_processing import process_unit
+from audit.work_units import (
+    DEFAULT_SELECTION_SEED,
+    PlannedSuite,
+    SuiteRequest,
+    WorkUnit,
+    plan_suites,
+    plan_work,
+)
 
-# requests per work unit: the granularity of streaming writes, progress and resume
-DEFAULT_SELECTION_SEED = 0  # seed of the --limit prompt selection (``--selection-seed``)
-UNIT_SIZE = int(os.environ.get("LM_AUDIT_UNIT_SIZE", "64"))
-
-
-# --------------------------------------------------------------------------- plain data
-
-
-@dataclass
-class SuiteRequest:
-    """One suite to run, as asked for on the command line or by a profile."""
-
-    suite: str
-    limit: int | None = None
-    protocol: str | None = None
-    samples: int | None = None
+__all__ = ["Engine", "LocalEngine", "RunConfig", "SuiteRequest", "make_engine", "run_audit"]
 
 
 @dataclass
@@ -71,244 +60,6 @@ class RunConfig:
     # selection at a larger limit holds the smaller one's prompts); the driver writes the summary
     grow_limits: bool = False
     finalize: bool = True
-
-
-@dataclass
-class UnitEntry:
-    """One record to produce: a suite item (shared by all its samples) and a sample index."""
-
-    record_key: str
-    sample: int
-    item: Item
-
-    @property
-    def seed_key(self) -> str:
-        """What the sampling seed derives from: shared by a counterfactual set, else the item id."""
-        return self.item.seed_key or self.item.item_id
-
-
-@dataclass
-class WorkUnit:
-    suite_id: str
-    task: str  # "generate" or "likelihood"
-    params: dict[str, Any]  # GenParams.to_dict()
-    seed: int
-    scorers: list[str]
-    entries: list[UnitEntry]
-
-
-@dataclass
-class PlannedSuite:
-    loaded: LoadedSuite
-    protocol: str
-    generation: GenerationSpec
-    limit: int | None
-    items: list[Item]
-    selection_seed: int | None = None  # the seed --limit selected ``items`` with (None: no limit)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-def load_profile(name: str) -> list[SuiteRequest]:
-    path = Path(name) if name.endswith((".yaml", ".yml")) else PROBES_DIR / "profiles" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (PROBES_DIR / "profiles").glob("*.yaml"))
-        raise UsageError(f"unknown profile '{name}' (known: {', '.join(known) or 'none'})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        entries = data["suites"]
-        reqs = [SuiteRequest(**e) for e in entries]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: invalid profile: {exc}") from None
-    if not reqs:
-        raise UsageError(f"{path}: profile lists no suites")
-    return reqs
-
-
-def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuite]:
-    """Load and validate suites; ``seed`` is the *selection* seed of ``--limit`` (never the sampling seed)."""
-    from audit.scorers.registry import available
-
-    known = set(available())
-    planned: list[PlannedSuite] = []
-    seen: set[str] = set()
-    for req in requests:
-        loaded = load_suite(req.suite, known_scorers=known or None)
-        if loaded.id in seen:
-            raise UsageError(f"suite '{loaded.id}' is listed twice")
-        seen.add(loaded.id)
-        gen = loaded.suite.generation_for(req.protocol)
-        if req.samples is not None:
-            if req.samples < 1:
-                raise UsageError("--samples must be at least 1")
-            gen = gen.model_copy(update={"samples": req.samples})
-        if loaded.suite.task == "likelihood":
-            gen = gen.model_copy(update={"samples": 1})
-        items = stratified_limit(loaded.items, req.limit, seed, loaded.suite.group_attributes)
-        protocol = req.protocol or loaded.suite.default_protocol or "default"
-        used = seed if req.limit is not None and len(items) < len(loaded.items) else None
-        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items, used))
-    return planned
-
-
-def record_key(suite_id: str, item_id: str, sample: int) -> str:
-    return f"{suite_id}/{item_id}/{sample}"
-
-
-def plan_work(
-    planned: Sequence[PlannedSuite], seed: int, done: set[str], unit_size: int = UNIT_SIZE
-) -> list[WorkUnit]:
-    """Units of not-yet-done records, length-sorted within each suite so batches pad little."""
-    units: list[WorkUnit] = []
-    for ps in planned:
-        suite = ps.loaded.suite
-        entries = []
-        for it in ps.items:
-            for s in range(ps.generation.samples):
-                key = record_key(suite.id, it.item_id, s)
-                if key in done:
-                    continue
-                entries.append(UnitEntry(record_key=key, sample=s, item=it))
-        entries.sort(key=lambda e: (_text_length(e.item), e.record_key))
-        size = unit_size if suite.task == "generate" else max(8, unit_size // 2)
-        for i in range(0, len(entries), size):
-            units.append(
-                WorkUnit(
-                    suite_id=suite.id,
-                    task=suite.task,
-                    params=ps.generation.params().to_dict(),
-                    seed=seed,
-                    scorers=list(suite.scorers),
-                    entries=entries[i : i + size],
-                )
-            )
-    return units
-
-
-def _text_length(item: Item) -> int:
-    return len(item.prompt) + len(item.context) + sum(map(len, item.options.values()))
-
-
-# --------------------------------------------------------------------------- processing
-
-
-def unit_requests(unit: WorkUnit) -> list[GenRequest]:
-    """The generation requests of a generate unit, in entry order."""
-    return [GenRequest(key=e.seed_key, prompt=e.item.prompt, sample=e.sample) for e in unit.entries]
-
-
-def unit_cache_keys(fingerprint: str, unit: WorkUnit) -> list[str]:
-    """The generation-cache keys of a unit's requests (empty for likelihood units)."""
-    if unit.task != "generate":
-        return []
-    params = GenParams.from_dict(unit.params)
-    return [cache_key(fingerprint, r, params, unit.seed) for r in unit_requests(unit)]
-
-
-def process_unit(model: ModelBackend, unit: WorkUnit, cache: GenerationCache | None) -> list[Record]:
-    """Generate (or look up), score, and build the records of one unit."""
-    t0 = time.perf_counter()
-    extra: list[dict[str, Any]] = [{} for _ in unit.entries]
-    scores: list[dict[str, float | None]] = [{} for _ in unit.entries]
-    if unit.task == "likelihood":
-        texts = [""] * len(unit.entries)
-        _likelihood(model, unit, scores, extra)
-        t1 = t2 = time.perf_counter()
-    else:
-        texts = _generate(model, unit, cache, extra)
-        t1 = time.perf_counter()
-        _score(unit, texts, scores)
-        t2 = time.perf_counter()
-    n = max(1, len(unit.entries))
-    records = []
-    for e, text, sc, ex in zip(unit.entries, texts, scores, extra, strict=True):
-        records.append(
-            Record(
-                key=e.record_key,
-                suite=unit.suite_id,
-                item_id=e.item.item_id,
-                template_id=e.item.template_id,
-                sample=e.sample,
-                prompt=e.item.prompt,
-                completion=text,
-                attributes=dict(e.item.attributes),
-                scores=sc,
-                extra=ex,
-                timings={"generate_s": round((t1 - t0) / n, 6), "score_s": round((t2 - t1) / n, 6)},
-            )
-        )
-    return records
-
-
-def _generate(
-    model: ModelBackend,
-    unit: WorkUnit,
-    cache: GenerationCache | None,
-    extra: list[dict[str, Any]],
-) -> list[str]:
-    reqs = unit_requests(unit)
-    keys = unit_cache_keys(model.info().fingerprint, unit)
-    hits = cache.get_many(keys) if cache else {}
-    todo = [i for i, k in enumerate(keys) if k not in hits]
-    fresh: dict[int, Completion] = {}
-    if todo:
-        outs = model.generate([reqs[i] for i in todo], GenParams.from_dict(unit.params), unit.seed)
-        fresh = dict(zip(todo, outs, strict=True))  # raw: the cache keeps it as it came
-        if cache:
-            cache.put_many((keys[i], c) for i, c in fresh.items())
-    texts = []
-    for i, k in enumerate(keys):
-        # untrusted text: valid Unicode before scoring and the store (cached or fresh, the same note)
-        c, repaired = clean_completion(hits.get(k) or fresh[i])
-        if repaired:
-            extra[i]["text_repaired"] = repaired
-        if c.prompt_truncated:
-            extra[i]["prompt_truncated_tokens"] = c.prompt_truncated
-        extra[i]["n_tokens"] = c.n_tokens
-        extra[i]["cached"] = k in hits
-        texts.append(c.text)
-    return texts
-
-
-def _likelihood(
-    model: ModelBackend, unit: WorkUnit, scores: list[dict[str, float | None]], extra: list[dict[str, Any]]
-) -> None:
-    reqs: list[LoglikelihoodRequest] = []
-    where: list[tuple[int, str]] = []
-    for i, e in enumerate(unit.entries):
-        for name, option in e.item.options.items():
-            ctx = e.item.context
-            cont = option if not ctx else (option if option.startswith((" ", "\n")) else " " + option)
-            reqs.append(LoglikelihoodRequest(context=ctx, continuation=cont))
-            where.append((i, name))
-    results = model.loglikelihood(reqs)
-    for (i, name), res in zip(where, results, strict=True):
-        scores[i][f"ll_{name}"] = res.logprob
-        extra[i][f"ll_{name}_tokens"] = res.n_tokens
-
-
-def _prompt_class(attributes: dict[str, Any]) -> str | None:
-    """The item's declared prompt class (attribute ``prompt_class``: safe/unsafe), None if absent."""
-    v = attributes.get("prompt_class")
-    return str(v) if v is not None else None
-
-
-def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None]]) -> None:
-    from audit.scorers.registry import get_scorer
-
-    for name in unit.scorers:
-        scorer = get_scorer(name)
-        refs = None
-        if scorer.needs_refs:
-            refs = [Reference(correct=e.item.correct, incorrect=e.item.incorrect) for e in unit.entries]
-        if getattr(scorer, "needs_prompts", False) and not refs:  # C: prompt-aware scorers (refusal)
-            ctx = [PromptContext(e.item.prompt, _prompt_class(e.item.attributes)) for e in unit.entries]
-            out = scorer.score_in_context(texts, ctx)
-        else:
-            out = scorer.score(texts, refs)
-        for sc, row in zip(scores, out, strict=True):
-            sc.update(row)
 
 
 # --------------------------------------------------------------------------- engines

@@ -194,8 +194,8 @@ def test_without_ray_the_engine_says_how_to_install(
 def test_small_runs_are_cut_so_every_worker_gets_work() -> None:
     pytest.importorskip("ray")
     from audit.engines.ray_engine import split_units
-    from audit.runner import UnitEntry, WorkUnit
     from audit.suite import Item
+    from audit.work_units import UnitEntry, WorkUnit
 
     def unit(n: int, tag: str) -> WorkUnit:
         entries = [UnitEntry(f"{tag}{i}", 0, Item(item_id=f"{tag}{i}", prompt="p")) for i in range(n)]

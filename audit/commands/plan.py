@@ -64,8 +64,8 @@ def _rows_from_run(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], 
 
 def _rows_from_suites(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], float | None, int, int | None, str]]:
     from audit.gates import load_policy
-    from audit.runner import SuiteRequest, load_profile
     from audit.suite import load_suite
+    from audit.work_units import SuiteRequest, load_profile
 
     reqs = load_profile(args.profile) if args.profile else [SuiteRequest(suite=s) for s in args.suite]
     policy = load_policy(args.policy) if args.policy else None

@@ -78,7 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audit.errors import UsageError
-    from audit.runner import RunConfig, SuiteRequest, load_profile, run_audit
+    from audit.runner import RunConfig, run_audit
+    from audit.work_units import SuiteRequest, load_profile
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")

@@ -35,8 +35,10 @@ except ImportError as exc:  # the runner turns this into one line and exit code 
 
 from audit.cache import GenerationCache
 from audit.errors import UsageError
-from audit.runner import RunConfig, WorkUnit, process_unit, unit_cache_keys
+from audit.runner import RunConfig
 from audit.types import Completion, Record
+from audit.unit_processing import process_unit, unit_cache_keys
+from audit.work_units import WorkUnit
 
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "LM_AUDIT_CACHE_DIR")
 IN_FLIGHT_PER_WORKER = 2  # one running, one queued on the actor: no idle gap between units
