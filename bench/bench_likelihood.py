@@ -19,7 +19,7 @@ one's pairs/s and the ratio. Run it on an otherwise idle machine; the load avera
         [--batch-size 8] [--ours-batch-size 32] [--limit N] [--device cpu|cuda] [--before]
 
 It also prints the real token count, the compute floor (tokens x 2 x parameters / the FLOP/s of a
-2048^2 sgemm, as bench_generation.py measures it) with each side's share of it, and the load
+2048^2 sgemm in the faster of MKL and oneDNN, bench/roofline.py) with each side's share of it, and the load
 average before and after. ``--before`` also times the per-row reference path in the same run.
 
 On CUDA the same command runs unchanged; ``--half`` loads both sides in float16.
@@ -39,6 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from roofline import describe, sgemm_flops  # bench/ is on sys.path: the scripts run from it
 
 DATA = Path(__file__).resolve().parent.parent / "probes" / "data" / "crows_pairs" / "crows_pairs.jsonl"
 
@@ -82,20 +84,6 @@ def run_ours(backend, sentences: list[str], mode: str | None = None) -> tuple[li
     return [r.logprob for r in out], time.perf_counter() - t
 
 
-def sgemm_flops(size: int = 2048, repeat: int = 5) -> float:
-    """FLOP/s of a large fp32 matrix multiplication (best of ``repeat``), as bench_generation.py."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best
-
-
 def token_count(backend, sentences: list[str]) -> int:
     """Real token positions scored: BOS plus each sentence's tokens."""
     return sum(len(ids) + 1 for ids in backend.tokenizer(sentences)["input_ids"])
@@ -131,7 +119,8 @@ def main() -> int:
     sentences = [s for p in pairs for s in (p["stereotype"], p["anti_stereotype"])]
     tokens = token_count(backend, sentences)
     n_params = sum(p.numel() for p in backend.model.parameters())
-    flops = sgemm_flops() if backend.device == "cpu" else 0.0
+    gemm = sgemm_flops() if backend.device == "cpu" else {"best": 0.0}
+    flops = gemm["best"]
     floor_s = tokens * 2.0 * n_params / flops if flops else 0.0
     load = os.getloadavg()
     with torch.inference_mode():
@@ -156,6 +145,7 @@ def main() -> int:
         "ratio": round(t_ref / t_ours, 2),
         "tokens": tokens,
         "sgemm_gflops": round(flops / 1e9, 1),
+        "sgemm": describe(gemm) if flops else "n/a",
         "gflop_per_token": round(2.0 * n_params / 1e9, 3),
         "compute_floor_s": round(floor_s, 2),
         "floor_pct": {"lm_eval": round(100 * floor_s / t_ref, 1), "lm_audit": round(100 * floor_s / t_ours, 1)},

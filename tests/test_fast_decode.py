@@ -143,3 +143,43 @@ def test_grouped_prefill_matches_the_hf_forward_and_never_reads_skipped_slots() 
     for j, got in enumerate(ours):
         assert torch.isfinite(got).all()
         assert torch.allclose(got, ref[:, width - 1 + j], atol=1e-4), j
+
+
+def test_cpu_decoding_takes_onednn_products_unless_told_not_to(monkeypatch) -> None:
+    from audit.models.fast_decode import onednn_linear
+
+    if onednn_linear() is None:  # a torch build without oneDNN: F.linear is the only kernel
+        assert verified(tiny_llama(), 0).kernel == "torch"
+        return
+    dec = verified(tiny_llama(), 0)
+    assert dec is not None and dec.kernel == "onednn"
+    monkeypatch.setenv("LM_AUDIT_DECODE_MATMUL", "torch")
+    plain = verified(tiny_llama(), 0)
+    assert plain is not None and plain.kernel == "torch"
+    # both reproduce the HF forward, also on the input-major weights verified() stored
+    model = tiny_llama()
+    ids = torch.tensor([[5, 6, 7, 8], [0, 0, 9, 10]])
+    mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.inference_mode():
+        ref = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
+        for linear, kernel in ((onednn_linear(), "onednn"), (torch.nn.functional.linear, "torch")):
+            dec = LlamaDecoder(model, linear, kernel)
+            dec.start(mask, pos, 1)
+            assert torch.allclose(dec.step(ids, 0), ref, atol=1e-4), kernel
+
+
+def test_a_kernel_that_fails_or_disagrees_is_passed_over(monkeypatch) -> None:
+    import audit.models.fast_decode as fd
+
+    def broken(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("no such kernel on this CPU")
+
+    def wrong(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, w) * 1.01
+
+    monkeypatch.setattr(fd, "matmul_kernels", lambda dev: [("broken", broken), ("wrong", wrong), ("torch", torch.nn.functional.linear)])
+    dec = verified(tiny_llama(), 0)
+    assert dec is not None and dec.kernel == "torch"
+    monkeypatch.setattr(fd, "matmul_kernels", lambda dev: [("broken", broken)])
+    assert verified(tiny_llama(), 0) is None  # no kernel works: the HF path
