@@ -48,8 +48,9 @@ class GenRequest:
     """One completion to produce.
 
     ``key`` identifies the prompt item (stable across runs); ``sample`` is the sample index.
-    Together with the run seed they fully determine a sampled completion, independent of batch
-    size or batch composition.
+    Together with the run seed they determine a sampled completion's random numbers, independent
+    of batch size or batch composition (the logits may differ in the last float bits with the
+    batch's row count: docs/architecture.md).
     """
 
     key: str
