@@ -183,3 +183,21 @@ def test_a_kernel_that_fails_or_disagrees_is_passed_over(monkeypatch) -> None:
     assert dec is not None and dec.kernel == "torch"
     monkeypatch.setattr(fd, "matmul_kernels", lambda dev: [("broken", broken)])
     assert verified(tiny_llama(), 0) is None  # no kernel works: the HF path
+
+
+def test_onednn_products_pad_rows_and_equal_the_unpadded_rows() -> None:
+    from audit.models.fast_decode import ROW_MULTIPLE, onednn_linear
+
+    linear = onednn_linear()
+    if linear is None:
+        return
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(96, 40, generator=g).t().contiguous().t()  # input-major, as the decoder stores it
+    x = torch.randn(2 * ROW_MULTIPLE, 1, 40, generator=g)
+    full = linear(x, w)
+    assert full.shape == (2 * ROW_MULTIPLE, 1, 96)
+    assert torch.allclose(full, torch.nn.functional.linear(x, w), atol=1e-5)
+    for rows in (1, 3, ROW_MULTIPLE + 1):  # padded with zero rows: the same bits as in a full batch
+        got = linear(x[:rows], w)
+        assert got.shape == (rows, 1, 96)
+        assert torch.equal(got, full[:rows])

@@ -14,12 +14,12 @@ projections where one would do. ``LlamaDecoder`` runs the same weights with:
 - grouped-query attention through ``scaled_dot_product_attention(enable_gqa=True)`` with an additive
   mask built once per batch (left padding and causality);
 - ``torch.rms_norm`` and a rotary table computed once per batch;
-- on CPU, the matrix products through oneDNN (``torch.ops.mkldnn._linear_pointwise``, the fp32
-  kernel torch.compile's CPU backend calls) rather than the MKL sgemm ``F.linear`` reaches: on this
-  project's 2-core AMD EPYC it ran the decode step's products 20-40 % faster (the vocabulary
-  projection 1.6x), in full fp32 (no reduced-precision mode), and its rows do not depend on how many
-  rows share the batch where MKL's do below 8 rows (bench/README.md). ``LM_AUDIT_DECODE_MATMUL=torch``
-  keeps ``F.linear``.
+- on CPU, the decode steps' matrix products through oneDNN (``torch.ops.mkldnn._linear_pointwise``,
+  the fp32 kernel torch.compile's CPU backend calls) rather than the MKL sgemm ``F.linear``
+  reaches: on this project's 2-core AMD EPYC it ran them 20-40 % faster (the vocabulary projection
+  1.6x), in full fp32 (no reduced-precision mode), and a row's result does not depend on how many
+  rows share the batch, where MKL's does below 12 rows (bench/README.md). The prefill keeps
+  ``F.linear`` (``ROW_MULTIPLE`` says why); ``LM_AUDIT_DECODE_MATMUL=torch`` keeps it everywhere.
 
 It is used only where ``supports`` says the architecture matches exactly, and only after
 ``verified`` finds that it reproduces the HF forward's logits on a probe input; anything else takes
@@ -46,6 +46,12 @@ VERIFY_TOL = 1e-3  # max |logit difference| on the probe input (float32 rounding
 
 
 Linear = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# oneDNN keeps state per product shape it has seen (measured: about 2 MiB per row count and weight
+# shape, 900 MiB after 158 row counts of three weights), so its products see few row counts: rows are
+# padded to a multiple of 8 (zero rows; a row's result does not depend on the others from 2 rows on),
+# and only decode steps (rows = the batch) use it; the prefill, whose row count changes with every
+# batch's prompt widths, uses F.linear.
+ROW_MULTIPLE = 8
 
 
 def onednn_linear() -> Linear | None:
@@ -58,7 +64,13 @@ def onednn_linear() -> Linear | None:
         return None
 
     def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return op(x, w, None, "none", [], "")
+        width = x.shape[-1]
+        rows = x.numel() // width
+        pad = -rows % ROW_MULTIPLE
+        if not pad:
+            return op(x, w, None, "none", [], "")
+        flat = torch.cat([x.reshape(rows, width), x.new_zeros(pad, width)])
+        return op(flat, w, None, "none", [], "")[:rows].view(*x.shape[:-1], w.shape[0])
 
     return linear
 
@@ -165,7 +177,7 @@ class LlamaDecoder:
         are zeroed; the key mask hides them."""
         n = ids.shape[1]
         if n == 1:
-            return self._run(ids, at, slice(None))
+            return self._run(ids, at, slice(None), self.linear)
         widths = [min(n, int(x)) for x in self.lengths]
         outs = []
         for r0, r1, w in prefill_groups(widths, PREFILL_TOKENS):
@@ -174,17 +186,16 @@ class LlamaDecoder:
                 for k_all, v_all in self.cache:
                     k_all[r0:r1, :, at:start] = 0.0
                     v_all[r0:r1, :, at:start] = 0.0
-            outs.append(self._run(ids[r0:r1, n - w :], start, slice(r0, r1)))
+            outs.append(self._run(ids[r0:r1, n - w :], start, slice(r0, r1), F.linear))
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    def _run(self, ids: torch.Tensor, at: int, sel: slice) -> torch.Tensor:
+    def _run(self, ids: torch.Tensor, at: int, sel: slice, linear: Linear) -> torch.Tensor:
         rows, n = ids.shape
         end = at + n
         cos, sin = self.cos[sel, :, at:end], self.sin[sel, :, at:end]
         bias = self._bias(at, end)[sel]
         h = F.embedding(ids, self.embed)
         q_dim = self.n_heads * self.head_dim
-        linear = self.linear
         for (ln1, (wq, wk, wv), wo, ln2, (wg, wu), down), (k_all, v_all) in zip(self.layers, self.cache, strict=True):
             kc, vc = k_all[sel], v_all[sel]
             x = torch.rms_norm(h, (h.shape[-1],), ln1, self.eps)
