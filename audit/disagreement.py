@@ -42,13 +42,9 @@ def disagreement_examples(frame: Frame, n: int = N_DISAGREE, threshold: float = 
     order = ok[np.argsort(-diff, kind="stable")][:n]
     out = []
     for i in order:
-        r = frame.records[i]
-        get = r.get if isinstance(r, dict) else lambda k, r=r: getattr(r, k)
         out.append(
             {
-                "key": get("key"),
-                "prompt": get("prompt"),
-                "completion": get("completion"),
+                **frame.texts(i),
                 "scores": {a: float(va[i]), b: float(vb[i])},
                 "difference": float(abs(va[i] - vb[i])),
                 "higher": a if va[i] > vb[i] else b,

@@ -87,6 +87,12 @@ class Frame:
         self._attr_cache: dict[str, np.ndarray] = {}
         self.has_pairs = any("pair_id" in a for a in self.attributes)
 
+    def texts(self, i: int) -> dict[str, Any]:
+        """Record ``i``'s ``key``, ``prompt`` and ``completion``, for the examples reports show."""
+        r = self.records[i]
+        get = r.get if isinstance(r, dict) else lambda name: getattr(r, name)
+        return {name: get(name) for name in ("key", "prompt", "completion")}
+
     # ---- columns
     def score(self, key: str) -> np.ndarray:
         """Float array of a score key; NaN where absent or None."""

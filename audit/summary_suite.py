@@ -72,13 +72,9 @@ def _worst_examples(frame: Frame, keys: list[str], n: int = N_WORST) -> list[dic
             continue
         order = ok[np.argsort(-v[ok] if direction == "worse" else v[ok], kind="stable")][:n]
         for i in order:
-            r = frame.records[i]
-            get = r.get if isinstance(r, dict) else lambda k, r=r: getattr(r, k)
             out.append(
                 {
-                    "key": get("key"),
-                    "prompt": get("prompt"),
-                    "completion": get("completion"),
+                    **frame.texts(i),
                     "score": key,
                     "value": clean_float(v[i]),
                     "attributes": frame.attributes[i],
