@@ -295,12 +295,6 @@ def audit_run(
 # ---------------------------------------------------------------------------------------- main
 
 
-def _timed(fn: Any) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
 def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float]:
     """Seconds of one batched sampling pass spent in the prefill forward, the decode forwards, token
     choice and the rest (tokenizing, padding, bookkeeping, detokenizing), by wrapping the hot calls
@@ -343,7 +337,8 @@ def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float
 
 def kernel_profiles(model: Any, prompts: list[str], tokens: int, repeat: int) -> dict[str, dict[str, float]]:
     """``step_profile`` per matmul kernel the lean decoder can use (oneDNN and F.linear; one entry,
-    ``hf``, for a model without the lean decoder), passes alternated, the fastest of ``repeat`` each."""
+    ``hf``, for a model without the lean decoder), passes alternated, the fastest of ``repeat`` each;
+    the kernel the decoder chose comes first."""
     lean = model.decoder() if hasattr(model, "decoder") else None
     if lean is None:
         return {"hf": min((step_profile(model, prompts, tokens) for _ in range(repeat)), key=lambda p: p["total"])}
@@ -539,8 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {ray_loop.name}: {ray_loop.rate:.2f} completions/s", flush=True)
 
     profiles = kernel_profiles(model, prompts, args.tokens, args.repeat)
-    lean = model.decoder() if hasattr(model, "decoder") else None
-    prof = profiles[lean.kernel if lean is not None else "hf"]
+    prof = next(iter(profiles.values()))  # the kernel the decoder uses
     parts = ("prefill", "forward", "sampling", "other")
     print(
         "per-step profile of one batched pass: "
