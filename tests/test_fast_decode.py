@@ -3,9 +3,11 @@ through it gives the same completions as generation through transformers."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
+from audit.errors import UsageError
 from audit.models.fast_decode import LlamaDecoder, supports, verified
 from audit.models.gpt2_tokenizer import gpt2_tokenizer
 from audit.models.hf import HFBackend
@@ -156,6 +158,9 @@ def test_cpu_decoding_takes_onednn_products_unless_told_not_to(monkeypatch) -> N
     monkeypatch.setenv("LM_AUDIT_DECODE_MATMUL", "torch")
     plain = verified(tiny_llama(), 0)
     assert plain is not None and plain.kernel == "torch"
+    monkeypatch.setenv("LM_AUDIT_DECODE_MATMUL", "mkl")  # a typo is an error, not a silent default
+    with pytest.raises(UsageError, match="LM_AUDIT_DECODE_MATMUL must be 'onednn' or 'torch', not 'mkl'"):
+        verified(tiny_llama(), 0)
     # both reproduce the HF forward, also on the input-major weights verified() stored
     model = tiny_llama()
     ids = torch.tensor([[5, 6, 7, 8], [0, 0, 9, 10]])

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from audit.errors import UsageError
 from audit.models.weight_layout import store_input_major
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,12 @@ def onednn_linear() -> Linear | None:
 def matmul_kernels(device: torch.device) -> list[tuple[str, Linear]]:
     """The products the decoder may use, preferred first: oneDNN on CPU unless
     ``LM_AUDIT_DECODE_MATMUL=torch``, then ``F.linear``."""
+    choice = os.environ.get("LM_AUDIT_DECODE_MATMUL", "onednn").strip().lower()
+    if choice not in ("onednn", "torch"):
+        raise UsageError(f"LM_AUDIT_DECODE_MATMUL must be 'onednn' or 'torch', not {choice!r}")
     kernels: list[tuple[str, Linear]] = []
     dnn = onednn_linear() if device.type == "cpu" else None
-    if dnn is not None and os.environ.get("LM_AUDIT_DECODE_MATMUL", "onednn") != "torch":
+    if dnn is not None and choice == "onednn":
         kernels.append(("onednn", dnn))
     kernels.append(("torch", F.linear))
     return kernels
