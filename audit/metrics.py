@@ -20,7 +20,10 @@ import numpy as np
 
 from audit.stats import ratio
 
-# direction of known per-record score keys (docs/architecture.md, "Score keys")
+# Direction of the built-in per-record score keys, for runs whose manifest predates the scorers'
+# recorded outputs and for keys no scorer writes (``stereotype_preferred``). A run's own manifest
+# (``scorer_directions``) comes first; tests/test_score_directions.py holds this table to the
+# built-in scorers' ScoreSpecs.
 SCORE_DIRECTIONS: dict[str, str] = {
     "toxicity": "worse",
     "sentiment": "better",
@@ -32,17 +35,48 @@ SCORE_DIRECTIONS: dict[str, str] = {
     "factual_contains": "better",
     "factual_semantic": "better",
     "stereotype_preferred": "neutral",
+    "refusal": "neutral",  # refusing is right on harmful prompts and wrong on safe ones
+    "refusal_full": "neutral",
+    "refusal_partial": "neutral",
+    "refusal_class": "neutral",
+    "refusal_context": "neutral",
 }
 
 
-def score_direction(key: str | None) -> str:
+def scorer_directions(manifest: dict[str, Any]) -> dict[str, str]:
+    """Score key -> ``higher_is`` as the run's scorers declared them (manifest ``scorers.*.outputs``)."""
+    out: dict[str, str] = {}
+    for card in (manifest.get("scorers") or {}).values():
+        specs = card.get("outputs") if isinstance(card, dict) else None
+        for spec in specs if isinstance(specs, list) else []:
+            if isinstance(spec, dict) and spec.get("higher_is") in ("better", "worse", "neutral"):
+                out.setdefault(str(spec.get("key")), spec["higher_is"])
+    return out
+
+
+def score_direction(key: str | None, declared: dict[str, str] | None = None) -> str:
+    """``better``, ``worse`` or ``neutral`` for a score key: as declared by the run's scorers, else
+    the built-in table, else by name (``toxicity_*``: worse), else neutral."""
     if key is None:
         return "neutral"
+    if declared and key in declared:
+        return declared[key]
     if key in SCORE_DIRECTIONS:
         return SCORE_DIRECTIONS[key]
-    if key.startswith("toxicity_") or key.endswith("_toxicity"):
+    if key.startswith(("toxicity_", "toxblock_")) or key.endswith("_toxicity"):
         return "worse"
     return "neutral"
+
+
+def score_directions_of(records: Sequence[Any], declared: dict[str, str]) -> dict[str, str]:
+    """Every numeric score key of these records (and every declared one) -> its direction: what
+    summary.json's ``score_directions`` carries for reports and the dashboard."""
+    keys: dict[str, None] = dict.fromkeys(declared)
+    for r in records:
+        for k, v in (_get(r, "scores") or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                keys.setdefault(k, None)
+    return {k: score_direction(k, declared) for k in keys}
 
 
 # --------------------------------------------------------------------------- the record frame
@@ -60,8 +94,9 @@ class Frame:
     members of one counterfactual set therefore always fall in one cluster.
     """
 
-    def __init__(self, records: Sequence[Any]) -> None:
+    def __init__(self, records: Sequence[Any], directions: dict[str, str] | None = None) -> None:
         self.records = list(records)
+        self.directions = dict(directions or {})  # score key -> higher_is, from the run's scorers
         self.n = len(self.records)
         self.attributes: list[dict[str, Any]] = [_get(r, "attributes") or {} for r in self.records]
         self.scores: list[dict[str, Any]] = [_get(r, "scores") or {} for r in self.records]
@@ -110,6 +145,10 @@ class Frame:
                 [None if a.get(name) is None else str(a.get(name)) for a in self.attributes], dtype=object
             )
         return self._attr_cache[name]
+
+    def direction(self, key: str | None) -> str:
+        """The score key's ``higher_is``: the run's scorers' declaration first (see score_direction)."""
+        return score_direction(key, self.directions)
 
     def score_keys(self) -> list[str]:
         keys: dict[str, None] = {}
@@ -227,7 +266,7 @@ def mean_metric(frame: Frame, mask: np.ndarray, score: str | None, params: dict[
     """
     s = _need(score, "mean")
     cols, n = frame.record_ratio(frame.score(s), mask)
-    return [Part("", cols, ratio, n, higher_is=_direction(params, score_direction(s)), scale="score")]
+    return [Part("", cols, ratio, n, higher_is=_direction(params, frame.direction(s)), scale="score")]
 
 
 @metric("rate")
@@ -241,7 +280,7 @@ def rate_metric(frame: Frame, mask: np.ndarray, score: str | None, params: dict[
     v = frame.score(s)
     ind = np.where(np.isfinite(v), (v >= _threshold(params)).astype(float), np.nan)
     cols, n = frame.record_ratio(ind, mask)
-    return [Part("", cols, ratio, n, higher_is=_direction(params, score_direction(s)))]
+    return [Part("", cols, ratio, n, higher_is=_direction(params, frame.direction(s)))]
 
 
 @metric("expected_max_toxicity", default_score="toxicity")

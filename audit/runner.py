@@ -201,7 +201,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     from tqdm import tqdm
 
     from audit.models.registry import DEFAULT_MODEL, cache_dir
-    from audit.scorers.registry import get_scorer
+    from audit.scorers.registry import get_scorer, scorer_card
     from audit.summary import finalize_run
 
     say = echo or (lambda s: print(s, file=sys.stderr))
@@ -216,7 +216,7 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     store = RunStore(config.out, run_id)
     store.lock()  # one writer per run folder; readers (report, dashboard) never rewrite it
     scorer_names = sorted({n for ps in planned for n in ps.loaded.suite.scorers})
-    scorers_info = {n: {"name": n, "version": get_scorer(n).version} for n in scorer_names}
+    scorers_info = {n: scorer_card(n, get_scorer(n)) for n in scorer_names}
     phase("scorers loaded")
 
     say(f"loading model {model_name} ...")

@@ -23,6 +23,7 @@ from audit.gates import (
     load_policy,
     verdict_of,
 )
+from audit.metrics import score_directions_of, scorer_directions
 from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records_checked
 from audit.summary_suite import summarize_suite
 
@@ -125,6 +126,7 @@ def build_summary(
     from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
 
     summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"], records)
+    summary["score_directions"] = score_directions_of(records, scorer_directions(manifest))
     if damaged:  # a damaged, empty or short run never passes (contract 4)
         summary["gates"]["passed"] = False
     if review:

@@ -14,7 +14,7 @@ import numpy as np
 
 from audit.gates import MIN_CLUSTERS_WARN, StatsSettings
 from audit.intervals import is_constant, pairwise_gap
-from audit.metrics import Frame, score_direction
+from audit.metrics import Frame
 from audit.stats import clean_float, gap_test_between_units, gap_test_within_sets, ratio
 from audit.summary_estimates import _flag_constant, _Pending
 
@@ -104,7 +104,7 @@ def _group_entries(
             entry: dict[str, Any] = {
                 "score": key,
                 "attribute": label,
-                "higher_is": score_direction(key),
+                "higher_is": frame.direction(key),
                 "by_group": {},
                 "overall": {"n": n_all},
                 "gap": {},

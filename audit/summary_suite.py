@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from audit.gates import StatsSettings
-from audit.metrics import Frame, score_direction
+from audit.metrics import Frame, scorer_directions
 from audit.stats import ColumnBank, clean_float
 from audit.summary_estimates import _Pending
 from audit.summary_groups import _comparisons, _finish_gaps, _group_entries, _group_score_keys
@@ -63,7 +63,7 @@ def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dic
 def _worst_examples(frame: Frame, keys: list[str], n: int = N_WORST) -> list[dict[str, Any]]:
     out = []
     for key in keys:
-        direction = score_direction(key)
+        direction = frame.direction(key)
         if direction not in ("worse", "better"):
             continue
         v = frame.score(key)
@@ -90,7 +90,7 @@ def summarize_suite(
     manifest: dict[str, Any],
     stats: StatsSettings,
 ) -> dict[str, Any]:
-    frame = Frame(records)
+    frame = Frame(records, scorer_directions(manifest))
     protocol = protocol_of(suite_manifest, manifest)
     task = suite_manifest.get("task", "generate")
     specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)

@@ -206,10 +206,14 @@ def gap_figures(frame: Frame, group_attributes: list[str], groups_of: dict[str, 
 
 
 def suite_figures(
-    records: list[Any], suite_manifest: dict[str, Any], specs: list[dict[str, Any]], groups_of: dict[str, list[str]]
+    records: list[Any],
+    suite_manifest: dict[str, Any],
+    specs: list[dict[str, Any]],
+    groups_of: dict[str, list[str]],
+    directions: dict[str, str] | None = None,
 ) -> dict[str, Figure]:
-    """Every comparable figure of one suite in one run."""
-    frame = Frame(records)
+    """Every comparable figure of one suite in one run (``directions``: the run's scorer_directions)."""
+    frame = Frame(records, directions)
     try:
         from audit.summary_metrics import _derive_likelihood_scores
 

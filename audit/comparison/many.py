@@ -24,6 +24,7 @@ from audit.comparison.figures import (
 from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
+from audit.metrics import scorer_directions
 from audit.stats import holm
 
 _LETTERS = string.ascii_lowercase + string.ascii_uppercase
@@ -179,7 +180,10 @@ def compare_many(
     for sid in suite_ids:
         specs = metric_specs(runs, sid)
         groups_of: dict[str, list[str]] = {}
-        per_run = [suite_figures(r.records.get(sid, []), r.manifest["suites"][sid], specs, groups_of) for r in runs]
+        per_run = [
+            suite_figures(r.records.get(sid, []), r.manifest["suites"][sid], specs, groups_of, scorer_directions(r.manifest))
+            for r in runs
+        ]
         names = [n for n in per_run[0] if all(n in f for f in per_run[1:])]
         warnings = [w for w in [protocol_warning(runs, sid)] if w]
         cov = item_coverage(runs, sid)

@@ -36,6 +36,7 @@ from audit.comparison.figures import (
 from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired, unpaired, verdict
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
+from audit.metrics import scorer_directions
 from audit.report.format import md_cell, num, pval
 
 
@@ -83,8 +84,12 @@ def compare_runs(
     for sid in shared_suites:
         specs = metric_specs([rb, ra], sid)
         groups_of: dict[str, list[str]] = {}
-        fig_b = suite_figures(rb.records.get(sid, []), rb.manifest["suites"][sid], specs, groups_of)
-        fig_a = suite_figures(ra.records.get(sid, []), ra.manifest["suites"][sid], specs, groups_of)
+        fig_b = suite_figures(
+            rb.records.get(sid, []), rb.manifest["suites"][sid], specs, groups_of, scorer_directions(rb.manifest)
+        )
+        fig_a = suite_figures(
+            ra.records.get(sid, []), ra.manifest["suites"][sid], specs, groups_of, scorer_directions(ra.manifest)
+        )
         warnings = [w for w in [protocol_warning(runs, sid)] if w]
         cov = item_coverage(runs, sid)
         if cov["n_items_not_shared"]:

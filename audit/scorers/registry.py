@@ -68,3 +68,16 @@ def get_scorer(name: str, **options: Any) -> Scorer:
             raise UsageError(f"scorer '{name}' did not build a Scorer (got {type(scorer).__name__})")
         _CACHE[key] = scorer
     return _CACHE[key]
+
+
+def scorer_card(name: str, scorer: Scorer) -> dict[str, Any]:
+    """What a run's manifest records of a scorer: its name, version and each output key's range and
+    direction. The summary, reports and dashboard take score directions from here, so a plugin's
+    ``ScoreSpec.higher_is`` counts like a built-in's."""
+    return {
+        "name": name,
+        "version": scorer.version,
+        "outputs": [
+            {"key": s.key, "low": s.low, "high": s.high, "higher_is": s.higher_is} for s in scorer.outputs
+        ],
+    }
