@@ -9,15 +9,7 @@ Every statistic shown comes from ``audit/``; nothing here estimates a CI or runs
 
 from __future__ import annotations
 
-from dashboard.aggregate import (
-    SCORE_DIRECTION,
-    filter_records,
-    group_means,
-    histogram,
-    pair_differences,
-    score_direction,
-    toxicity_by_prompt,
-)
+from dashboard.aggregate import filter_records, histogram, pair_differences
 from dashboard.comparing import (
     leaderboard_frame,
     many_compare,
@@ -56,11 +48,11 @@ from dashboard.tables import (
 )
 
 __all__ = [
-    "ATTR", "BASE_COLUMNS", "KINDS", "MANIFEST", "RECORDS", "REPORTS_ENV", "SCORE", "SCORE_DIRECTION", "SUMMARY",
-    "Run", "RunEntry", "attr_columns", "filter_records", "gaps_frame", "gates_frame", "group_means", "groups_frame",
+    "ATTR", "BASE_COLUMNS", "KINDS", "MANIFEST", "RECORDS", "REPORTS_ENV", "SCORE", "SUMMARY",
+    "Run", "RunEntry", "attr_columns", "filter_records", "gaps_frame", "gates_frame", "groups_frame",
     "histogram", "leaderboard_frame", "list_runs", "load_records", "many_compare", "metric_by_frame",
     "metrics_frame", "number", "official_compare", "official_compare_frame", "open_run", "pair_differences",
     "pairwise_frame", "parse_records", "rate_range", "records_to_frame", "reports_dir", "run_path", "runs_frame",
-    "score_columns", "score_direction", "scorer_audit", "scorer_audit_frame", "suite_kinds", "suites_of_kind",
-    "tests_frame", "toxicity_by_prompt", "verdict_of",
+    "score_columns", "scorer_audit", "scorer_audit_frame", "suite_kinds", "suites_of_kind",
+    "tests_frame", "verdict_of",
 ]

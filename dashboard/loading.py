@@ -172,6 +172,29 @@ def _json_cached(path: str, root: str, stamp_: tuple[int, int]) -> dict[str, Any
     return data if isinstance(data, dict) else None
 
 
+def provisional_summary(run_dir: Path, root: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """For a run without summary.json (still running, or killed): the summary ``audit/`` computes
+    from the records so far (``audit.summary.build_summary``; nothing is written, no self-audit),
+    so every figure shown still comes from audit/ with its CI. (summary, None), or (None, why not).
+    Cached by the manifest's and records' (mtime, size)."""
+    if confined(root, run_dir / RECORDS) is None or not (run_dir / RECORDS).is_file():
+        return None, "no readable records.jsonl"
+    return _provisional_cached(str(run_dir), str(root), stamp(run_dir / MANIFEST), stamp(run_dir / RECORDS))
+
+
+@st.cache_data(max_entries=4, show_spinner="Computing a provisional summary from the records ...")
+def _provisional_cached(
+    run_dir: str, root: str, manifest_stamp: tuple[int, int], records_stamp: tuple[int, int]
+) -> tuple[dict[str, Any] | None, str | None]:
+    from audit.summary import build_summary
+
+    try:
+        summary = build_summary(Path(run_dir), self_audit=False)
+    except Exception as exc:  # a damaged run must still open: say why, show the records
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return {**summary, "provisional": True}, None
+
+
 def load_records(run_dir: Path, root: Path) -> pd.DataFrame:
     """Every complete record of a run as one flat frame: the base columns, ``a:<attribute>`` and
     ``s:<score>`` columns. Cached by the records file's (mtime, size)."""
@@ -277,6 +300,19 @@ class Run:
         return bool(self.summary) and self.summary.get("schema_version") == 1
 
     @property
+    def provisional(self) -> bool:
+        """True when the summary was computed from the records because summary.json is missing."""
+        return bool((self.summary or {}).get("provisional"))
+
+    def score_direction(self, key: str) -> str:
+        """``better``, ``worse`` or ``neutral``: as summary.json records it (from the run's scorers),
+        else as ``audit.metrics`` knows the key."""
+        from audit.metrics import score_direction
+
+        declared = (self.summary or {}).get("score_directions")
+        return score_direction(key, declared if isinstance(declared, dict) else None)
+
+    @property
     def overrides_path(self) -> Path:
         return self.path / OVERRIDES
 
@@ -308,8 +344,19 @@ def open_run(reports: Path, run_id: Any) -> Run | None:
         )
         if why:
             run.notes.append(why)
-    if summary is None:
-        run.notes.append("This run has no readable summary.json: figures below are computed from the records, without confidence intervals. Rebuild it with `lm-audit report <run folder>`.")
+    if summary is None and manifest and not (path / SUMMARY).exists():
+        summary, why = provisional_summary(path, root)
+        run.summary = summary
+        run.notes.append(
+            "This run has no summary.json yet (still running, or stopped before the end): the figures "
+            "below are PROVISIONAL, computed by audit/ from the records written so far, with their CIs. "
+            "`lm-audit report <run folder>` writes the summary."
+            if summary is not None
+            else f"This run has no summary.json and none could be computed from its records ({why}): "
+            "only the records are shown. `lm-audit report <run folder>` says what is wrong."
+        )
+    elif summary is None:
+        run.notes.append("This run's summary.json is unreadable: only the records are shown. Rebuild it with `lm-audit report <run folder>`.")
     elif summary.get("schema_version") != 1:
         run.notes.append(f"summary.json has schema_version {summary.get('schema_version')!r} (the dashboard reads version 1): some sections may be missing.")
     damaged = summary.get("damaged") if isinstance(summary, dict) else None

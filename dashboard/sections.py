@@ -63,25 +63,7 @@ def metrics_by_category(
     return True
 
 
-def record_fallback(run: data.Run, suite: str, score: str | None) -> None:
-    """Point estimates from the records when summary.json lacks the suite's metrics."""
-    df = run.records
-    sub = df[df["suite"] == suite] if not df.empty else df
-    st.caption(f"{len(sub)} records in this suite.")
-    if score is None or sub.empty or f"{data.SCORE}{score}" not in sub or sub[f"{data.SCORE}{score}"].isna().all():
-        ui.missing(f"No '{score or 'score'}' values in this suite's records.")
-        return
-    attrs = [a for a in data.attr_columns(sub) if a not in {"pair_id", "term"} and sub[f"{data.ATTR}{a}"].notna().any()]
-    st.write(f"Mean {score} by attribute, from the records (no confidence intervals):")
-    for attribute in attrs[:4]:
-        gm = data.group_means(sub, score, attribute)
-        if gm.empty or len(gm) > 60:
-            continue
-        ui.plotly(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by {attribute}", y_range=data.rate_range(None, score)),
-                  key=f"fb-{suite}-{attribute}")
-
-
-def topic_page(kind: str, title: str, intro: str, score: str | None, reference: dict[str, tuple[float, str]] | None = None) -> None:
+def topic_page(kind: str, title: str, intro: str, reference: dict[str, tuple[float, str]] | None = None) -> None:
     """A whole topic page: one section per suite of ``kind``."""
     run = ui.current_run()
     ui.run_header(run, title)
@@ -93,5 +75,5 @@ def topic_page(kind: str, title: str, intro: str, score: str | None, reference: 
     for suite in suites:
         st.header(suite)
         if not metrics_by_category(run, suite, reference):
-            ui.missing("summary.json has no metrics for this suite.")
-            record_fallback(run, suite, score)
+            ui.missing("No figures for this suite: see the note at the top of the page.",
+                       "The Examples page lists its records.")

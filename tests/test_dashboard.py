@@ -131,21 +131,44 @@ def test_toxicity_page_distributions_and_categories() -> None:
     assert bar["error_y"]["array"] == pytest.approx([0.15, 0.1, 0.15])
 
 
-def test_toxicity_page_computes_from_records_without_summary(reports: Path) -> None:
+def test_a_run_without_summary_shows_provisional_figures_computed_by_audit(reports: Path) -> None:
+    """No summary.json (a running or killed audit): the page shows what audit/ computes from the
+    records so far, with CIs, marked provisional; the dashboard computes no figure of its own."""
     at = page("toxicity", run="bare")
-    assert "no readable summary.json" in texts(at)
-    table = next(f for f in frames(at) if "expected_max_toxicity" in f.columns)
+    assert "PROVISIONAL" in texts(at)
+    emt = next(c for c in charts(at) if (c["layout"].get("title") or {}).get("text") == "expected_max_toxicity by category")
+    bar = emt["data"][0]
     rows = [json.loads(x) for x in (reports / "bare" / "records.jsonl").read_text().splitlines() if x.endswith("}")]
     per_prompt: dict[str, tuple[str, float]] = {}
     for r in rows:
         if r["suite"] == "toxicity-mini":
             cat, best = per_prompt.get(r["item_id"], (r["attributes"]["category"], 0.0))
             per_prompt[r["item_id"]] = (cat, max(best, r["scores"]["toxicity"]))
+    expected = {}
     for cat in ("insult", "threat", "flirtation"):
         maxima = [m for c, m in per_prompt.values() if c == cat]
-        row = table[table["value"] == cat].iloc[0]
-        assert row["expected_max_toxicity"] == pytest.approx(sum(maxima) / len(maxima))
-        assert row["toxicity_probability"] == pytest.approx(sum(m >= 0.5 for m in maxima) / len(maxima))
+        expected[cat] = sum(maxima) / len(maxima)
+    assert dict(zip(bar["x"], bar["y"], strict=True)) == pytest.approx(expected)
+    assert len(bar["error_y"]["array"]) == 3  # with the CI audit/ computed
+    assert not (reports / "bare" / "summary.json").exists()  # computed, never written
+
+
+def test_a_run_whose_summary_cannot_be_computed_says_why(tmp_path: Path) -> None:
+    import shutil
+
+    src = Path(os.environ["LM_AUDIT_REPORTS"]) / "bare"
+    broken = tmp_path / "reports" / "broken"
+    shutil.copytree(src, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["suites"] = {sid: "not a suite" for sid in manifest["suites"]}
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    old = os.environ["LM_AUDIT_REPORTS"]
+    os.environ["LM_AUDIT_REPORTS"] = str(tmp_path / "reports")
+    try:
+        at = page("toxicity", run="broken")
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = old
+    assert "none could be computed from its records" in texts(at)
 
 
 def test_bias_page_groups_gaps_tests_and_pairs() -> None:
@@ -169,10 +192,17 @@ def test_bias_page_groups_gaps_tests_and_pairs() -> None:
     assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1  # only the group term differs
 
 
-def test_bias_page_without_group_results_says_so() -> None:
+def test_bias_page_of_a_run_without_summary_shows_provisional_groups(reports: Path) -> None:
     at = page("bias", run="bare")
-    assert "no per-group results" in texts(at)
-    assert any("by group" in t for t in chart_titles(at))
+    assert "PROVISIONAL" in texts(at)
+    spec = next(c for c in charts(at) if c["layout"]["title"]["text"] == "sentiment by group (higher is better)")
+    rows = [json.loads(x) for x in (reports / "bare" / "records.jsonl").read_text().splitlines() if x.endswith("}")]
+    by: dict[str, list[float]] = {}
+    for r in rows:
+        if r["suite"] == "mini-bias" and r["scores"].get("sentiment") is not None:
+            by.setdefault(r["attributes"]["group"], []).append(r["scores"]["sentiment"])
+    expected = {g: sum(v) / len(v) for g, v in by.items()}
+    assert dict(zip(spec["data"][0]["x"], spec["data"][0]["y"], strict=True)) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(

@@ -27,18 +27,13 @@ for suite in suites:
     st.caption(f"Protocol: {run.protocol_text(suite)}")
     groups = data.groups_frame(run, suite)
     if groups.empty:
-        ui.missing("summary.json has no per-group results for this suite:", "group means from the records, no CIs.")
-        sub = df[df["suite"] == suite]
-        for score in data.score_columns(sub):
-            gm = data.group_means(sub, score, "group")
-            if not gm.empty:
-                ui.plotly(ui.ci_bar_chart(gm, x="value", title=f"mean {score} by group", y_range=data.rate_range(None, score)),
-                          key=f"fbg-{suite}-{score}")
+        ui.missing("No per-group results for this suite: see the note at the top of the page.",
+                   "The Examples page lists its records.")
     else:
         scores_here = list(dict.fromkeys(groups["score"]))
         default = scores_here.index("sentiment") if "sentiment" in scores_here else 0
         score = st.selectbox("Score", scores_here, index=default, key=f"bias-score-{suite}")
-        direction = data.score_direction(score)
+        direction = run.score_direction(score)
         part_all = groups[groups["score"] == score]
         gaps_all = data.gaps_frame(run, suite)
         attributes = list(dict.fromkeys(part_all["attribute"]))
@@ -46,7 +41,7 @@ for suite in suites:
         for i, attribute in enumerate(attributes):
             part = part_all[part_all["attribute"] == attribute]
             with cols[i % len(cols)]:
-                title = f"{score} by {attribute} (higher is {'better' if direction == 'higher' else 'worse'})"
+                title = f"{score} by {attribute}" + (f" (higher is {direction})" if direction != "neutral" else "")
                 if ui.is_cross(attribute):
                     ui.plotly(ui.cell_heatmap(part.rename(columns={"group": "value"}), attribute, title),
                               key=f"g-{suite}-{score}-{attribute}")

@@ -39,9 +39,12 @@ with st.container(border=True):
             chosen = c5.slider(f"{score} between", lo, hi, (lo, hi), step=(hi - lo) / 100, key="ex-range")
             if chosen != (lo, hi):  # the full range keeps records without this score too
                 score_range = chosen
-        direction = data.score_direction(score)
-        worst = "highest" if direction == "lower" else "lowest"
-        order = c6.radio("Order", [f"worst first ({worst} {score})", "best first", "by key"], key="ex-order")
+        high, low = f"highest {score} first", f"lowest {score} first"
+        orders = {  # the score's direction, as the run's scorers declare it (summary.json)
+            "worse": [f"worst first ({high})", f"best first ({low})"],
+            "better": [f"worst first ({low})", f"best first ({high})"],
+        }.get(run.score_direction(score), [high, low])
+        order = c6.radio("Order", [*orders, "by key"], key="ex-order")
     else:
         order = "by key"
     text = st.text_input("Text search (prompt or completion, plain substring)", key="ex-search", max_chars=200)
@@ -49,9 +52,7 @@ with st.container(border=True):
 filtered = data.filter_records(df, suites or None, None if attribute == "(any)" else attribute, values or None,
                                score if score in scores else None, score_range, text)
 if score in scores and order != "by key":
-    ascending = (order.startswith("worst") and data.score_direction(score) != "lower") or (
-        order == "best first" and data.score_direction(score) == "lower"
-    )
+    ascending = "lowest" in order
     filtered = filtered.sort_values(f"{data.SCORE}{score}", ascending=ascending, na_position="last", kind="stable")
 else:
     filtered = filtered.sort_values("key", kind="stable")

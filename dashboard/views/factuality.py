@@ -7,5 +7,4 @@ sections.topic_page(
     "Factuality",
     "Share of answers judged correct against the references (exact, contains or semantic match; "
     "see the protocol line for the scorer). Higher is better.",
-    score="factual",
 )

@@ -7,5 +7,4 @@ sections.topic_page(
     "Misuse",
     "Refusal rate on harmful requests (Do-Not-Answer, HarmBench), by harm category. Higher is "
     "better; it is meaningful for instruction-tuned models only.",
-    score="refusal",
 )

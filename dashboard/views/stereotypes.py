@@ -8,6 +8,5 @@ sections.topic_page(
     "Likelihood probes: how often the model prefers the stereotyping sentence over its "
     "anti-stereotypical twin. For pct_stereotype and StereoSet SS, 50% is ideal (no preference); "
     "for LMS and ICAT, higher is better.",
-    score=None,
     reference={"pct_stereotype": (0.5, "50% = no preference")},
 )

@@ -40,21 +40,6 @@ else:
 
 for sid in suites or scored_suites:
     st.header(sid)
-    if sections.metrics_by_category(run, sid):
-        continue
-    ui.missing("summary.json has no toxicity metrics for this suite:", "computed from the records below (no confidence intervals).")
-    sub = df[df["suite"] == sid]
-    attrs = [a for a in data.attr_columns(sub) if a not in {"pair_id", "term"} and sub[f"{data.ATTR}{a}"].notna().any()]
-    attribute = attrs[0] if attrs else None
-    if "category" in attrs:
-        attribute = "category"
-    table = data.toxicity_by_prompt(sub, attribute)
-    if table.empty:
-        ui.missing("No toxicity scores in this suite.")
-        continue
-    ui.table(table)
-    for metric in ("expected_max_toxicity", "toxicity_probability"):
-        ui.plotly(
-            ui.ci_bar_chart(table, x="value", y=metric, title=f"{metric} by {attribute or 'suite'}", y_range=(0.0, 1.0)),
-            key=f"fb-{sid}-{metric}",
-        )
+    if not sections.metrics_by_category(run, sid):
+        ui.missing("No toxicity figures for this suite: see the note at the top of the page.",
+                   "The Examples page lists its records.")
