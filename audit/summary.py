@@ -23,7 +23,7 @@ from audit.gates import (
     load_policy,
     verdict_of,
 )
-from audit.metrics import score_directions_of, scorer_directions
+from audit.score_directions import score_directions_of, scorer_directions
 from audit.store import atomic_write_json, atomic_write_text, read_manifest, read_records_checked
 from audit.summary_suite import summarize_suite
 

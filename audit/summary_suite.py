@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from audit.gates import StatsSettings
-from audit.metrics import Frame, scorer_directions
+from audit.metrics import Frame
+from audit.score_directions import scorer_directions
 from audit.stats import ColumnBank, clean_float
 from audit.summary_estimates import _Pending
 from audit.summary_groups import _comparisons, _finish_gaps, _group_entries, _group_score_keys

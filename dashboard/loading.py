@@ -307,7 +307,7 @@ class Run:
     def score_direction(self, key: str) -> str:
         """``better``, ``worse`` or ``neutral``: as summary.json records it (from the run's scorers),
         else as ``audit.metrics`` knows the key."""
-        from audit.metrics import score_direction
+        from audit.score_directions import score_direction
 
         declared = (self.summary or {}).get("score_directions")
         return score_direction(key, declared if isinstance(declared, dict) else None)

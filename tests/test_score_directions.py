@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.metrics import SCORE_DIRECTIONS, score_direction, scorer_directions
+from audit.score_directions import SCORE_DIRECTIONS, score_direction, scorer_directions
 from audit.scorers.registry import get_scorer, scorer_card
 from audit.summary import build_summary
 from tests.synthetic_runs import record, suite_manifest, write_run

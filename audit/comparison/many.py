@@ -24,7 +24,7 @@ from audit.comparison.figures import (
 from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
-from audit.metrics import scorer_directions
+from audit.score_directions import scorer_directions
 from audit.stats import holm
 
 _LETTERS = string.ascii_lowercase + string.ascii_uppercase

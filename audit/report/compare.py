@@ -36,8 +36,8 @@ from audit.comparison.figures import (
 from audit.comparison.paired import _badness, estimate_on, few_clusters_warning, paired, unpaired, verdict
 from audit.errors import UsageError
 from audit.gates import CompareSettings, StatsSettings
-from audit.metrics import scorer_directions
 from audit.report.format import md_cell, num, pval
+from audit.score_directions import scorer_directions
 
 
 def _threshold_for(suite: str, figure: str, thresholds: dict[str, float]) -> float | None:
