@@ -27,6 +27,20 @@ def test_card_for_refusal_and_toxicity() -> None:
     assert card["sentiment"]["agreement"] == []
 
 
+def test_the_second_toxicity_opinion_carries_its_own_perspective_agreement() -> None:
+    """The quick profile scores toxicity-rtp with toxicity-second-opinion too: its card measures the
+    ensemble's own key against Perspective (docs/scorers.md: rho ~0.68 vs ~0.60), over its files,
+    and never borrows the headline scorer's self-audit."""
+    card = scorer_validity(_manifest("toxicity", "toxicity-second-opinion"),
+                           {"toxicity": {"scorer": "toxicity", "groups": {}}})
+    second, first = card["toxicity-second-opinion"], card["toxicity"]
+    (rho,) = second["agreement"]
+    assert rho["metric"] == "spearman_rho" and rho["n"] == 993
+    assert 0.64 < rho["estimate"] < 0.72 and rho["estimate"] > first["agreement"][0]["estimate"]
+    assert "toxblock-0.1.2.npz" in second["files"] and "Perspective" in second["caveat"]
+    assert second["self_audit"] is None
+
+
 def test_fingerprint_changes_with_the_version_and_rules_are_measured() -> None:
     a = scorer_validity(_manifest("refusal:rules"))["refusal:rules"]
     b = scorer_validity({"suites": {"s": {"scorers": ["refusal:rules"]}},

@@ -43,6 +43,9 @@ def fingerprint(files: list[Path], version: str) -> str:
     return h.hexdigest()[:16]
 
 
+SECOND_OPINION = "toxicity-second-opinion"  # the ensemble, scored beside the headline toxicity
+
+
 def _files_of(name: str) -> list[Path]:
     base, _, backend = name.partition(":")
     if base == "refusal" and backend in ("", "xstest", "default"):
@@ -50,7 +53,9 @@ def _files_of(name: str) -> list[Path]:
 
         used = PROMPT_WEIGHTS.is_file() and bool(shipped_modes())  # prompt-aware weights, when they ship
         return [DATA / "refusal_xstest.json", *([PROMPT_WEIGHTS] if used else [])]
-    if base == "toxicity" and backend in ("tox-block", "ensemble"):
+    if (base == "toxicity" and backend == "ensemble") or base == SECOND_OPINION:
+        return [DATA / "toxblock-0.1.2.npz", *_files_of("toxicity")]
+    if base == "toxicity" and backend == "tox-block":
         return [DATA / "toxblock-0.1.2.npz"]
     if base == "toxicity" and backend in ("", "embedded", "profanity-check"):
         try:
@@ -154,8 +159,9 @@ def toxicity_agreement(name: str, version: str, resamples: int = 400) -> list[di
     rows = [json.loads(line) for line in PERSPECTIVE.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = [str(r["text"]) for r in rows]
     ref = np.array([float(r["toxicity"]) for r in rows])
-    scores = get_scorer(name).score(texts)
-    key_name = "toxicity"
+    scorer = get_scorer(name)
+    scores = scorer.score(texts)
+    key_name = scorer.outputs[0].key if scorer.outputs else "toxicity"  # the scorer's headline key
     ours = np.array([np.nan if s.get(key_name) is None else float(s[key_name]) for s in scores])
     ok = np.isfinite(ours)
     ours, ref = ours[ok], ref[ok]
@@ -195,17 +201,18 @@ def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | Non
     for name in names:
         version = str((versions.get(name) or {}).get("version") or "unknown")
         base = name.partition(":")[0]
+        kind = "toxicity" if base == SECOND_OPINION else base  # the ensemble is measured against Perspective too
         files = [f for f in _files_of(name) if f.is_file()]
         entry: dict[str, Any] = {"version": version, "fingerprint": fingerprint(files, version),
                                  "files": [f.name for f in files], "agreement": [], "self_audit": None,
-                                 "caveat": CAVEATS.get(base, "no reference labels ship with lm-audit for this scorer")}
+                                 "caveat": CAVEATS.get(kind, "no reference labels ship with lm-audit for this scorer")}
         try:
             if base == "refusal":
                 used = refusal_modes_used(records) if records is not None else None
                 entry["agreement"] = refusal_agreement(name, list(used) if used else None)
                 if used:
                     entry["variants_used"] = {MODE_LABELS[m]: n for m, n in used.items()}
-            elif base == "toxicity":
+            elif kind == "toxicity":
                 entry["agreement"] = toxicity_agreement(name, version)
         except Exception as exc:  # a report must still be written
             entry["error"] = f"{type(exc).__name__}: {exc}"
