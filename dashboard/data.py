@@ -44,6 +44,7 @@ from dashboard.tables import (
     scorer_audit,
     scorer_audit_frame,
     tests_frame,
+    validity_frames,
     verdict_of,
 )
 
@@ -54,5 +55,5 @@ __all__ = [
     "metrics_frame", "number", "official_compare", "official_compare_frame", "open_run", "pair_differences",
     "pairwise_frame", "parse_records", "rate_range", "records_to_frame", "reports_dir", "run_path", "runs_frame",
     "score_columns", "scorer_audit", "scorer_audit_frame", "suite_kinds", "suites_of_kind",
-    "tests_frame", "verdict_of",
+    "tests_frame", "validity_frames", "verdict_of",
 ]

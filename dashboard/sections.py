@@ -20,6 +20,22 @@ def metric_cards(metrics: pd.DataFrame) -> None:
         col.metric(str(m["metric"]), value, ci, delta_color="off", delta_arrow="off")
 
 
+def validity_card(run: data.Run, suite: str) -> None:
+    """How far the scorers behind this suite's figures agree with people or reference labels
+    (summary ``scorer_validity``), right under the figures it qualifies."""
+    agreement, scorers = data.validity_frames(run, suite)
+    if scorers.empty:
+        return
+    with st.container(border=True):
+        st.markdown("**Scorer validity**: agreement of the scorers behind these figures with human or "
+                    "reference labels, with 95% CIs (see docs/scorers.md).")
+        if agreement.empty:
+            st.caption("No reference labels ship for these scorers: their error is not measured.")
+        else:
+            ui.table(agreement)
+        ui.table(scorers)
+
+
 def metrics_by_category(
     run: data.Run,
     suite: str,
@@ -33,6 +49,7 @@ def metrics_by_category(
     metric_cards(metrics)
     ui.table(metrics.drop(columns=["suite", "protocol", "scale"]))
     st.caption(f"Protocol: {run.protocol_text(suite)}")
+    validity_card(run, suite)
     by = data.metric_by_frame(run, [suite])
     for metric in metrics["metric"]:
         sub = by[by["metric"] == metric]

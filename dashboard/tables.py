@@ -247,3 +247,31 @@ def scorer_audit_frame(entry: dict[str, Any]) -> pd.DataFrame:
         )
     cols = ["group", "fpr", "mean score", "fpr (neutralized)", "mean score (neutralized)", "n"]
     return pd.DataFrame(rows, columns=cols)
+
+
+VALIDITY_COLUMNS = ["scorer", "reference", "figure", "variant", "n", "estimate", "ci_low", "ci_high", "method", "source"]
+SCORER_COLUMNS = ["scorer", "version", "fingerprint", "caveat"]
+
+
+def validity_frames(run: Run, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The validity card (summary ``scorer_validity``) of the scorers ``suite`` used: one row per
+    agreement figure with its CI, and one row per scorer (version, fingerprint, caveat)."""
+    card = (run.summary or {}).get("scorer_validity")
+    card = card if isinstance(card, dict) else {}
+    used = [str(n) for n in _list(run.suite_manifest(suite).get("scorers"))]
+    rows, scorers = [], []
+    for name in used:
+        e = card.get(name)
+        if not isinstance(e, dict):
+            continue
+        scorers.append({"scorer": name, "version": str(e.get("version", "")), "fingerprint": str(e.get("fingerprint", "")),
+                        "caveat": str(e.get("error") or e.get("caveat") or "")})
+        for a in _list(e.get("agreement")):
+            if isinstance(a, dict):
+                rows.append({
+                    "scorer": name, "reference": str(a.get("reference", "")), "figure": str(a.get("metric", "")),
+                    "variant": "; ".join(str(a[k]) for k in ("variant", "protocol") if a.get(k)),
+                    "n": _num(a.get("n")), "estimate": _num(a.get("estimate")), "ci_low": _num(a.get("ci_low")),
+                    "ci_high": _num(a.get("ci_high")), "method": str(a.get("method", "")), "source": str(a.get("source", "")),
+                })
+    return pd.DataFrame(rows, columns=VALIDITY_COLUMNS), pd.DataFrame(scorers, columns=SCORER_COLUMNS)

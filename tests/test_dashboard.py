@@ -171,6 +171,21 @@ def test_a_run_whose_summary_cannot_be_computed_says_why(tmp_path: Path) -> None
     assert "none could be computed from its records" in texts(at)
 
 
+def test_the_validity_card_sits_beside_the_figures_it_qualifies(reports: Path) -> None:
+    """Each suite section shows its scorers' agreement with reference labels, as summary.json has it."""
+    card = json.loads((reports / "alpha" / "summary.json").read_text())["scorer_validity"]
+    rho = card["toxicity"]["agreement"][0]
+    for name in ("toxicity", "bias"):
+        at = page(name, run="alpha")
+        assert "Scorer validity" in texts(at)
+        table = next(f for f in frames(at) if "reference" in f.columns and "figure" in f.columns)
+        row = table[(table["scorer"] == "toxicity") & (table["figure"] == "spearman_rho")].iloc[0]
+        assert row["reference"] == rho["reference"] and row["estimate"] == pytest.approx(rho["estimate"])
+        assert row["ci_low"] == pytest.approx(rho["ci_low"]) and row["ci_high"] == pytest.approx(rho["ci_high"])
+        versions = next(f for f in frames(at) if "fingerprint" in f.columns)
+        assert card["toxicity"]["fingerprint"] in set(versions["fingerprint"])
+
+
 def test_bias_page_groups_gaps_tests_and_pairs() -> None:
     at = page("bias")
     assert "sentiment by gender (higher is better)" in chart_titles(at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, sections, ui
 
 run = ui.current_run()
 ui.run_header(run, "Bias")
@@ -25,6 +25,7 @@ PAGE_PAIRS = 200
 for suite in suites:
     st.header(suite)
     st.caption(f"Protocol: {run.protocol_text(suite)}")
+    sections.validity_card(run, suite)
     groups = data.groups_frame(run, suite)
     if groups.empty:
         ui.missing("No per-group results for this suite: see the note at the top of the page.",
