@@ -7,9 +7,10 @@ structured ``Decision``.
 """
 
 from audit.gated.decision import CheckResult, Decision, GateResult
-from audit.gated.generator import GatedGenerator, StreamEvent
+from audit.gated.generator import GatedGenerator
 from audit.gated.normalize import NormalizedText, normalize
 from audit.gated.policy import Check, Policy, load_policy
+from audit.gated.stream_gate import StreamEvent
 
 __all__ = [
     "Check",

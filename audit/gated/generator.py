@@ -19,8 +19,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,24 +28,12 @@ from typing import Any
 from audit.gated.checks import CheckRunner
 from audit.gated.decision import CheckResult, Decision, GateResult
 from audit.gated.policy import Check, Policy, load_policy
-from audit.gated.streaming import stream_text
+from audit.gated.stream_gate import stream_checked
 from audit.models.base import ModelBackend, clean_completion, clean_text
 from audit.scorers.base import Scorer
 from audit.types import GenParams, GenRequest, stable_hash
 
 DEFAULT_PARAMS = GenParams(max_new_tokens=48, temperature=0.7, top_p=0.9)
-
-
-@dataclass
-class StreamEvent:
-    """One step of ``GatedGenerator.stream``: ``delta`` is new text that passed the checks.
-    The last event has ``done=True`` and carries the decision; when a check failed mid-stream its
-    ``delta`` is the refusal message (or empty when ``text`` was already partly released)."""
-
-    delta: str
-    done: bool = False
-    decision: Decision | None = None
-    text: str | None = None
 
 
 def _describe(r: CheckResult) -> str:
@@ -314,114 +302,10 @@ class GatedGenerator:
         return result
 
     # ------------------------------------------------------------------ streaming
-    def stream(
-        self,
-        prompt: str,
-        params: GenParams | None = None,
-        seed: int | None = None,
-        key: str | None = None,
-        input_text: str | None = None,
-        build_prompt: Callable[[int, str], str | None] | None = None,
-    ) -> Iterator[StreamEvent]:
-        """Yield checked text as the model produces it; stop the model once a check fails.
-
-        Output checks run every ``policy.stream_check_every`` tokens on the text so far; text is
-        released only after it passed, up to the last whitespace (a half-made word is held back).
-        A stream cannot take back released text, so ``regenerate`` acts as ``block`` here.
-        """
-        if self.model is None:
-            raise ValueError("this GatedGenerator has no model")
-        params = params or self.params
-        seed = self.seed if seed is None else seed
-        prompt, repaired = clean_text(prompt)
-        if input_text is not None:
-            input_text, more = clean_text(input_text)
-            repaired = sorted({*repaired, *more})
-        key = key or f"gate/{stable_hash(prompt)}"
-        start = time.perf_counter()
-        filt = 0.0
-        used, in_results, in_action, in_reason = self._input_stage(input_text if input_text is not None else prompt)
-        if used is not None and build_prompt is not None:
-            used = build_prompt(0, used)
-            if used is None:
-                in_action, in_reason = "block", in_reason + "; the redacted messages could not be rebuilt"
-        filt += time.perf_counter() - start
-        if used is None:
-            decision = Decision(
-                False, "block", "input", in_reason, self.policy.name, in_results,
-                latency={"generate_s": 0.0, "filter_s": filt, "total_s": time.perf_counter() - start},
-                text_repaired=repaired,
-            )
-            self._log(GateResult(self.policy.refusal_message, decision, prompt))
-            yield StreamEvent(self.policy.refusal_message, True, decision, self.policy.refusal_message)
-            return
-        released = ""
-        raw, n_tokens, checked_at = "", 0, 0
-        final_state: tuple[str | None, list[CheckResult], str, str] = (raw, [], "none", "")
-        stopped = False
-        tokens = stream_text(self.model, GenRequest(key=key, prompt=used), params, seed)
-        try:
-            for raw_text, n_tokens in tokens:
-                raw, notes = clean_text(raw_text)  # untrusted text: valid Unicode
-                if notes:
-                    repaired = sorted({*repaired, *(f"completion: {x}" for x in notes)})
-                if n_tokens - checked_at < self.policy.stream_check_every:
-                    continue
-                checked_at = n_tokens
-                t1 = time.perf_counter()
-                final_state = self._output_stage(raw)
-                filt += time.perf_counter() - t1
-                shown = final_state[0]
-                if shown is None or final_state[2] == "regenerate" or not shown.startswith(released):
-                    stopped = True
-                    break
-                cut = max(shown.rfind(" "), shown.rfind("\n"))
-                if cut > len(released):
-                    delta, released = shown[len(released) : cut], shown[:cut]
-                    yield StreamEvent(delta)
-        finally:
-            tokens.close()  # stops the decoding loop: no further forward passes
-        if not stopped:
-            t1 = time.perf_counter()
-            final_state = self._output_stage(raw)
-            filt += time.perf_counter() - t1
-        shown, results, kind, reason = final_state
-        total = time.perf_counter() - start
-        gen_s = max(0.0, total - filt)
-        ok = shown is not None and kind != "regenerate" and shown.startswith(released)
-        if not ok:
-            if kind == "regenerate":
-                reason += "; a stream cannot regenerate, blocked"
-            elif shown is not None:
-                reason += "; redaction would change text already sent, blocked"
-            action, stage = "block", "output"
-        elif kind == "redact":
-            action, stage = "redact", "output"
-        elif in_action == "redact":
-            action, stage, reason = "redact", "input", in_reason
-        else:
-            action, stage, reason = "none", None, "passed all checks"
-        decision = Decision(
-            allowed=ok,
-            action=action,
-            stage=stage,
-            reason=reason,
-            policy=self.policy.name,
-            checks=[*in_results, *results],
-            attempts=[{"attempt": 0, "action": kind, "n_tokens": n_tokens}],
-            latency={"generate_s": gen_s, "filter_s": filt, "total_s": total},
-            stopped_early=stopped,
-            text_repaired=repaired,
-        )
-        if ok:
-            assert shown is not None
-            text = shown
-            delta = shown[len(released) :]
-        else:
-            text = released + ("\n" if released else "") + self.policy.refusal_message
-            delta = ("\n" if released else "") + self.policy.refusal_message
-        self._log(GateResult(text, decision, used, raw_text=raw, n_tokens=n_tokens))
-        yield StreamEvent(delta, True, decision, text)
+    # ``gate.stream(prompt, params=None, seed=None, key=None, input_text=None, build_prompt=None)``:
+    # yield checked text as the model produces it, stop the model once a check fails
+    # (audit/gated/stream_gate.py).
+    stream = stream_checked
 
     # ------------------------------------------------------------------ logging
     def _log(self, result: GateResult) -> None:
