@@ -192,7 +192,7 @@ def _provisional_cached(
         summary = build_summary(Path(run_dir), self_audit=False)
     except Exception as exc:  # a damaged run must still open: say why, show the records
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-    return {**summary, "provisional": True}, None
+    return summary, None
 
 
 def load_records(run_dir: Path, root: Path) -> pd.DataFrame:
@@ -299,14 +299,9 @@ class Run:
     def schema_ok(self) -> bool:
         return bool(self.summary) and self.summary.get("schema_version") == 1
 
-    @property
-    def provisional(self) -> bool:
-        """True when the summary was computed from the records because summary.json is missing."""
-        return bool((self.summary or {}).get("provisional"))
-
     def score_direction(self, key: str) -> str:
         """``better``, ``worse`` or ``neutral``: as summary.json records it (from the run's scorers),
-        else as ``audit.metrics`` knows the key."""
+        else as ``audit.score_directions`` knows the key."""
         from audit.score_directions import score_direction
 
         declared = (self.summary or {}).get("score_directions")
