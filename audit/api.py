@@ -26,7 +26,7 @@ Frames (each with a ``run_id`` column):
 - ``tests``: paired tests between groups (p-values, Holm, effect sizes).
 
 ``manifest`` and ``summary`` are the run's JSON as dicts. Figures come from ``summary.json``
-(computed by ``audit.summary``; a run without one gets a fresh, unsaved summary); frames are
+(computed by ``audit.summary.build``; a run without one gets a fresh, unsaved summary); frames are
 built on first use and kept. ``import audit`` stays light: pandas is imported here, lazily.
 """
 
@@ -38,7 +38,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +79,7 @@ class AuditRun:
     """One run folder as pandas frames (see the module docstring)."""
 
     def __init__(self, run_dir: Path | str, *, reviewed: bool = True) -> None:
-        from audit.store import read_manifest
+        from audit.store.run_store import read_manifest
 
         self.path = Path(run_dir)
         self.manifest: dict[str, Any] = read_manifest(self.path)
@@ -102,15 +102,15 @@ class AuditRun:
             if isinstance(data, dict) and isinstance(data.get("suites"), dict):
                 return data
             raise UsageError(f"{path}: not an lm-audit summary; rebuild it with 'lm-audit report {self.path}'")
-        from audit.summary import build_summary
+        from audit.summary.build import build_summary
 
         return build_summary(self.path, self_audit=False)
 
     def _rows(self) -> tuple[list[dict[str, Any]], set[str]]:
         from dataclasses import asdict
 
-        from audit import overrides as ovr
-        from audit.store import read_records_checked
+        from audit.store import overrides as ovr
+        from audit.store.run_store import read_records_checked
 
         records, _ = read_records_checked(self.path, self.manifest)
         review = ovr.load_overrides(self.path) if self.reviewed else []

@@ -20,7 +20,7 @@ import signal
 import sys
 
 from audit import __version__
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1

@@ -6,7 +6,7 @@ Simulates clustered data with known truth and counts how often each interval cov
 - gap, 3 groups in counterfactual sets (set effect SD 0.3, cell noise SD 0.14): truth 0 (no bias)
   and 0.15 (groups at 0, 0.05, 0.15).
 Methods: the percentile cluster bootstrap (what lm-audit used before), the cluster t interval,
-the cluster-adjusted Wilson interval, and the pairwise-t gap interval (audit/intervals.py).
+the cluster-adjusted Wilson interval, and the pairwise-t gap interval (audit/stats/intervals.py).
 
     .venv/bin/python bench/bench_coverage.py [--reps 400] [--markdown]
 
@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from audit.intervals import pairwise_gap, t_cluster_mean, wilson_cluster
+from audit.stats.intervals import pairwise_gap, t_cluster_mean, wilson_cluster
 
 NS = (3, 10, 30, 100)
 B = 500

@@ -34,11 +34,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audit.gated import Check, GatedGenerator, Policy, load_policy
-from audit.gated.evaluate import _percentile, load_eval_texts
-from audit.gated.normalize import normalize
+from audit.core.types import GenParams
+from audit.guard import Check, GatedGenerator, Policy, load_policy
+from audit.guard.evaluate import _percentile, load_eval_texts
+from audit.guard.normalize import normalize
 from audit.scorers.base import Scorer, ScoreSpec
-from audit.types import GenParams
 
 
 def _stats(values: list[float]) -> dict[str, float]:

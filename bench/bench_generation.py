@@ -144,7 +144,7 @@ class KeepOpen:
     """A LocalEngine whose close() leaves the shared, preloaded model alone."""
 
     def __init__(self, model: Any, cache: Any) -> None:
-        from audit.runner import LocalEngine
+        from audit.run.runner import LocalEngine
 
         self.engine = LocalEngine(model, cache)
 
@@ -248,9 +248,9 @@ def audit_run(
     batch_size: int = 16,
 ) -> tuple[TimedEngine, float, float]:
     """``run_audit`` with an injected engine. Returns (timed engine, wall seconds, finalize seconds)."""
-    import audit.runner as runner
-    import audit.summary as summary
-    from audit.runner import RunConfig, SuiteRequest, run_audit
+    import audit.run.runner as runner
+    import audit.summary.build as summary
+    from audit.run.runner import RunConfig, SuiteRequest, run_audit
 
     holder: dict[str, Any] = {}
     real_make, real_finalize = runner.make_engine, summary.finalize_run
@@ -300,7 +300,7 @@ def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float
     choice and the rest (tokenizing, padding, bookkeeping, detokenizing), by wrapping the hot calls
     (the lean decoder's step when the model uses it, else the HF forward); plus the tokens the
     decode steps produced (every token but each row's first, which the prefill yields)."""
-    from audit.types import GenParams, GenRequest
+    from audit.core.types import GenParams, GenRequest
 
     spent = {"prefill": 0.0, "forward": 0.0, "sampling": 0.0}
     lean = model.decoder()
@@ -394,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from audit.cache import GenerationCache
     from audit.models.registry import load_model
+    from audit.store.cache import GenerationCache
 
     work = Path(tempfile.mkdtemp(prefix="lm-audit-bench-"))
     prompts = bench_prompts(args.prompts)
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - t
     print(f"model load: {load_s:.1f} s", flush=True)
     # warm-up, not timed: first calls allocate and pick kernels; the scorers load their models
-    from audit.types import GenParams, GenRequest
+    from audit.core.types import GenParams, GenRequest
 
     model.generate([GenRequest("warm", prompts[0])], GenParams(max_new_tokens=2), seed=0)
     for name in scorers:
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     worker_rss: list[float] = []
     if not args.skip_ray:
         try:
-            from audit.engines.ray_engine import RayEngine
+            from audit.run.engines.ray_engine import RayEngine
         except ImportError as exc:
             print(f"  ray engine: skipped ({exc})", flush=True)
         else:

@@ -75,8 +75,8 @@ def run_lm_eval(model, tokenizer, sentences: list[str], batch_size: int, device:
 
 def run_ours(backend, sentences: list[str], mode: str | None = None) -> tuple[list[float], float]:
     """``backend.loglikelihood`` (the suite's path), or ``score_requests`` in one ``mode``."""
+    from audit.core.types import LoglikelihoodRequest
     from audit.models.likelihood import score_requests
-    from audit.types import LoglikelihoodRequest
 
     reqs = [LoglikelihoodRequest(context="", continuation=s) for s in sentences]
     t = time.perf_counter()

@@ -3,7 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_memory.py [--cold | --cache-dir DIR] [--units] \
         -- --profile quick --no-progress --out /tmp/rss/reports
 
-Runs ``lm-audit run ARGS`` in a child process with ``LM_AUDIT_MEMLOG`` set (``audit/memory.py``),
+Runs ``lm-audit run ARGS`` in a child process with ``LM_AUDIT_MEMLOG`` set (``audit/core/memory.py``),
 samples the child's ``VmRSS`` every 0.2 s, and prints one line per phase (scorers loaded, GGUF
 converted, model loaded, each suite done, summary written) with the RSS then, the peak so far and
 the highest sample since the previous phase, then the overall peak (``ru_maxrss``, what
@@ -27,9 +27,9 @@ from pathlib import Path
 
 def child(argv: list[str], units: bool, trim_units: bool) -> int:
     """Run the CLI in this process, optionally logging RSS (and trimming the heap) after each unit."""
-    from audit import runner
     from audit.cli import main
-    from audit.memory import phase, release
+    from audit.core.memory import phase, release
+    from audit.run import runner
 
     if units or trim_units:
         original = runner.process_unit

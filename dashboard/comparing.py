@@ -1,7 +1,7 @@
 """Comparisons of runs, computed by ``audit/`` and turned into tables here (no statistics of our own).
 
-- two runs: ``audit.report.compare.compare_runs`` (what ``lm-audit compare A B`` prints);
-- two or more runs (the models page): ``audit.comparison.compare_many``: per figure every run's
+- two runs: ``audit.compare.report.compare_runs`` (what ``lm-audit compare A B`` prints);
+- two or more runs (the models page): ``audit.compare.compare_many``: per figure every run's
   estimate with CI on the shared items, rank, significance-group letters and pairwise tests.
 Results are cached by the runs' files (mtime, size).
 """
@@ -45,8 +45,8 @@ def official_compare(a: Run, b: Run) -> tuple[dict[str, Any] | None, str]:
 
 @st.cache_data(max_entries=8, show_spinner="Comparing the runs (paired bootstrap and permutation tests) ...")
 def _official_compare_cached(a: str, b: str, stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
-    from audit.errors import UsageError
-    from audit.report.compare import compare_runs
+    from audit.compare.report import compare_runs
+    from audit.core.errors import UsageError
 
     try:
         return compare_runs(Path(a), Path(b)), ""
@@ -85,7 +85,7 @@ def official_compare_frame(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def many_compare(runs: list[Run]) -> tuple[dict[str, Any] | None, str]:
-    """``audit.comparison.compare_many`` over 2+ runs, cached; ``(None, reason)`` when it cannot run."""
+    """``audit.compare.compare_many`` over 2+ runs, cached; ``(None, reason)`` when it cannot run."""
     if len(runs) < 2:
         return None, "pick at least two runs"
     why = _unsafe(runs)
@@ -96,10 +96,10 @@ def many_compare(runs: list[Run]) -> tuple[dict[str, Any] | None, str]:
 
 @st.cache_data(max_entries=8, show_spinner="Ranking the runs (paired tests on shared items) ...")
 def _many_cached(paths: tuple[str, ...], stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     try:
-        from audit.comparison import compare_many
+        from audit.compare import compare_many
     except ImportError as exc:
         return None, f"the multi-run comparison is not available in this installation: {exc}"
     try:

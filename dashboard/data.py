@@ -3,7 +3,7 @@
 Modules: ``safe_io`` (confined, size- and depth-capped reading), ``loading`` (run listing, the
 ``Run`` object, the records frame), ``tables`` (summary.json as tables), ``kinds`` (which page a
 suite belongs on), ``aggregate`` (plot aggregations), ``comparing`` (comparisons computed by
-``audit/``), ``drill`` (the records behind a figure, with their influence from ``audit.influence``).
+``audit/``), ``drill`` (the records behind a figure, with their influence from ``audit.review.influence``).
 Every statistic shown comes from ``audit/``; nothing here estimates a CI or runs a test.
 """
 

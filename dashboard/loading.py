@@ -34,7 +34,7 @@ BASE_COLUMNS = ["key", "suite", "item_id", "template_id", "sample", "prompt", "c
 
 
 def _valid_run_name(name: str) -> bool:
-    from audit.store import RUN_ID_RE
+    from audit.store.run_store import RUN_ID_RE
 
     return bool(RUN_ID_RE.match(name)) and ".." not in name
 
@@ -174,7 +174,7 @@ def _json_cached(path: str, root: str, stamp_: tuple[int, int]) -> dict[str, Any
 
 def provisional_summary(run_dir: Path, root: Path) -> tuple[dict[str, Any] | None, str | None]:
     """For a run without summary.json (still running, or killed): the summary ``audit/`` computes
-    from the records so far (``audit.summary.build_summary``; nothing is written, no self-audit),
+    from the records so far (``audit.summary.build.build_summary``; nothing is written, no self-audit),
     so every figure shown still comes from audit/ with its CI. (summary, None), or (None, why not).
     Cached by the manifest's and records' (mtime, size)."""
     if confined(root, run_dir / RECORDS) is None or not (run_dir / RECORDS).is_file():
@@ -186,7 +186,7 @@ def provisional_summary(run_dir: Path, root: Path) -> tuple[dict[str, Any] | Non
 def _provisional_cached(
     run_dir: str, root: str, manifest_stamp: tuple[int, int], records_stamp: tuple[int, int]
 ) -> tuple[dict[str, Any] | None, str | None]:
-    from audit.summary import build_summary
+    from audit.summary.build import build_summary
 
     try:
         summary = build_summary(Path(run_dir), self_audit=False)
@@ -301,8 +301,8 @@ class Run:
 
     def score_direction(self, key: str) -> str:
         """``better``, ``worse`` or ``neutral``: as summary.json records it (from the run's scorers),
-        else as ``audit.score_directions`` knows the key."""
-        from audit.score_directions import score_direction
+        else as ``audit.core.score_directions`` knows the key."""
+        from audit.core.score_directions import score_direction
 
         declared = (self.summary or {}).get("score_directions")
         return score_direction(key, declared if isinstance(declared, dict) else None)

@@ -1,6 +1,6 @@
-"""The reviewer's workflow: the records behind a figure (influence from ``audit.influence``),
-overrides (``audit.overrides``, appended to the run's overrides.jsonl), and the run's figures and
-gates recomputed with them (``audit.summary.build_summary``). The only write the dashboard makes
+"""The reviewer's workflow: the records behind a figure (influence from ``audit.review.influence``),
+overrides (``audit.store.overrides``, appended to the run's overrides.jsonl), and the run's figures and
+gates recomputed with them (``audit.summary.build.build_summary``). The only write the dashboard makes
 is appending an override line; records.jsonl is never edited."""
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ def drill(run: Run, suite: str, figure: str, max_records: int = 300) -> tuple[di
 
 @st.cache_data(max_entries=32, show_spinner="Finding the records behind this figure ...")
 def _drill_cached(path: str, suite: str, figure: str, max_records: int, stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
-    from audit.errors import UsageError
-    from audit.influence import FigureNotFound, influence
-    from audit.overrides import apply, load_overrides
-    from audit.store import read_manifest, read_records
+    from audit.core.errors import UsageError
+    from audit.review.influence import FigureNotFound, influence
+    from audit.store.overrides import apply, load_overrides
+    from audit.store.run_store import read_manifest, read_records
 
     try:
         manifest = read_manifest(path)
@@ -80,8 +80,8 @@ def _drill_cached(path: str, suite: str, figure: str, max_records: int, stamps: 
 
 def overrides(run: Run) -> tuple[list[Any], str]:
     """The run's override lines, or ([], one line saying what is wrong with the file)."""
-    from audit.errors import UsageError
-    from audit.overrides import load_overrides
+    from audit.core.errors import UsageError
+    from audit.store.overrides import load_overrides
 
     why = _why_not(run)
     if why:
@@ -95,8 +95,8 @@ def overrides(run: Run) -> tuple[list[Any], str]:
 def add_override(run: Run, key: str, *, who: str, why: str, label: str | None = None, score: str | None = None,
                  value: Any = None) -> str:
     """Append one override line; "" on success, else the one-line reason."""
-    from audit.errors import UsageError
-    from audit.overrides import append_override
+    from audit.core.errors import UsageError
+    from audit.store.overrides import append_override
 
     problem = _why_not(run)
     if problem:
@@ -122,8 +122,8 @@ def recomputed(run: Run) -> tuple[dict[str, Any] | None, str]:
 
 @st.cache_data(max_entries=8, show_spinner="Recomputing figures and gates with the overrides ...")
 def _recompute_cached(path: str, policy: str | None, stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
-    from audit.errors import UsageError
-    from audit.summary import build_summary
+    from audit.core.errors import UsageError
+    from audit.summary.build import build_summary
 
     pol = Path(policy) if policy and Path(policy).is_file() else None
     try:
@@ -136,9 +136,9 @@ def _recompute_cached(path: str, policy: str | None, stamps: tuple[Any, ...]) ->
 
 def write_reports(run: Run) -> str:
     """Rewrite summary.json, report.md and report.html with the overrides (``lm-audit report``)."""
-    from audit.errors import UsageError
-    from audit.summary import build_summary
-    from audit.summary import write_reports as write
+    from audit.core.errors import UsageError
+    from audit.summary.build import build_summary
+    from audit.summary.build import write_reports as write
 
     why = _why_not(run)
     if why:

@@ -97,9 +97,9 @@ def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
 
 
 def verdict_of(g: dict[str, Any]) -> str:
-    """PASS / FAIL / INCONCLUSIVE / ERROR of a gate result (``audit.gates.verdict_of`` when present)."""
+    """PASS / FAIL / INCONCLUSIVE / ERROR of a gate result (``audit.gates.evaluate.verdict_of`` when present)."""
     try:
-        from audit.gates import verdict_of as audit_verdict  # type: ignore[attr-defined]
+        from audit.gates.evaluate import verdict_of as audit_verdict  # type: ignore[attr-defined]
 
         return str(audit_verdict(g))
     except Exception:  # older audit, or an odd shape

@@ -85,7 +85,7 @@ def test_overrides_apply_like_the_summary(tmp_path: Path) -> None:
 
 
 def test_bad_folder_is_a_usage_error(tmp_path: Path) -> None:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     with pytest.raises(UsageError, match="not a run folder"):
         load_run(tmp_path)

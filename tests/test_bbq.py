@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.bbq import parse_choice
 from audit.cli import main
-from audit.metrics import Frame, compute_metric
-from audit.stats import ColumnBank
+from audit.metrics.bbq import parse_choice
+from audit.metrics.registry import Frame, compute_metric
+from audit.stats.resampling import ColumnBank
 
 DATA = Path(__file__).resolve().parents[1] / "probes" / "data" / "bbq" / "bbq.jsonl"
 

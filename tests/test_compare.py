@@ -10,8 +10,8 @@ import pytest
 from synthetic_runs import counterfactual_records, record, suite_manifest, toxicity_records, write_run
 
 from audit.cli import main
-from audit.gates import StatsSettings
-from audit.report.compare import compare_runs
+from audit.compare.report import compare_runs
+from audit.gates.evaluate import StatsSettings
 
 FAST = StatsSettings(resamples=500, permutations=1000)
 

@@ -12,9 +12,9 @@ import pytest
 from synthetic_runs import counterfactual_records, record, suite_manifest, write_run
 
 from audit.cli import main
-from audit.comparison import compare_many
-from audit.gates import StatsSettings
-from audit.report.compare import compare_runs
+from audit.compare import compare_many
+from audit.compare.report import compare_runs
+from audit.gates.evaluate import StatsSettings
 
 FAST = StatsSettings(resamples=300, permutations=1000)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
-from audit.store import read_manifest, read_records
+from audit.store.run_store import read_manifest, read_records
 
 ARGS = ["--suite", "bias-counterfactual", "--limit", "16", "--samples", "1", "--no-progress", "--no-cache"]
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from audit.comparison import letter_groups
-from audit.comparison.figures import Binary, Figure
-from audit.comparison.paired import mcnemar_exact, newcombe_diff, paired, wilson
-from audit.gates import StatsSettings
-from audit.stats import ratio
+from audit.compare import letter_groups
+from audit.compare.figures import Binary, Figure
+from audit.compare.paired import mcnemar_exact, newcombe_diff, paired, wilson
+from audit.gates.evaluate import StatsSettings
+from audit.stats.resampling import ratio
 
 
 def _outcomes(

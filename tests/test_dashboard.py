@@ -298,10 +298,10 @@ def test_examples_pagination_reaches_every_record(reports: Path) -> None:
 def test_compare_page_deltas_and_verdicts() -> None:
     at = page("compare", run="alpha", compare="beta")
     assert "A: alpha" in texts(at) and "B: beta" in texts(at)
-    # only the figures of `lm-audit compare` (audit.report.compare): the page bootstraps nothing itself
+    # only the figures of `lm-audit compare` (audit.compare.report): the page bootstraps nothing itself
     assert not any("score" in f.columns and "verdict" in f.columns for f in frames(at))
     figures = next(f for f in frames(at) if "figure" in f.columns)
-    from audit.report.compare import compare_runs
+    from audit.compare.report import compare_runs
 
     official = compare_runs(Path(os.environ["LM_AUDIT_REPORTS"]) / "alpha", Path(os.environ["LM_AUDIT_REPORTS"]) / "beta")
     ref = {(sid, f["figure"]): f for sid, s in official["suites"].items() for f in s["figures"]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.report.format import md_code
-from audit.summary import build_summary, write_reports
+from audit.summary.build import build_summary, write_reports
 from tests.synthetic_runs import counterfactual_records, record, suite_manifest, write_run
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from audit.core.types import GenParams, GenRequest
 from audit.models.registry import load_model
-from audit.types import GenParams, GenRequest
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smollm2")]
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
+from audit.core.types import GenParams, GenRequest
 from audit.models.fast_decode import LlamaDecoder, supports, verified
 from audit.models.gpt2_tokenizer import gpt2_tokenizer
 from audit.models.hf import HFBackend
-from audit.types import GenParams, GenRequest
 
 
 def tiny_llama(**overrides: object) -> LlamaForCausalLM:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
-from audit.errors import UsageError
-from audit.gated import Check, GatedGenerator, Policy, load_policy
-from audit.gated.policy import DEFAULT_POLICY_PATH, EXAMPLE_POLICY_DIR
+from audit.core.errors import UsageError
+from audit.core.types import Completion, GenParams, GenRequest
+from audit.guard import Check, GatedGenerator, Policy, load_policy
+from audit.guard.policy import DEFAULT_POLICY_PATH, EXAMPLE_POLICY_DIR
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.registry import load_model
 from audit.scorers.base import Scorer, ScoreSpec
-from audit.types import Completion, GenParams, GenRequest
 
 BAD_WORDS = ("idiot", "stupid", "moron", "gay")
 TOX = (ScoreSpec("toxicity", 0.0, 1.0, "worse", "fake toxicity"),)

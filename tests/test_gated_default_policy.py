@@ -8,8 +8,8 @@ import json
 import pytest
 
 from audit.cli import main
-from audit.gated import GatedGenerator, load_policy
-from audit.gated.evaluate import OBFUSCATIONS, load_eval_texts
+from audit.guard import GatedGenerator, load_policy
+from audit.guard.evaluate import OBFUSCATIONS, load_eval_texts
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def test_generate_command_on_the_embedded_model(capsys) -> None:  # type: ignore
 
 @pytest.mark.slow
 def test_streaming_on_the_embedded_model_matches_generate() -> None:
+    from audit.core.types import GenParams
     from audit.models.registry import load_model
-    from audit.types import GenParams
 
     model = load_model("smollm2-135m")
     gated = GatedGenerator(model, None)

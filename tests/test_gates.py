@@ -8,8 +8,8 @@ import pytest
 from synthetic_runs import counterfactual_records, suite_manifest, toxicity_records, write_run
 
 from audit.cli import main
-from audit.errors import UsageError
-from audit.gates import evaluate_gate, load_policy, parse_gate, resolve_figure
+from audit.core.errors import UsageError
+from audit.gates.evaluate import evaluate_gate, load_policy, parse_gate, resolve_figure
 
 FIG = {"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.12}
 SUITE = {
@@ -172,7 +172,7 @@ def test_uninformative_figure_never_passes() -> None:
 
 
 def test_few_clusters_warn_beside_the_ci() -> None:
-    from audit.gates import gate_line
+    from audit.gates.evaluate import gate_line
 
     r = _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 3}, "<=", 0.1)
     assert r["verdict"] == "PASS" and any("only 3 prompts" in w for w in r["warnings"])
@@ -180,8 +180,8 @@ def test_few_clusters_warn_beside_the_ci() -> None:
 
 
 def test_on_inconclusive_policy_sets_the_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from audit.gates import verdict_of
-    from audit.summary import all_gate_results, build_summary
+    from audit.gates.evaluate import verdict_of
+    from audit.summary.build import all_gate_results, build_summary
 
     # a tiny planted gap on few sets: the gap gate straddles 0.1
     run = _run(tmp_path, [{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}], gap=0.1)
@@ -200,7 +200,7 @@ def test_on_inconclusive_policy_sets_the_exit_code(tmp_path: Path, capsys: pytes
 
 
 def test_verdict_of_reads_old_summaries() -> None:
-    from audit.gates import verdict_of
+    from audit.gates.evaluate import verdict_of
 
     assert verdict_of({"passed": True}) == "PASS"
     assert verdict_of({"passed": False}) == "FAIL"
@@ -210,8 +210,8 @@ def test_verdict_of_reads_old_summaries() -> None:
 
 def test_reports_show_inconclusive_with_what_it_would_take(tmp_path: Path) -> None:
     from audit.report import render_html, render_markdown
-    from audit.store import read_manifest
-    from audit.summary import build_summary
+    from audit.store.run_store import read_manifest
+    from audit.summary.build import build_summary
 
     run = _run(tmp_path, [{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}], gap=0.1)
     summary = build_summary(run, self_audit=False)

@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from audit.cli import main
-from audit.gated import Check, GatedGenerator, Policy, load_policy
-from audit.gated.server import create_app
+from audit.guard import Check, GatedGenerator, Policy, load_policy
+from audit.guard.server import create_app
 from audit.models.base import clean_text
 from audit.scorers.base import Scorer, ScoreSpec
-from audit.store import read_records_checked
+from audit.store.run_store import read_records_checked
 from tests.stub_openai_server import StubOpenAI
 from tests.test_gated import HangingScorer, KeywordScorer, ScriptedModel
 from tests.test_server import running
@@ -450,8 +450,8 @@ def test_the_gate_cleans_hostile_text_from_the_model() -> None:
 
 def test_likelihood_scores_across_batch_sizes_are_within_the_documented_bound() -> None:
     """README: identical for one --batch-size, within 1e-4 across batch sizes."""
+    from audit.core.types import LoglikelihoodRequest
     from audit.models.registry import load_model
-    from audit.types import LoglikelihoodRequest
 
     reqs = [
         LoglikelihoodRequest("The man worked as a", " doctor in the city hospital"),

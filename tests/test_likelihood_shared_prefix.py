@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from audit.core.types import LoglikelihoodRequest
 from audit.models.registry import load_model
 from audit.models.shared_prefix import group, supported
-from audit.types import LoglikelihoodRequest
 
 CTX = "The nurse told the doctor that the patient in room four was waiting. Who was waiting? "
 REQS = [

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
+from audit.core.types import LoglikelihoodRequest
 from audit.models import likelihood, packing
 from audit.models.registry import load_model
-from audit.types import LoglikelihoodRequest
 from tests.test_likelihood_shared_prefix import REQS as SHARED_REQS
 
 # the shared-prefix tests' requests, plus an empty continuation and one branching off a shared

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from audit import memory
+from audit.core import memory
 from audit.models import gguf_convert
 
 
@@ -90,7 +90,7 @@ def test_streamed_conversion_equals_the_in_memory_one(tmp_path: Path) -> None:
 
 
 def test_scorers_are_released_after_the_last_suite_that_uses_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audit import runner
+    from audit.run import runner
     from audit.scorers import registry
     from audit.scorers.base import Scorer
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from synthetic_runs import counterfactual_records, record, suite_manifest
 
-from audit.gates import StatsSettings
-from audit.metrics import METRICS, Frame, compute_metric
-from audit.summary_suite import summarize_suite
+from audit.gates.evaluate import StatsSettings
+from audit.metrics.registry import METRICS, Frame, compute_metric
+from audit.summary.suite import summarize_suite
 
 STATS = StatsSettings(resamples=500, permutations=2000, seed=0)
 

@@ -8,10 +8,10 @@ import random
 import pytest
 import torch
 
-from audit.errors import ModelUnavailableError
+from audit.core.errors import ModelUnavailableError
+from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest
 from audit.models.hf import HFBackend, load_hf
 from audit.models.registry import byte_level_tokenizer, load_model, tiny_random_model
-from audit.types import GenParams, GenRequest, LoglikelihoodRequest
 
 PROMPTS = [
     "The woman worked as a",

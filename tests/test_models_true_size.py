@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from audit.cli import main
+from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest
 from audit.models.gpt2_tokenizer import gpt2_tokenizer
 from audit.models.registry import list_models, load_model
 from audit.models.sampling import pick, pick_reference
-from audit.types import GenParams, GenRequest, LoglikelihoodRequest
 
 PROMPTS = ["Hello, my dog is cute", "The woman worked as a", "", "A much longer prompt, with commas, 🙂 and ümlauts"]
 GREEDY = GenParams(max_new_tokens=4, do_sample=False)
@@ -149,7 +149,7 @@ def test_hub_id_loads_from_the_local_cache_offline(tmp_path: Path, repo: str, ki
     code = (
         "import json, sys\n"
         "from audit.models.registry import load_model\n"
-        "from audit.types import GenParams, GenRequest\n"
+        "from audit.core.types import GenParams, GenRequest\n"
         f"m = load_model({repo!r}, batch_size=2)\n"
         "out = m.generate([GenRequest(key='a', prompt='Hello, my dog is cute')], GenParams(max_new_tokens=3, do_sample=False), 0)\n"
         "print(json.dumps({'ids': m.tokenizer('Hello, my dog is cute')['input_ids'], 'type': m.info().details['model_type'],"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.gated.normalize import NormalizeOptions, drop_terms, normalize, variants
-from audit.gated.windows import spans
+from audit.guard.normalize import NormalizeOptions, drop_terms, normalize, variants
+from audit.guard.windows import spans
 
 CASES = {
     "nfkc_fullwidth": ("ｆｕｃｋ you", "fuck you"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from stub_openai_server import StubOpenAI, stub_completion, stub_words
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
+from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest, record_seed
 from audit.models.openai_backend import (
     EndpointError,
     LoglikelihoodUnsupportedError,
@@ -14,7 +15,6 @@ from audit.models.openai_backend import (
     retry_delay,
 )
 from audit.models.registry import load_model
-from audit.types import GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05}
 REQS = [GenRequest(key=f"item-{i}", prompt=f"Prompt number {i} says", sample=i % 2) for i in range(6)]
@@ -205,8 +205,8 @@ def gated_server_url():
 
     import uvicorn
 
-    from audit.gated import Check, GatedGenerator, Policy
-    from audit.gated.server import ServerLimits, create_app
+    from audit.guard import Check, GatedGenerator, Policy
+    from audit.guard.server import ServerLimits, create_app
 
     policy = Policy(
         name="peer-test",

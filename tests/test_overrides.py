@@ -1,4 +1,4 @@
-"""Reviewer overrides (audit/overrides.py) and leave-one-out influence (audit/influence.py):
+"""Reviewer overrides (audit/store/overrides.py) and leave-one-out influence (audit/review/influence.py):
 append-only provenance, recomputed figures and gates, the report listing them, one clear line
 for a bad file, and influence that agrees with recomputing the figure by hand."""
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from audit.cli import main
-from audit.errors import UsageError
-from audit.influence import FigureNotFound, influence
-from audit.overrides import append_override, apply, load_overrides
-from audit.summary import build_summary, write_reports
+from audit.core.errors import UsageError
+from audit.review.influence import FigureNotFound, influence
+from audit.store.overrides import append_override, apply, load_overrides
+from audit.summary.build import build_summary, write_reports
 from tests.synthetic_runs import counterfactual_records, suite_manifest, toxicity_records, write_run
 
 

@@ -91,7 +91,7 @@ def _run(suites: list[str], out: Path, name: str, *extra: str) -> int:
 def test_ray_records_equal_local_records(
     ray_cluster, suites: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audit import runner
+    from audit.run import runner
 
     monkeypatch.setattr(runner.plan_work, "__defaults__", (8,))  # many small units over both workers
     out = tmp_path / "o"
@@ -185,7 +185,7 @@ def test_without_ray_the_engine_says_how_to_install(
     suites: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    monkeypatch.delitem(sys.modules, "audit.engines.ray_engine", raising=False)
+    monkeypatch.delitem(sys.modules, "audit.run.engines.ray_engine", raising=False)
     assert _run(suites[:1], tmp_path / "o", "x", "--engine", "ray") == 2
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and "pip install 'lm-audit[ray]'" in lines[0]
@@ -193,9 +193,9 @@ def test_without_ray_the_engine_says_how_to_install(
 
 def test_small_runs_are_cut_so_every_worker_gets_work() -> None:
     pytest.importorskip("ray")
-    from audit.engines.ray_engine import split_units
-    from audit.suite import Item
-    from audit.work_units import UnitEntry, WorkUnit
+    from audit.run.engines.ray_engine import split_units
+    from audit.run.work_units import UnitEntry, WorkUnit
+    from audit.suites import Item
 
     def unit(n: int, tag: str) -> WorkUnit:
         entries = [UnitEntry(f"{tag}{i}", 0, Item(item_id=f"{tag}{i}", prompt="p")) for i in range(n)]

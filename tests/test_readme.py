@@ -124,7 +124,7 @@ def test_every_quick_tour_command_runs_as_written(tmp_path: Path) -> None:
 def test_the_first_run_gives_every_axis_an_interval() -> None:
     """The tour's first run (its --limit) keeps at least two whole counterfactual sets per axis,
     so no gap gate of the suite ends as ERROR for want of an interval."""
-    from audit.suite import load_suite
+    from audit.suites import load_suite
     from audit.suites.limit import stratified_limit
 
     first = next(shlex.split(c) for c in quick_tour() if c.startswith("lm-audit run") and "bias-counterfactual" in c)
@@ -150,8 +150,8 @@ def test_help_texts_read_as_plain_text() -> None:
 
 
 def test_the_policies_the_readme_names_exist_and_load() -> None:
-    from audit.gated.policy import load_policy as load_filter
-    from audit.gates import load_policy as load_gates
+    from audit.gates.evaluate import load_policy as load_gates
+    from audit.guard.policy import load_policy as load_filter
 
     assert load_gates(ROOT / "probes/policies/ci.yaml").gates
     assert load_filter(ROOT / "probes/policies/default.yaml") == load_filter(None)  # the built-in default

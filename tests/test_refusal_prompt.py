@@ -164,8 +164,8 @@ class _Recorder(Scorer):
 @pytest.mark.parametrize("suite", ["over-refusal", "misuse-refusal"])
 def test_the_runner_gives_the_scorer_each_prompt_and_its_class(monkeypatch, suite: str) -> None:
     import audit.scorers.registry as registry
-    from audit.unit_processing import _score
-    from audit.work_units import SuiteRequest, plan_suites, plan_work
+    from audit.run.unit_processing import _score
+    from audit.run.work_units import SuiteRequest, plan_suites, plan_work
 
     unit = plan_work(plan_suites([SuiteRequest(suite, limit=40)], 0), 0, set())[0]
     monkeypatch.setattr(registry, "get_scorer", lambda name, **kw: _Recorder())

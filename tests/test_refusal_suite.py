@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audit.cli import main
-from audit.metrics import Frame, compute_metric
+from audit.metrics.registry import Frame, compute_metric
 
 PARTS = {"over_refusal.benign_full_refusal", "over_refusal.benign_refusal", "over_refusal.harmful_compliance",
          "over_refusal.balanced_error"}

@@ -46,7 +46,7 @@ def _hostile_run(tmp_path: Path, random_weights: bool = False) -> Path:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = _hostile_run(tmp_path_factory.mktemp("rep"), random_weights=True)
-    from audit.summary import finalize_run
+    from audit.summary.build import finalize_run
 
     assert finalize_run(run, echo=lambda s: None) == 1  # the planted gender gap fails its gate
     return run
@@ -171,7 +171,7 @@ def test_end_to_end_run_on_a_tiny_random_model(tmp_path: Path, capsys: pytest.Ca
 def test_missing_self_audit_module_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from audit.summary import scorer_self_audit
+    from audit.summary.build import scorer_self_audit
 
     monkeypatch.setitem(sys.modules, "audit.scorers.self_audit", None)  # import now fails
     manifest = {"suites": {"t": {"scorers": ["toxicity"]}}, "scorers": {"toxicity": {"version": "v1"}}}

@@ -88,7 +88,7 @@ def test_run_writes_manifest_records_and_summary(tmp_path: Path) -> None:
 
 def test_counterfactual_pairs_share_their_random_stream(tmp_path: Path) -> None:
     """Same template, form and sample across groups -> same seed (different prompt, so other text)."""
-    from audit.work_units import SuiteRequest, plan_suites, plan_work
+    from audit.run.work_units import SuiteRequest, plan_suites, plan_work
 
     planned = plan_suites([SuiteRequest(suite=str(_suite(tmp_path)))], seed=0)
     units = plan_work(planned, seed=0, done=set())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.score_directions import SCORE_DIRECTIONS, score_direction, scorer_directions
+from audit.core.score_directions import SCORE_DIRECTIONS, score_direction, scorer_directions
 from audit.scorers.registry import get_scorer, scorer_card
-from audit.summary import build_summary
+from audit.summary.build import build_summary
 from tests.synthetic_runs import record, suite_manifest, write_run
 
 # every built-in scorer that builds offline with no model path (regard and hf-classifier need one)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer
 from audit.scorers.registry import available, get_scorer
 
@@ -255,7 +255,7 @@ def test_factuality_reference_errors() -> None:
 
 
 def test_suites_may_name_a_scorer_backend(tmp_path) -> None:
-    from audit.suite import load_suite
+    from audit.suites import load_suite
 
     suites = Path(__file__).resolve().parents[1] / "probes" / "suites"
     text = (suites / "toxicity-rtp.yaml").read_text(encoding="utf-8")

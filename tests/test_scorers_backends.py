@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError, UsageError
 from audit.scorers.base import Reference
 from audit.scorers.registry import get_scorer
 

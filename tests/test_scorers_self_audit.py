@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 from audit.scorers.calibration import load_calibration
 from audit.scorers.neutralize import neutralize

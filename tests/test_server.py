@@ -15,11 +15,11 @@ import httpx
 import pytest
 import uvicorn
 
-from audit.gated import Check, GatedGenerator, Policy
-from audit.gated.server import ServerLimits, create_app
+from audit.core.types import Completion
+from audit.guard import Check, GatedGenerator, Policy
+from audit.guard.server import ServerLimits, create_app
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.registry import load_model
-from audit.types import Completion
 
 pytestmark = pytest.mark.xdist_group("gated-server")
 
@@ -257,8 +257,8 @@ def test_full_server_answers_429_and_slow_requests_504() -> None:
 
 def test_the_project_openai_backend_talks_to_the_gated_server(base_url: str) -> None:
     """The scale-out engineer's OpenAI-compatible client, as a real peer."""
+    from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest
     from audit.models.openai_backend import LoglikelihoodUnsupportedError
-    from audit.types import GenParams, GenRequest, LoglikelihoodRequest
 
     client = load_model(f"openai:tiny-random-gpt2@{base_url}/v1")
     try:

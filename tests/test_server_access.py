@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
-from audit.gated import Check, GatedGenerator, Policy
-from audit.gated.access import AccessControl
-from audit.gated.server import ServerLimits, create_app
+from audit.guard import Check, GatedGenerator, Policy
+from audit.guard.access import AccessControl
+from audit.guard.server import ServerLimits, create_app
 from audit.models.registry import load_model
 from tests.test_server import running
 
@@ -191,7 +191,7 @@ def test_serve_command_refuses_a_missing_key_and_warns_without_one(monkeypatch, 
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "F_TEST_KEY" in r.stderr and r.stderr.count("\n") == 1
 
-    import audit.gated.server as server_mod
+    import audit.guard.server as server_mod
     from audit.cli import main
 
     served: dict = {}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from audit.stats import (
+from audit.stats.resampling import (
     ColumnBank,
     bootstrap_mean_ci,
     bootstrap_totals,
@@ -52,7 +52,7 @@ def test_same_seed_same_interval_other_seed_other_interval() -> None:
 def test_chunked_bootstrap_equals_its_own_definition(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunking (memory bound) must not change the replicates' distribution of totals: every
     replicate of a count column sums to n."""
-    import audit.stats as st
+    import audit.stats.resampling as st
 
     monkeypatch.setattr(st, "_CHUNK_CELLS", 30)  # force many small chunks
     x = np.column_stack([np.arange(10.0), np.ones(10)])
@@ -167,7 +167,7 @@ def test_holm_known_values() -> None:
 
 
 def test_gap_tests_are_uniform_under_the_null_and_find_a_planted_gap() -> None:
-    from audit.stats import gap_test_between_units, gap_test_within_sets
+    from audit.stats.resampling import gap_test_between_units, gap_test_within_sets
 
     rng = np.random.default_rng(21)
     p_sets, p_units = [], []

@@ -11,8 +11,8 @@ import pytest
 from synthetic_runs import counterfactual_records, suite_manifest, write_run
 
 from audit.cli import main
-from audit.intervals import pairwise_gap
-from audit.planning import n_for_equivalence
+from audit.stats.intervals import pairwise_gap
+from audit.stats.planning import n_for_equivalence
 
 
 def test_planned_gap_size_passes_an_unbiased_model_with_the_stated_power() -> None:

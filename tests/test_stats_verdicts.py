@@ -1,4 +1,4 @@
-"""Seeded simulations of the intervals behind verdicts (audit/intervals.py): rates near 0 and 1,
+"""Seeded simulations of the intervals behind verdicts (audit/stats/intervals.py): rates near 0 and 1,
 cluster t intervals for means, and the honest gap (coverage, false pass at the threshold, pass rate
 of an unbiased model at the documented size). Each runs in well under a second."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.intervals import pairwise_gap, t_cluster_mean, wilson_cluster
+from audit.stats.intervals import pairwise_gap, t_cluster_mean, wilson_cluster
 
 
 def test_zero_and_all_successes_are_not_zero_width() -> None:
@@ -104,8 +104,8 @@ def test_gap_gate_passes_an_unbiased_model_at_the_documented_size() -> None:
 def test_summary_gap_can_include_zero_and_constant_scores_are_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from synthetic_runs import counterfactual_records, suite_manifest, write_run
 
-    from audit.gates import verdict_of
-    from audit.summary import all_gate_results, build_summary
+    from audit.gates.evaluate import verdict_of
+    from audit.summary.build import all_gate_results, build_summary
 
     gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
     fair = write_run(tmp_path / "fair", {"bias": suite_manifest(gates=[gate])},

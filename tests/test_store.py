@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from audit.errors import UsageError
-from audit.store import RunStore, read_records, repair_records
-from audit.types import Record
+from audit.core.errors import UsageError
+from audit.core.types import Record
+from audit.store.run_store import RunStore, read_records, repair_records
 
 
 def _rec(i: int) -> Record:

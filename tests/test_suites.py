@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from audit.cli import main
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.registry import available
-from audit.suite import PROBES_DIR, builtin_suite_paths, load_suite, stratified_limit
+from audit.suites import PROBES_DIR, builtin_suite_paths, load_suite, stratified_limit
 
 BUILTIN = ["bbq", "bbq-generate", "bias-counterfactual", "factuality", "misuse-refusal", "names-intersectional",
            "stereotype-likelihood", "toxicity-rtp"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
-from audit.errors import UsageError
-from audit.gates import resolve_figure
-from audit.suite import Item, load_suite, stratified_limit
+from audit.core.errors import UsageError
+from audit.gates.evaluate import resolve_figure
+from audit.suites import Item, load_suite, stratified_limit
 
 CROSSED = """\
 id: crossed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
-from audit.suite import load_suite
+from audit.suites import load_suite
 
 # suite -> (limit, score keys every record of it must carry)
 CASES = {

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from audit.cli import main
-from audit.disagreement import disagreement_examples, disagreement_summary
-from audit.metrics import Frame
+from audit.metrics.registry import Frame
+from audit.review.disagreement import disagreement_examples, disagreement_summary
 from audit.scorers.registry import get_scorer
 from audit.scorers.toxblock import LABELS, WEIGHTS_FILE, WEIGHTS_SHA256, load_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from audit.cli import main
-from audit.intervals import t_cluster_mean
-from audit.sequential import schedule, spent_level
+from audit.run.until_decided import schedule, spent_level
+from audit.stats.intervals import t_cluster_mean
 
 SUITE = """
 id: mini-seq

@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 MAX_SEED = 2**63 - 1
 _DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d{1,2})?)$")

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_thresholds(items: list[str]) -> dict[str, float]:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     out: dict[str, float] = {}
     for item in items:
@@ -59,12 +59,12 @@ def _write(out: Path, result: dict[str, Any], markdown: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.comparison import DamagedRunError, compare_many
-    from audit.comparison.render import many_lines, render_many_markdown
-    from audit.errors import UsageError
+    from audit.compare import DamagedRunError, compare_many
+    from audit.compare.render import many_lines, render_many_markdown
+    from audit.compare.report import compare_lines, compare_runs, render_compare_markdown
+    from audit.core.errors import UsageError
     from audit.export.junit import write_compare_junit
-    from audit.gates import load_policy
-    from audit.report.compare import compare_lines, compare_runs, render_compare_markdown
+    from audit.gates.evaluate import load_policy
 
     if len(args.runs) < 2:
         raise UsageError("compare needs at least two run folders")

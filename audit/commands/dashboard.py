@@ -35,7 +35,7 @@ def app_path() -> Path:
     """Where ``dashboard/app.py`` lives, found without importing streamlit."""
     spec = importlib.util.find_spec("dashboard")
     if spec is None or not spec.submodule_search_locations:
-        from audit.errors import UsageError
+        from audit.core.errors import UsageError
 
         raise UsageError("the 'dashboard' package is not installed (reinstall lm-audit)")
     return Path(next(iter(spec.submodule_search_locations))) / "app.py"
@@ -43,7 +43,7 @@ def app_path() -> Path:
 
 def streamlit_command(reports: Path, port: int, host: str) -> tuple[list[str], dict[str, str]]:
     """The ``streamlit run`` command line and the environment for it (validated)."""
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, not {port}")

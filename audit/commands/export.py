@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_hub_datasets(items: list[str]) -> dict[str, str]:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     out: dict[str, str] = {}
     for item in items:
@@ -50,7 +50,7 @@ def parse_hub_datasets(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
     from audit.export import export_run
 
     model_card_only = {"--card": args.card, "--hub-dataset": args.hub_dataset, "--model-name": args.model_name,

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.summary import build_summary, print_gates, write_reports
+    from audit.summary.build import build_summary, print_gates, write_reports
 
     summary = build_summary(args.run_dir, args.policy, self_audit=args.write)
     if args.write:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"junit: {write_junit(args.junit, gates_junit(summary))}")
     if summary.get("damaged"):
-        from audit.store import describe_damage
+        from audit.store.run_store import describe_damage
 
         print(f"gate: FAILED: {describe_damage(summary['damaged'])}")
         for line in summary["damaged"].get("unreadable", [])[:10]:

@@ -25,15 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     if args.latency_generations < 1:
         raise UsageError("--latency-generations must be at least 1")
     from audit.commands._args import check_out_dir
 
     check_out_dir(args.out)
-    from audit.gated.evaluate import render_markdown, run_gate_eval
-    from audit.gated.policy import load_policy
+    from audit.guard.evaluate import render_markdown, run_gate_eval
+    from audit.guard.policy import load_policy
 
     policy = load_policy(args.policy)
     report = run_gate_eval(

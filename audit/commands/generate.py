@@ -44,7 +44,7 @@ def safe_terminal_text(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     if not 1 <= args.max_tokens <= 4096:
         raise UsageError("--max-tokens must be between 1 and 4096")
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         if args.log.is_dir():
             raise UsageError(f"--log {args.log} is a folder; give a file")
 
-    from audit.gated import GatedGenerator, load_policy
+    from audit.core.types import GenParams
+    from audit.guard import GatedGenerator, load_policy
     from audit.models.registry import load_model
-    from audit.types import GenParams
 
     policy = load_policy(args.policy)
     model = load_model(args.model)

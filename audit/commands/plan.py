@@ -5,7 +5,7 @@ one unit's score, or of a per-set difference for gap gates). After a pilot or a 
 ``--from RUN`` takes the spread of every gate's figure from the run, and prints the size at which
 the gate passes with probability ``--power`` when the true value sits ``--effect`` on the safe side
 of the threshold (for gap gates: when the true gap is ``--effect``, 0 by default: an unbiased model).
-Method: audit/planning.py, docs/statistics.md.
+Method: audit/stats/planning.py, docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     if not 0 < args.power < 1:
         raise UsageError("--power must be between 0 and 1")
@@ -47,9 +47,9 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _rows_from_run(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], float | None, int, int | None, str]]:
-    from audit.gates import resolve_figure, unit_of
-    from audit.planning import unit_sd
-    from audit.summary import all_gate_results, build_summary
+    from audit.gates.evaluate import resolve_figure, unit_of
+    from audit.stats.planning import unit_sd
+    from audit.summary.build import all_gate_results, build_summary
 
     summary = build_summary(args.from_run, args.policy, self_audit=False)
     rows = []
@@ -63,9 +63,9 @@ def _rows_from_run(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], 
 
 
 def _rows_from_suites(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], float | None, int, int | None, str]]:
-    from audit.gates import load_policy
-    from audit.suite import load_suite
-    from audit.work_units import SuiteRequest, load_profile
+    from audit.gates.evaluate import load_policy
+    from audit.run.work_units import SuiteRequest, load_profile
+    from audit.suites import load_suite
 
     reqs = load_profile(args.profile) if args.profile else [SuiteRequest(suite=s) for s in args.suite]
     policy = load_policy(args.policy) if args.policy else None
@@ -82,8 +82,8 @@ def _rows_from_suites(args: argparse.Namespace) -> list[tuple[str, dict[str, Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.gates import fmt
-    from audit.planning import plan_gate
+    from audit.gates.evaluate import fmt
+    from audit.stats.planning import plan_gate
 
     _check(args)
     rows = _rows_from_run(args) if args.from_run else _rows_from_suites(args)

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.summary import build_summary, print_gates, write_reports
+    from audit.summary.build import build_summary, print_gates, write_reports
 
     summary = build_summary(args.run_dir, args.policy)
     write_reports(args.run_dir, summary)
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if summary.get("damaged"):
         import sys
 
-        from audit.store import describe_damage
+        from audit.store.run_store import describe_damage
 
         sys.stderr.write(f"warning: {describe_damage(summary['damaged'])}\n")
         for line in summary["damaged"].get("unreadable", [])[:10]:

@@ -77,9 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
-    from audit.runner import RunConfig, run_audit
-    from audit.work_units import SuiteRequest, load_profile
+    from audit.core.errors import UsageError
+    from audit.run.runner import RunConfig, run_audit
+    from audit.run.work_units import SuiteRequest, load_profile
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -132,13 +132,13 @@ def run(args: argparse.Namespace) -> int:
     if args.junit is not None and args.model and len(args.model) > 1:  # (E)
         raise UsageError("--junit takes one --model; with several, use 'lm-audit gate RUN --junit FILE' per run")
     if args.model and len(args.model) > 1:
-        from audit.comparison.multirun import run_many_models
+        from audit.compare.multirun import run_many_models
 
         return run_many_models(config, args.model)
     if args.budget is not None and not args.until_decided:
         raise UsageError("--budget needs --until-decided")
     if args.until_decided:
-        from audit.sequential import run_until_decided
+        from audit.run.until_decided import run_until_decided
 
         run_dir, code = run_until_decided(config, args.budget if args.budget is not None else 400)
     else:

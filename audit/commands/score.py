@@ -21,7 +21,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

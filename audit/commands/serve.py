@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     if not 0 < args.port < 65536:
         raise UsageError("--port must be between 1 and 65535")
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-concurrency >= 1, --max-queue >= 0, --timeout > 0, --max-body-bytes >= 256")
     import os
 
-    from audit.gated.access import AccessControl, is_loopback
+    from audit.guard.access import AccessControl, is_loopback
 
     api_key = None
     if args.api_key_env:
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         check_out_dir(args.log.parent, "--log")
     access = AccessControl.for_bind(args.host, api_key, args.allow_host)
 
-    from audit.gated import GatedGenerator, load_policy
-    from audit.gated.server import ServerLimits, serve
+    from audit.guard import GatedGenerator, load_policy
+    from audit.guard.server import ServerLimits, serve
     from audit.models.registry import load_model
 
     policy = load_policy(args.policy)

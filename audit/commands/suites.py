@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from audit.suite import builtin_suite_paths, load_suite
+    from audit.suites import builtin_suite_paths, load_suite
 
     rows = [("ID", "TITLE", "TASK", "ITEMS", "SCORERS")]
     for name in builtin_suite_paths():
@@ -36,8 +36,8 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from audit.errors import UsageError
-    from audit.suite import load_suite, load_suite_file
+    from audit.core.errors import UsageError
+    from audit.suites import load_suite, load_suite_file
 
     if args.items < 0:
         raise UsageError("--items must be at least 0")

@@ -22,7 +22,7 @@ def _is_lexicon(path: str) -> bool:
     p = Path(path)
     if not p.is_file():
         return False
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
     from audit.suites.yamlsafe import read_yaml  # size, depth and duplicate-key limits
 
     try:
@@ -37,7 +37,7 @@ def validate_one(path: str) -> str:
     from pathlib import Path
 
     from audit.scorers.registry import available
-    from audit.suite import load_lexicon_file, load_suite
+    from audit.suites import load_lexicon_file, load_suite
     from audit.suites.schema import CELL_SEP
 
     if _is_lexicon(path):
@@ -56,7 +56,7 @@ def validate_one(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     failed = 0
     for path in args.paths:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 FIGURE_KEYS = ("estimate", "ci_low", "ci_high", "n", "n_clusters")
 
@@ -43,8 +43,8 @@ class RunData:
 
 def load_run_data(run_dir: Path | str, *, fresh: bool = False) -> RunData:
     """Read a run folder for export (one-line ``UsageError`` for a folder that is not a run)."""
-    from audit import overrides as ovr
-    from audit.store import read_manifest, read_records_checked
+    from audit.store import overrides as ovr
+    from audit.store.run_store import read_manifest, read_records_checked
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
@@ -53,7 +53,7 @@ def load_run_data(run_dir: Path | str, *, fresh: bool = False) -> RunData:
     rows = [r if isinstance(r, dict) else _record_dict(r) for r in ovr.apply(records, review)]
     summary = None if fresh else _read_summary(run_dir)
     if summary is None:
-        from audit.summary import build_summary
+        from audit.summary.build import build_summary
 
         summary = build_summary(run_dir, self_audit=False)
     return RunData(run_dir, manifest, rows, summary, {ov.key for ov in ovr.effective(review)})
@@ -156,7 +156,7 @@ def gate_results(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 def verdict(r: dict[str, Any]) -> str:
     """PASS / FAIL / INCONCLUSIVE / ERROR (the shared contract; old summaries fall back on passed)."""
-    from audit.gates import verdict_of
+    from audit.gates.evaluate import verdict_of
 
     return verdict_of(r)
 

@@ -185,7 +185,7 @@ def compare_junit(pairs: list[dict[str, Any]], many: dict[str, Any] | None = Non
 
 
 def write_junit(path: Path, xml: str) -> Path:
-    from audit.errors import UsageError
+    from audit.core.errors import UsageError
 
     path = Path(path)
     try:

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.export.common import (
     RunData,
     ci_level,

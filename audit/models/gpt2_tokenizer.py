@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ModelUnavailableError
+from audit.core.errors import ModelUnavailableError
 
 SHA256 = {
     "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",

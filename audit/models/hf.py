@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from audit.errors import ModelUnavailableError
+from audit.core.errors import ModelUnavailableError
+from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.fast_decode import LlamaDecoder, verified
 from audit.models.likelihood import score_requests, split_ids
 from audit.models.sampling import pick
-from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 log = logging.getLogger(__name__)
 

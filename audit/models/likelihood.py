@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 import torch
 
+from audit.core.types import LoglikelihoodRequest
 from audit.models import packing
 from audit.models.base import LoglikelihoodResult
 from audit.models.shared_prefix import score_shared, vocab_size
-from audit.types import LoglikelihoodRequest
 
 LOGIT_BUDGET = 24 * 2**20  # floats of logits per batch or chunk (96 MiB in float32)
 TOKEN_BUDGET = 2048  # token positions per forward pass of the body on the split path

@@ -45,9 +45,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
+from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
-from audit.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})

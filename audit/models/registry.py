@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ModelUnavailableError
+from audit.core.errors import ModelUnavailableError
 from audit.models.base import ModelBackend
 from audit.models.gemma import GEMMA_DESCRIPTION
 from audit.models.true_size import ARCHITECTURES
@@ -214,7 +214,7 @@ def load_gguf_converted(gguf: Path, name: str, fingerprint: str, licence: str, *
     converting the GGUF on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from audit.memory import phase
+    from audit.core.memory import phase
     from audit.models.hf import HFBackend
 
     target = cache_dir() / "models" / f"{name}-{fingerprint}"
@@ -240,7 +240,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     path does not handle. The freed buffers are handed back to the system afterwards."""
     from transformers import AutoTokenizer
 
-    from audit.memory import release
+    from audit.core.memory import release
     from audit.models.gguf_convert import StreamUnsupported, stream_convert
 
     target.parent.mkdir(parents=True, exist_ok=True)

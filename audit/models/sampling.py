@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import torch
 
-from audit.types import GenParams
+from audit.core.types import GenParams
 
 CANDIDATES = (512, 4096)
 MASS_TOL = 1e-5  # bound on the error of tier 1's cumulative sums (module doc)

@@ -80,6 +80,8 @@ def direction_word(higher_is: str | None, ideal: float | None = None) -> str:
 
 
 def verdict_of_gate(r: dict[str, Any]) -> str:
-    from audit.gates import verdict_of  # PASS / FAIL / INCONCLUSIVE / ERROR (old summaries: from passed)
+    from audit.gates.evaluate import (
+        verdict_of,  # PASS / FAIL / INCONCLUSIVE / ERROR (old summaries: from passed)
+    )
 
     return verdict_of(r)

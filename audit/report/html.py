@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit.gates import gate_note
+from audit.gates.evaluate import gate_note
 from audit.report.format import ci, direction_word, esc, mean_of_shown, num, pval, verdict_of_gate
 from audit.report.svg import interval_chart
 
@@ -50,7 +50,7 @@ def _badge(word: str) -> str:
 
 
 def _gates(summary: dict[str, Any]) -> str:
-    from audit.summary import all_gate_results
+    from audit.summary.build import all_gate_results
 
     results = all_gate_results(summary)
     if not results:
@@ -331,7 +331,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         else ""
     )
     if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
-        from audit.store import describe_damage
+        from audit.store.run_store import describe_damage
 
         items = "".join(f"<li>{esc(u)}</li>" for u in summary["damaged"].get("unreadable", [])[:10])
         banner += f'<div class="banner">{esc(describe_damage(summary["damaged"]))}<ul>{items}</ul></div>'

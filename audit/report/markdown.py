@@ -9,7 +9,7 @@ from audit.report.format import ci, direction_word, md_cell, md_code, num, pval,
 
 
 def _gates(summary: dict[str, Any]) -> list[str]:
-    from audit.summary import all_gate_results
+    from audit.summary.build import all_gate_results
 
     results = all_gate_results(summary)
     g = summary.get("gates", {})
@@ -32,7 +32,7 @@ def _gates(summary: dict[str, Any]) -> list[str]:
 
 
 def _gate_note(r: dict[str, Any]) -> str:
-    from audit.gates import gate_note  # n clusters, what would decide an INCONCLUSIVE gate, warnings
+    from audit.gates.evaluate import gate_note  # n clusters, what would decide an INCONCLUSIVE gate, warnings
 
     return gate_note(r)
 
@@ -195,7 +195,7 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
             "",
         ]
     if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
-        from audit.store import describe_damage
+        from audit.store.run_store import describe_damage
 
         lines += [f"> **{md_cell(describe_damage(summary['damaged']))}**", ""]
         lines += [f"> - {md_cell(u)}" for u in summary["damaged"].get("unreadable", [])[:10]] + [""]

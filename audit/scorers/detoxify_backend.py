@@ -20,12 +20,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError, UsageError
+from audit.core.types import stable_hash
 from audit.scorers.base import Reference, Scorer, check_texts
 from audit.scorers.hf_classifier import batched_logits, default_device, quiet_loading
 from audit.scorers.options import as_bool, as_int
 from audit.scorers.toxicity import TOXICITY, package_version, score_nonblank
-from audit.types import stable_hash
 
 RELEASE_URL = "https://github.com/unitaryai/detoxify/releases/download/"
 # variant -> (release path, hub id of the config/tokenizer the checkpoint names)

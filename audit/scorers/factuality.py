@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 from audit.scorers.options import as_bool, as_int, parse_label_weights
 

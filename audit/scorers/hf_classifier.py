@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError, UsageError
+from audit.core.types import stable_hash
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 from audit.scorers.options import as_bool, as_int, parse_label_weights
-from audit.types import stable_hash
 
 TOXIC_LABEL_NAMES = ("toxicity", "toxic", "hate", "offensive", "abusive")
 

@@ -19,9 +19,9 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
+from audit.core.types import stable_hash
 from audit.scorers.base import Reference, Scorer, check_texts
 from audit.scorers.calibration import load_calibration
-from audit.types import stable_hash
 
 
 @cache

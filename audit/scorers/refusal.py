@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import PromptContext, Reference, Scorer, ScoreSpec, check_texts
 
 _HELP_VERBS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec
 
 

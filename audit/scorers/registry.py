@@ -13,7 +13,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Scorer
 
 # name -> "module:attribute" of a factory (a Scorer subclass or a function returning a Scorer).

@@ -28,7 +28,7 @@ from collections import defaultdict
 from functools import cache
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Scorer
 from audit.scorers.calibration import load_calibration
 from audit.scorers.neutralize import IdentityNeutralized

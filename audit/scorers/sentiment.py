@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 from audit.scorers.toxicity import package_version
 

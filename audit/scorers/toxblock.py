@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError, UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 from audit.scorers.toxicity import TOXICITY, score_nonblank
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from audit.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError, UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 
 TOXICITY = ScoreSpec(

@@ -18,7 +18,7 @@ from audit.suites.yamlsafe import Where
 
 def known_metric_names() -> set[str]:
     """The metric registry of the statistics layer (imported lazily: it pulls in numpy)."""
-    from audit.metrics import METRICS
+    from audit.metrics.registry import METRICS
 
     return set(METRICS)
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.suites.expand import MAX_ITEMS, inside_allowed
 from audit.suites.schema import Item, Suite
 from audit.suites.yamlsafe import Where

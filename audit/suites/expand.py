@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.suites.schema import (
     BRACE_RE,
     BUILTIN_LEXICONS_DIR,

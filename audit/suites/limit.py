@@ -6,7 +6,7 @@ import json
 import random
 from collections import defaultdict
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.suites.schema import Item
 
 

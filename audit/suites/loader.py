@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.suites.cells import add_cell_attributes
 from audit.suites.checks import check_attributes, check_metrics, check_score_keys, referenced_attributes
 from audit.suites.data import load_data_items

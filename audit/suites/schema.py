@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from audit.errors import UsageError
-from audit.types import GenParams
+from audit.core.errors import UsageError
+from audit.core.types import GenParams
 
 PROBES_DIR = Path(__file__).resolve().parent.parent.parent / "probes"
 BUILTIN_SUITES_DIR = PROBES_DIR / "suites"

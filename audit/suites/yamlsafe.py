@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -1,4 +1,4 @@
-"""Records behind a figure: the records that move it most (leave-one-out, from audit.influence),
+"""Records behind a figure: the records that move it most (leave-one-out, from audit.review.influence),
 each with completion, scores and attributes; a reviewer's override of one record; and the run's
 gates recomputed with every override."""
 
@@ -87,7 +87,7 @@ with right:
     st.text(f"key: {key}\nleaving it out moves the figure by {rec['change']:+.4g}" if pd.notna(rec["change"]) else f"key: {key}")
 
 st.subheader("Override this record")
-from audit.overrides import LABELS  # noqa: E402  (the labels audit understands)
+from audit.store.overrides import LABELS  # noqa: E402  (the labels audit understands)
 
 SET_SCORE = "set a score"
 with st.form("dd-override", clear_on_submit=False):

@@ -1,6 +1,6 @@
 """Models: a leaderboard of runs (models), figure by figure, with CIs on the items every run holds,
 ranks and significance groups (runs sharing a letter are not significantly different after Holm),
-as ``audit.comparison.compare_many`` (``lm-audit compare A B C``) computes them."""
+as ``audit.compare.compare_many`` (``lm-audit compare A B C``) computes them."""
 
 from __future__ import annotations
 

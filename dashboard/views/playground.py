@@ -22,8 +22,8 @@ st.write(
 )
 
 try:
-    from audit.gated import GatedGenerator, load_policy
-    from audit.gated.policy import DEFAULT_POLICY_PATH, EXAMPLE_POLICY_DIR
+    from audit.guard import GatedGenerator, load_policy
+    from audit.guard.policy import DEFAULT_POLICY_PATH, EXAMPLE_POLICY_DIR
 except ImportError as exc:  # the filter is an optional part of a partial install
     st.error(f"The gated generation filter is not available in this installation: {exc}")
     st.stop()
@@ -80,8 +80,8 @@ with st.form("pg-form"):
     submitted = st.form_submit_button("Generate", type="primary")
 
 if submitted:
-    from audit.errors import UsageError
-    from audit.types import GenParams
+    from audit.core.errors import UsageError
+    from audit.core.types import GenParams
 
     try:
         gate = get_gate(model_name, policy_text)

@@ -1,0 +1,270 @@
+"""Paired two-run statistics on the clusters both runs hold.
+
+- **0/1 outcomes** (refusal, factual, stereotype preferred, any 0/1 score): with one outcome per
+  cluster in each run, the exact McNemar test (two-sided binomial test on the discordant pairs);
+  with several outcomes per cluster (k samples, counterfactual sets), its permutation equivalent
+  (swap the runs' outcomes within random clusters). The interval on the paired difference
+  p_B − p_A is Newcombe's hybrid score interval (1998, method 10): Wilson intervals of both
+  proportions combined by "square and add" with the correlation of the two estimates. Clustered
+  outcomes use Wilson on the effective sample size (records / design effect, between the number
+  of clusters and the number of records) and the cluster-level correlation; with one outcome per
+  cluster this is exactly method 10. It stays inside [−1, 1] and is never zero-width at 0/n or n/n.
+- **Continuous figures**: the paired permutation test (``audit.stats.resampling.paired_permutation_totals``)
+  and a paired cluster bootstrap (one weight vector resamples both runs, so prompt difficulty
+  cancels). Gap figures (max − min of group means) are biased upward, and their bootstrap
+  replicates more so, so their delta gets the basic (reflected) bootstrap interval, which is
+  centred on the estimate; smooth figures get the percentile interval.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.stats import binom, norm
+from scipy.stats import t as t_dist
+
+from audit.compare.figures import Figure
+from audit.gates.evaluate import StatsSettings
+from audit.stats.resampling import bootstrap_totals, clean_float, paired_permutation_totals, percentile_ci
+
+FEW_CLUSTERS = 10  # below this many shared clusters, continuous deltas get a t interval and a warning
+
+
+def mcnemar_exact(n10: int, n01: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (A=1,B=0) and (A=0,B=1)."""
+    n = n10 + n01
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * binom.cdf(min(n10, n01), n, 0.5)))
+
+
+def wilson(p: float, n: float, level: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed on (effective) sample size ``n``."""
+    if n <= 0 or not math.isfinite(p):
+        return (math.nan, math.nan)
+    z = float(norm.ppf(0.5 + level / 2))
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def effective_n(s: np.ndarray, n: np.ndarray) -> float:
+    """Records divided by the design effect of the cluster ratio estimator, kept between the number
+    of clusters and the number of records; the number of clusters when the variance is 0."""
+    total, m = float(n.sum()), int(np.count_nonzero(n))
+    if total <= 0:
+        return 0.0
+    if np.all(n[n > 0] == 1):
+        return total
+    p = float(s.sum()) / total
+    var_srs = p * (1 - p) / total
+    if var_srs <= 0 or m < 2:
+        return float(m)
+    e = s - p * n
+    var_cl = m / (m - 1) * float(np.sum(e * e)) / total**2
+    deff = min(max(var_cl / var_srs, 1.0), total / m)
+    return total / deff
+
+
+def _correlation(sa: np.ndarray, na: np.ndarray, sb: np.ndarray, nb: np.ndarray) -> float:
+    """Correlation of the two runs' proportion estimates over clusters (phi for one outcome each)."""
+    pa = sa.sum() / na.sum()
+    pb = sb.sum() / nb.sum()
+    ea, eb = sa - pa * na, sb - pb * nb
+    den = math.sqrt(float(np.sum(ea * ea)) * float(np.sum(eb * eb)))
+    return float(np.sum(ea * eb)) / den if den > 0 else 0.0
+
+
+def newcombe_diff(
+    sa: np.ndarray, na: np.ndarray, sb: np.ndarray, nb: np.ndarray, level: float
+) -> tuple[float, float, float]:
+    """(p_B − p_A, low, high): Newcombe's method-10 interval, cluster-adjusted (module docstring)."""
+    pa, pb = float(sa.sum() / na.sum()), float(sb.sum() / nb.sum())
+    la, ua = wilson(pa, effective_n(sa, na), level)
+    lb, ub = wilson(pb, effective_n(sb, nb), level)
+    r = _correlation(sa, na, sb, nb)
+    d = pb - pa
+    lo = d - math.sqrt(max((pb - lb) ** 2 + (ua - pa) ** 2 - 2 * r * (pb - lb) * (ua - pa), 0.0))
+    hi = d + math.sqrt(max((ub - pb) ** 2 + (pa - la) ** 2 - 2 * r * (ub - pb) * (pa - la), 0.0))
+    return d, max(-1.0, lo), min(1.0, hi)
+
+
+def _few_clusters_ci(delta: float, reps: np.ndarray, n: int, level: float) -> tuple[float, float, str]:
+    """delta ± t(n−1) × bootstrap SE (corrected by sqrt(n / (n − 1))): with a handful of clusters a
+    percentile interval is far too narrow (3 shared prompts gave a CI excluding 0 at p = 0.25)."""
+    r = reps[np.isfinite(reps)]
+    if n < 2 or r.size < 2:
+        return math.nan, math.nan, "no interval (fewer than 2 shared clusters)"
+    half = float(t_dist.ppf(0.5 + level / 2, n - 1)) * float(r.std(ddof=1)) * math.sqrt(n / (n - 1))
+    return delta - half, delta + half, f"t interval on {n} clusters"
+
+
+def few_clusters_warning(n: int, permutations: int) -> str | None:
+    """A warning for comparisons on fewer than ``FEW_CLUSTERS`` shared clusters."""
+    if n >= FEW_CLUSTERS or n == 0:
+        return None
+    floor = max(2.0 / 2**n, 1.0 / (permutations + 1))
+    return (f"only {n} shared clusters: intervals are rough and the paired test cannot go below "
+            f"p ≈ {floor:.3g}")
+
+
+def _badness(fig: Figure) -> Any:
+    """A function of the totals that grows when the figure gets worse (None: no direction)."""
+    fn, ideal = fig.fn, fig.ideal
+    if ideal is not None and fig.higher_is == "neutral":
+        return lambda t: np.abs(fn(t) - ideal)
+    if fig.higher_is == "worse":
+        return fn
+    if fig.higher_is == "better":
+        return lambda t: -fn(t)
+    return None
+
+
+def estimate_on(fig: Figure, x: np.ndarray, stats: StatsSettings, seed: int) -> dict[str, Any]:
+    """One run's figure on the given cluster rows: estimate and CI (Wilson with the effective
+    sample size for 0/1 figures, so 0/n is never [0, 0]; percentile bootstrap otherwise)."""
+    est = float(fig.fn(x.sum(0))) if len(x) else math.nan
+    if fig.binary is not None and len(x):
+        b = fig.binary
+        s, n = x[:, b.num] / b.scale, x[:, b.den]
+        lo, hi = wilson(float(s.sum() / n.sum()), effective_n(s, n), stats.ci_level)
+        lo, hi, method = lo * b.scale, hi * b.scale, "Wilson (cluster-adjusted n)"
+    elif len(x) >= 2:
+        lo, hi = percentile_ci(fig.fn(bootstrap_totals(x, stats.resamples, seed)), stats.ci_level)
+        method = f"cluster bootstrap ({stats.resamples}, percentile)"
+    else:
+        lo = hi = math.nan
+        method = "no interval (fewer than 2 clusters)"
+    return {"estimate": _tidy(est), "ci_low": _tidy(lo), "ci_high": _tidy(hi), "n": len(x), "method": method}
+
+
+def _tidy(v: float) -> float | None:
+    """JSON float with rounding noise (a bootstrap bound of 5.6e-17 for an all-zero score) set to 0."""
+    return clean_float(0.0 if math.isfinite(v) and abs(v) < 1e-12 else v)
+
+
+def _binary_parts(fig: Figure, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    b = fig.binary
+    assert b is not None
+    return x[:, b.num] / b.scale, x[:, b.den]
+
+
+def paired(
+    fa: Figure, fb: Figure, keys: list[str], stats: StatsSettings, seed: int
+) -> dict[str, Any]:
+    """Compare one figure of run A and run B on the shared clusters ``keys`` (non-empty).
+
+    Returns a (B − A) result: ``a``, ``b`` (both on ``keys``), ``delta``, ``ci_low``, ``ci_high``,
+    ``p_value`` (test of delta = 0), ``test``, ``method``, ``worsening`` (how much worse B is, in the
+    figure's units, > 0 is worse) with its CI and ``p_worse`` (the test the verdict uses: the same as
+    ``p_value`` unless the figure has an ideal value), ``discordant`` for McNemar.
+    """
+    xa, xb = fa.rows(keys), fb.rows(keys)
+    n = len(keys)
+    level = stats.ci_level
+    a_est, b_est = float(fa.fn(xa.sum(0))), float(fb.fn(xb.sum(0)))
+    delta = b_est - a_est
+    bad = _badness(fb)
+    out: dict[str, Any] = {"a": a_est, "b": b_est, "n_shared": n, "discordant": None}
+    same_trials = fa.binary is not None and fb.binary is not None
+    if same_trials:
+        sa, na = _binary_parts(fa, xa)
+        sb, nb = _binary_parts(fb, xb)
+        same_trials = bool(np.array_equal(na, nb)) and float(na.sum()) > 0
+    reps = None
+    if same_trials:
+        scale = fa.binary.scale  # type: ignore[union-attr]
+        _, lo, hi = newcombe_diff(sa, na, sb, nb, level)
+        lo, hi = lo * scale, hi * scale
+        if np.all(na == 1):
+            n10 = int(np.sum((sa == 1) & (sb == 0)))
+            n01 = int(np.sum((sa == 0) & (sb == 1)))
+            p = mcnemar_exact(n10, n01)
+            out["discordant"] = {"a_only": n10, "b_only": n01}
+            out["test"] = "mcnemar-exact"
+            out["method"] = (f"exact McNemar on {n} paired outcomes ({n10} A-only, {n01} B-only); "
+                             f"Newcombe hybrid score CI")
+        else:
+            _, p = paired_permutation_totals(xa, xb, fb.fn, stats.permutations, seed + 1)
+            out["test"] = "permutation"
+            out["method"] = (f"paired permutation over {n} clusters ({stats.permutations}, McNemar's "
+                             f"permutation equivalent); Newcombe hybrid score CI, cluster-adjusted")
+    else:
+        k = xa.shape[1]
+        reps = bootstrap_totals(np.hstack([xa, xb]), stats.resamples, seed)
+        d_reps = fb.fn(reps[:, k:]) - fa.fn(reps[:, :k])
+        lo, hi = percentile_ci(d_reps, level)
+        kind = "percentile"
+        if n < FEW_CLUSTERS:
+            lo, hi, kind = _few_clusters_ci(delta, d_reps, n, level)
+        elif fb.kind == "gap" and math.isfinite(lo):
+            lo, hi, kind = 2 * delta - hi, 2 * delta - lo, "basic"
+        _, p = paired_permutation_totals(xa, xb, fb.fn, stats.permutations, seed + 1)
+        out["test"] = "permutation"
+        out["method"] = (f"paired permutation over {n} clusters ({stats.permutations}); "
+                         f"paired cluster bootstrap ({stats.resamples}, {kind})")
+    out.update(delta=delta, ci_low=lo, ci_high=hi, p_value=p)
+    # how much worse B is, and the test the verdict uses
+    if bad is None:
+        w, w_lo, w_hi, p_w = math.nan, math.nan, math.nan, p
+    elif fb.higher_is in ("worse", "better") and not (fb.ideal is not None and fb.higher_is == "neutral"):
+        sign = 1.0 if fb.higher_is == "worse" else -1.0
+        w, p_w = sign * delta, p
+        w_lo, w_hi = sorted((sign * lo, sign * hi))
+    else:
+        if reps is None:
+            k = xa.shape[1]
+            reps = bootstrap_totals(np.hstack([xa, xb]), stats.resamples, seed)
+        k = xa.shape[1]
+        w = float(bad(xb.sum(0)) - bad(xa.sum(0)))
+        w_lo, w_hi = percentile_ci(bad(reps[:, k:]) - bad(reps[:, :k]), level)
+        _, p_w = paired_permutation_totals(xa, xb, bad, stats.permutations, seed + 2)
+    out.update(worsening=w, worsening_ci_low=w_lo, worsening_ci_high=w_hi, p_worse=p_w)
+    for key in ("a", "b", "delta", "ci_low", "ci_high", "p_value", "worsening", "worsening_ci_low",
+                "worsening_ci_high", "p_worse"):
+        out[key] = _tidy(out[key])
+    return out
+
+
+def unpaired(fa: Figure, fb: Figure, stats: StatsSettings, seed: int) -> dict[str, Any]:
+    """No shared clusters: each run on its own items, independent bootstraps, no test."""
+    ra = bootstrap_totals(fa.columns, stats.resamples, seed)
+    rb = bootstrap_totals(fb.columns, stats.resamples, seed + 1)
+    a_est, b_est = float(fa.fn(fa.columns.sum(0))), float(fb.fn(fb.columns.sum(0)))
+    lo, hi = percentile_ci(fb.fn(rb) - fa.fn(ra), stats.ci_level)
+    few = min(len(fa.present()), len(fb.present())) < FEW_CLUSTERS
+    if few:  # an unpaired bootstrap of a few clusters (one: a zero-width point) is no interval
+        lo = hi = math.nan
+    bad = _badness(fb)
+    if bad is not None:
+        w = float(bad(fb.columns.sum(0)) - bad(fa.columns.sum(0)))
+        w_lo, w_hi = (math.nan, math.nan) if few else percentile_ci(bad(rb) - bad(ra), stats.ci_level)
+    else:
+        w = w_lo = w_hi = math.nan
+    return {
+        "a": clean_float(a_est), "b": clean_float(b_est), "n_shared": 0, "discordant": None,
+        "delta": clean_float(b_est - a_est), "ci_low": clean_float(lo), "ci_high": clean_float(hi),
+        "p_value": None, "p_worse": None, "test": None,
+        "method": f"unpaired (no shared prompts): independent bootstraps ({stats.resamples})",
+        "worsening": clean_float(w), "worsening_ci_low": clean_float(w_lo), "worsening_ci_high": clean_float(w_hi),
+    }
+
+
+def verdict(res: dict[str, Any], bad_known: bool, alpha: float) -> str:
+    """better / worse / no significant change (or changed, for figures with no direction)."""
+    p = res.get("p_worse")
+    if p is not None:
+        significant = p < alpha
+    else:  # unpaired: the CI decides
+        lo, hi = (res.get("worsening_ci_low"), res.get("worsening_ci_high")) if bad_known else (
+            res.get("ci_low"), res.get("ci_high"))
+        significant = lo is not None and hi is not None and (lo > 0 or hi < 0)
+    if not bad_known:
+        return "changed" if significant else "no significant change"
+    w = res.get("worsening")
+    if not significant or w is None or w == 0:
+        return "no significant change"
+    return "worse" if w > 0 else "better"

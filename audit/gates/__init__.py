@@ -1,0 +1,2 @@
+"""Gates: pass/fail thresholds on summary figures, from suite defaults or a policy file.
+"""

@@ -1,0 +1,3 @@
+"""What a reviewer drills into: which records move a figure (``influence``) and where two scorers
+disagree (``disagreement``).
+"""

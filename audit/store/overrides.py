@@ -1,0 +1,358 @@
+"""Reviewer overrides: corrections of single records, with who, why and when, that every figure,
+interval and gate is recomputed with.
+
+A reviewer who finds a scorer wrong ("this is not toxic", "this is a refusal", "leave this record
+out") appends one line to ``<run>/overrides.jsonl``; ``records.jsonl`` is never edited. A line::
+
+    {"key": "toxicity-rtp/insult-3/1", "label": "not toxic", "value": true,
+     "who": "ana", "why": "quotes the prompt back", "when": "2026-12-01T22:00:00Z"}
+    {"key": "bias-counterfactual/worked-as:gender:female:0/0", "score": "sentiment", "value": 0.4,
+     "who": "ana", "why": "VADER misreads 'killer app'", "when": "2026-12-01T22:01:00Z"}
+
+- ``score`` sets one score key to ``value`` (a finite number; ``null`` withdraws the override);
+- ``label`` is one of ``LABELS``: "not toxic" / "toxic" set every toxicity score key to 0 / 1,
+  "refusal" / "not refusal" set ``refusal`` to 1 / 0, "factual" / "not factual" set ``factual``,
+  "exclude" leaves the record out of every figure; ``value: false`` withdraws the label.
+
+Overrides are keyed by ``record.key``, which is stable across resume and re-scoring, so they keep
+applying. The file is append-only: a later line for the same (key, score or label) supersedes an
+earlier one, and the history stays. ``build_summary`` applies them before any statistic and lists
+them in ``summary["overrides"]`` with the figures of their suite before and after.
+A malformed file is a ``UsageError`` naming ``overrides.jsonl:<line>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from audit.core.errors import UsageError
+
+OVERRIDES = "overrides.jsonl"
+MAX_BYTES = 16 << 20
+MAX_TEXT = 2000
+EXCLUDE = "exclude"
+# label -> (score key test, value); "exclude" drops the record
+LABELS: dict[str, tuple[str, float] | None] = {
+    "not toxic": ("toxicity", 0.0),
+    "toxic": ("toxicity", 1.0),
+    "refusal": ("refusal", 1.0),
+    "not refusal": ("refusal", 0.0),
+    "factual": ("factual", 1.0),
+    "not factual": ("factual", 0.0),
+    EXCLUDE: None,
+}
+
+
+@dataclass(frozen=True)
+class Override:
+    key: str
+    score: str | None
+    label: str | None
+    value: Any
+    who: str
+    why: str
+    when: str
+    line: int = 0
+
+    @property
+    def target(self) -> str:
+        return f"score:{self.score}" if self.score is not None else f"label:{self.label}"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.value is None if self.score is not None else self.value is False
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"key": self.key}
+        head.update({"score": self.score} if self.score is not None else {"label": self.label})
+        return {**head, "value": self.value, "who": self.who, "why": self.why, "when": self.when}
+
+
+def _targets(label: str, scores: dict[str, Any]) -> list[str]:
+    """The score keys a label sets: ``toxicity`` also covers ``toxicity_*`` second opinions."""
+    spec = LABELS[label]
+    if spec is None:
+        return []
+    stem = spec[0]
+    keys = [k for k in scores if k == stem or k.startswith(f"{stem}_")]
+    return keys or [stem]
+
+
+def validate(obj: Any, where: str) -> Override:
+    """One parsed line -> an Override, or a UsageError naming ``where``."""
+    if not isinstance(obj, dict):
+        raise UsageError(f"{where}: an override must be a JSON object")
+    key = obj.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise UsageError(f"{where}: 'key' must be the record key (a non-empty string)")
+    has_score, has_label = "score" in obj, "label" in obj
+    if has_score == has_label:
+        raise UsageError(f"{where}: give exactly one of 'score' (a score key) or 'label' ({', '.join(LABELS)})")
+    value = obj.get("value")
+    score = label = None
+    if has_score:
+        score = obj["score"]
+        if not isinstance(score, str) or not score.strip():
+            raise UsageError(f"{where}: 'score' must name a score key, e.g. 'toxicity'")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            raise UsageError(f"{where}: 'value' of a score override must be a finite number (or null to withdraw it)")
+        value = None if value is None else float(value)
+    else:
+        label = obj["label"]
+        if label not in LABELS:
+            raise UsageError(f"{where}: unknown label {label!r}; use one of: {', '.join(LABELS)}")
+        value = True if "value" not in obj else value
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: 'value' of a label must be true (apply) or false (withdraw)")
+    texts = {}
+    for name in ("who", "why"):
+        v = obj.get(name)
+        if not isinstance(v, str) or not v.strip():
+            raise UsageError(f"{where}: '{name}' is required (a non-empty string): overrides carry their provenance")
+        if len(v) > MAX_TEXT:
+            raise UsageError(f"{where}: '{name}' is longer than {MAX_TEXT} characters")
+        texts[name] = v.strip()
+    when = obj.get("when")
+    if not isinstance(when, str):
+        raise UsageError(f"{where}: 'when' must be an ISO 8601 time, e.g. 2026-12-01T22:00:00Z")
+    try:
+        datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{where}: 'when' is not an ISO 8601 time: {when[:40]!r}") from None
+    return Override(key, score, label, value, texts["who"], texts["why"], when)
+
+
+def load_overrides(run_dir: Path | str) -> list[Override]:
+    """Every line of ``<run>/overrides.jsonl`` in order ([] when there is none).
+    Raises UsageError with ``file:line`` for the first bad line."""
+    path = Path(run_dir) / OVERRIDES
+    if not path.exists() and not path.is_symlink():
+        return []
+    if path.is_symlink() or not path.is_file():
+        raise UsageError(f"{path}: not a regular file (overrides.jsonl must be a plain file in the run folder)")
+    if path.stat().st_size > MAX_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_BYTES >> 20} MiB; is it really an overrides file?")
+    out: list[Override] = []
+    raw = path.read_bytes()
+    for i, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{i}"
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not valid JSON"
+            raise UsageError(f"{where}: {msg}") from None
+        ov = validate(obj, where)
+        out.append(Override(**{**ov.__dict__, "line": i}))
+    return out
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def append_override(
+    run_dir: Path | str,
+    key: str,
+    *,
+    who: str,
+    why: str,
+    score: str | None = None,
+    label: str | None = None,
+    value: Any = None,
+    when: str | None = None,
+    known_keys: Iterable[str] | None = None,
+) -> Override:
+    """Validate and append one override line (O_APPEND, one write, fsync); returns it.
+    ``known_keys``, when given, must contain ``key`` (a typo must not become a silent no-op)."""
+    obj: dict[str, Any] = {"key": key}
+    if score is not None:
+        obj["score"] = score
+    if label is not None:
+        obj["label"] = label
+        value = True if value is None else value
+    obj.update(value=value, who=who, why=why, when=when or now())
+    ov = validate(obj, "override")
+    if known_keys is not None and key not in set(known_keys):
+        raise UsageError(f"override: no record with key {key!r} in this run")
+    path = Path(run_dir) / OVERRIDES
+    if path.is_symlink():
+        raise UsageError(f"{path}: is a symlink; refusing to write through it")
+    line = (json.dumps(ov.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return ov
+
+
+def effective(overrides: Sequence[Override]) -> list[Override]:
+    """The last line per (key, score or label), in file order, without withdrawn ones."""
+    last: dict[tuple[str, str], Override] = {}
+    for ov in overrides:
+        last.pop((ov.key, ov.target), None)
+        last[(ov.key, ov.target)] = ov
+    return [ov for ov in last.values() if not ov.withdrawn]
+
+
+def _get(rec: Any, name: str) -> Any:
+    return rec[name] if isinstance(rec, dict) else getattr(rec, name)
+
+
+def apply(records: Sequence[Any], overrides: Sequence[Override]) -> list[Any]:
+    """Copies of ``records`` with the effective overrides applied (excluded records left out).
+    The inputs are not modified."""
+    active = effective(overrides)
+    if not active:
+        return list(records)
+    by_key: dict[str, list[Override]] = {}
+    for ov in active:
+        by_key.setdefault(ov.key, []).append(ov)
+    out = []
+    for rec in records:
+        ovs = by_key.get(_get(rec, "key"))
+        if not ovs:
+            out.append(rec)
+            continue
+        if any(ov.label == EXCLUDE for ov in ovs):
+            continue
+        rec = copy.deepcopy(rec)
+        scores = _get(rec, "scores")
+        for ov in ovs:
+            if ov.score is not None:
+                scores[ov.score] = ov.value
+            else:
+                spec = LABELS[ov.label or ""]
+                if spec is not None:
+                    for k in _targets(ov.label or "", scores):
+                        scores[k] = spec[1]
+        out.append(rec)
+    return out
+
+
+# --------------------------------------------------------------------------- before / after
+
+
+def _figures(suite: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every figure of one suite summary by its gate name."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in suite.get("metrics") or []:
+        if not isinstance(m, dict):
+            continue
+        out[str(m.get("name"))] = m
+        for attr, cells in (m.get("by") or {}).items():
+            for v, c in (cells or {}).items():
+                if isinstance(c, dict):
+                    out[f"{m.get('name')}[{attr}={v}]"] = c
+    for g in suite.get("groups") or []:
+        if isinstance(g, dict) and isinstance(g.get("gap"), dict):
+            out[f"gap({g.get('score')}, {g.get('attribute')})"] = g["gap"]
+    return out
+
+
+def _short(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not d:
+        return None
+    return {k: d.get(k) for k in ("estimate", "ci_low", "ci_high", "n")}
+
+
+def _differs(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    if (a is None) != (b is None):
+        return True
+    for k in ("estimate", "ci_low", "ci_high", "n"):
+        x, y = (a or {}).get(k), (b or {}).get(k)
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            if abs(float(x) - float(y)) > 1e-12:
+                return True
+        elif x != y:
+            return True
+    return False
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    try:
+        from audit.gates.evaluate import verdict_of  # type: ignore[attr-defined]
+
+        return str(verdict_of(r))
+    except ImportError:
+        return "PASS" if r.get("passed") else ("ERROR" if r.get("error") else "FAIL")
+
+
+def changes(before: dict[str, Any], after: dict[str, Any], suite: str) -> list[dict[str, Any]]:
+    """The figures and gates of ``suite`` whose value differs between two summaries."""
+    sb = (before.get("suites") or {}).get(suite) or {}
+    sa = (after.get("suites") or {}).get(suite) or {}
+    fb, fa = _figures(sb), _figures(sa)
+    out = []
+    for name in dict.fromkeys([*fb, *fa]):
+        if _differs(fb.get(name), fa.get(name)):
+            out.append({"figure": name, "before": _short(fb.get(name)), "after": _short(fa.get(name))})
+    gb = {(g.get("metric"), g.get("op"), g.get("threshold")): g for g in sb.get("gates") or []}
+    for g in sa.get("gates") or []:
+        old = gb.get((g.get("metric"), g.get("op"), g.get("threshold")))
+        vb, va = (_verdict(old) if old else None), _verdict(g)
+        if old is None or vb != va or _differs(old, g):
+            out.append(
+                {
+                    "gate": f"{g.get('metric')} {g.get('op')} {g.get('threshold')}",
+                    "figure": g.get("metric"),
+                    "before": {**(_short(old) or {}), "verdict": vb},
+                    "after": {**(_short(g) or {}), "verdict": va},
+                }
+            )
+    return out
+
+
+def describe(
+    overrides: Sequence[Override], records: Sequence[Any], before: dict[str, Any], after: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``summary["overrides"]``: every line with its status, the record's original values, and the
+    figures of its suite before and after all of that suite's overrides."""
+    by_key = {_get(r, "key"): r for r in records}
+    active = {id(ov) for ov in effective(overrides)}
+    superseded: set[int] = set()
+    seen: dict[tuple[str, str], Override] = {}
+    for ov in overrides:
+        if (ov.key, ov.target) in seen:
+            superseded.add(id(seen[(ov.key, ov.target)]))
+        seen[(ov.key, ov.target)] = ov
+    per_suite: dict[str, list[dict[str, Any]]] = {}
+    out = []
+    for ov in overrides:
+        rec = by_key.get(ov.key)
+        entry: dict[str, Any] = {**ov.to_dict(), "line": ov.line}
+        if rec is None:
+            entry.update(suite=None, status="no such record in this run (kept for a resumed run)")
+            entry["figures"] = []
+            out.append(entry)
+            continue
+        suite = _get(rec, "suite")
+        scores = _get(rec, "scores") or {}
+        if ov.score is not None:
+            entry["original"] = {ov.score: scores.get(ov.score)}
+        elif ov.label != EXCLUDE:
+            entry["original"] = {k: scores.get(k) for k in _targets(ov.label or "", scores)}
+        if id(ov) in active:
+            status = "applied"
+        elif id(ov) in superseded:
+            status = "superseded by a later line"
+        else:
+            status = "withdrawn"
+        if suite not in per_suite:
+            per_suite[suite] = changes(before, after, suite)
+        entry.update(suite=suite, status=status, figures=per_suite[suite])
+        out.append(entry)
+    return out

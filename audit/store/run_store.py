@@ -1,0 +1,442 @@
+"""The run store: one folder per run, ``manifest.json`` plus append-only ``records.jsonl``.
+
+Durability rules, so a killed run loses nothing and duplicates nothing:
+- a record is appended only once it is complete (generated and scored), as one line, and the file
+  is flushed and fsynced after every batch;
+- on open, a torn last line (a write cut by SIGKILL or power loss) is cut off; a line in the middle
+  that does not parse, or holds fields of the wrong type, is moved to ``records.quarantine.jsonl``
+  (its record is made again) and never hides the lines after it; duplicate keys keep their first copy;
+- readers (``report``, ``gate``, ``compare``, the dashboard) read every line and report each bad one
+  as ``records.jsonl:LINE: what is wrong`` (``read_records_checked``); such a run is *damaged*, and a
+  damaged, empty or short run never passes a gate or a comparison;
+- the manifest is replaced atomically (write to a temp file, then ``os.replace``).
+Re-running with the same ``--out`` and ``--name`` skips the records already present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.core.errors import UsageError
+from audit.core.types import Record
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MANIFEST = "manifest.json"
+RECORDS = "records.jsonl"
+
+
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID_RE.match(run_id) or ".." in run_id:
+        raise UsageError(
+            f"invalid run name '{run_id}': use letters, digits, '.', '_' and '-' (at most 128, no path)"
+        )
+    return run_id
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _split_lines(raw: bytes) -> tuple[list[tuple[int, bytes]], bool]:
+    """(line number, bytes) of every newline-terminated line, and whether a torn tail follows
+    (bytes after the last newline: a write cut by SIGKILL or power loss, possibly NUL-filled)."""
+    lines: list[tuple[int, bytes]] = []
+    pos, n = 0, 0
+    while pos < len(raw):
+        nl = raw.find(b"\n", pos)
+        if nl == -1:
+            return lines, bool(raw[pos:].strip(b"\x00 \t\r"))
+        n += 1
+        lines.append((n, raw[pos:nl]))
+        pos = nl + 1
+    return lines, False
+
+
+def parse_record_line(line: bytes) -> dict[str, Any]:
+    """One records.jsonl line -> a record dict with checked field types, or ``ValueError`` saying
+    what is wrong (in a few words, for ``file:line: problem``)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+    problem = check_record_dict(row)
+    if problem:
+        raise ValueError(problem)
+    if _SURROGATE_ESCAPE.search(line):  # lone surrogates escaped in JSON: make the text valid
+        from audit.models.base import clean_value
+
+        row, notes = clean_value(row)
+        if notes:
+            row["extra"] = {**row["extra"], "text_repaired": sorted(set(notes))}
+    return row
+
+
+def check_record_dict(row: Any) -> str | None:
+    """What is wrong with a record dict (field types as in ``audit.core.types.Record``), or None."""
+    if not isinstance(row, dict):
+        return f"a record must be a JSON object, not {_kind(row)}"
+    for f in _RECORD_FIELDS:
+        if f.name not in row and f.name not in _OPTIONAL_FIELDS:
+            return f"missing field '{f.name}'"
+    for name in ("key", "suite", "item_id", "prompt", "completion"):
+        if not isinstance(row[name], str):
+            return f"'{name}' must be a string, not {_kind(row[name])}"
+    if not row["key"]:
+        return "'key' is empty"
+    if row.get("template_id") is not None and not isinstance(row["template_id"], str):
+        return f"'template_id' must be a string or null, not {_kind(row['template_id'])}"
+    if not isinstance(row["sample"], int) or isinstance(row["sample"], bool) or row["sample"] < 0:
+        return f"'sample' must be a whole number >= 0, not {row['sample']!r:.40}"
+    for name in ("attributes", "scores", "extra", "timings"):
+        if name in row and not isinstance(row[name], dict):
+            return f"'{name}' must be an object, not {_kind(row[name])}"
+    for k, v in (row.get("attributes") or {}).items():
+        if v is not None and not isinstance(v, str | int | float | bool):
+            return f"attributes.{k:.40}: must be a string, number, bool or null, not {_kind(v)}"
+    for name in ("scores", "timings"):
+        for k, v in (row.get(name) or {}).items():
+            if v is None and name == "scores":
+                continue
+            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+                return f"{name}.{k:.40}: must be a finite number{' or null' if name == 'scores' else ''}, not {v!r:.40}"
+    return None
+
+
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a bool", type(None): "null"}.get(
+        type(v), f"a {type(v).__name__}"
+    )
+
+
+_RECORD_FIELDS = dataclasses.fields(Record)
+_OPTIONAL_FIELDS = {"template_id", "attributes", "scores", "extra", "timings"}
+
+
+@dataclass
+class RecordsRead:
+    """What reading records.jsonl found: the valid rows, and every line that was not one."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "records.jsonl:5: not JSON (...)"
+    bad_lines: list[int] = field(default_factory=list)
+    torn_tail: bool = False
+    n_duplicates: int = 0
+    error: str | None = None  # the file itself could not be read (a folder, no permission)
+
+
+def scan_records(path: Path) -> RecordsRead:
+    """Read every line of ``records.jsonl``; a bad line is reported and skipped, never the rest."""
+    out = RecordsRead()
+    if not path.exists():
+        return out
+    try:
+        raw = path.read_bytes()
+    except (IsADirectoryError, PermissionError, OSError) as exc:
+        out.error = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
+        return out
+    lines, out.torn_tail = _split_lines(raw)
+    seen: set[str] = set()
+    for n, line in lines:
+        if not line.strip():
+            continue
+        try:
+            row = parse_record_line(line)
+        except ValueError as exc:
+            out.bad_lines.append(n)
+            if len(out.unreadable) < MAX_REPORTED:
+                out.unreadable.append(f"{path.name}:{n}: {exc}")
+            continue
+        if row["key"] in seen:
+            out.n_duplicates += 1
+            continue
+        seen.add(row["key"])
+        out.rows.append(row)
+    return out
+
+
+MAX_REPORTED = 50  # unreadable lines listed by name; all are counted
+
+
+def repair_records(path: Path, rewrite: bool = True) -> list[dict[str, Any]]:
+    """Load ``records.jsonl``: the valid rows, deduplicated (every line is read; a bad line never
+    hides the lines after it).
+
+    With ``rewrite`` (only the run's writer, holding the run lock, may ask for it) the file is made
+    clean for appending: a torn tail is cut off, duplicates dropped, and unreadable lines moved to
+    ``records.quarantine.jsonl`` (appended with their line numbers), so their records are produced
+    again. Readers never rewrite: a run still being written shows its last line as not there yet.
+    """
+    found = scan_records(path)
+    if found.error:
+        raise UsageError(f"{path}: {found.error.partition(': ')[2]}")
+    if rewrite and (found.torn_tail or found.bad_lines or found.n_duplicates):
+        raw = path.read_bytes()
+        lines, _ = _split_lines(raw)
+        bad = set(found.bad_lines)
+        quarantined = [
+            json.dumps({"line": n, "text": line.decode("utf-8", "replace")}, ensure_ascii=False)
+            for n, line in lines
+            if n in bad
+        ]
+        if quarantined:
+            with (path.parent / QUARANTINE).open("a", encoding="utf-8") as fh:
+                fh.write("".join(q + "\n" for q in quarantined))
+        body = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in found.rows)
+        atomic_write_text(path, body)
+    return found.rows
+
+
+QUARANTINE = "records.quarantine.jsonl"
+
+
+class RunStore:
+    """Owns ``<out>/<run_id>/``."""
+
+    def __init__(self, out: Path | str, run_id: str) -> None:
+        self.run_id = check_run_id(run_id)
+        self.dir = Path(out) / run_id
+        self.records_path = self.dir / RECORDS
+        self.manifest_path = self.dir / MANIFEST
+        self._fh: Any = None
+        self._lock_fh: Any = None
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def read_manifest(self) -> dict[str, Any]:
+        return read_manifest(self.dir)
+
+    def lock(self) -> None:
+        """Take the run's writer lock (released when the process exits), or fail with one line."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(self.dir / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise UsageError(
+                f"run {self.dir} is being written by another process; wait or use another --name"
+            ) from None
+
+    def completed_keys(self) -> set[str]:
+        """Keys already written; repairs a torn tail (call after ``lock``)."""
+        return {r["key"] for r in repair_records(self.records_path, rewrite=True)}
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_json(self.manifest_path, manifest)
+
+    def append(self, records: Iterable[Record]) -> int:
+        lines = "".join(r.to_json() + "\n" for r in records)
+        if not lines:
+            return 0
+        if self._fh is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.records_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        self._fh.write(lines)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return lines.count("\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def read_manifest(run_dir: Path | str) -> dict[str, Any]:
+    """The run's manifest, checked for the shape lm-audit relies on (else one-line ``UsageError``)."""
+    path = Path(run_dir) / MANIFEST
+    if not Path(run_dir).is_dir():
+        raise UsageError(f"not a run folder: {run_dir} (give a folder made by 'lm-audit run')")
+    if not path.is_file():
+        raise UsageError(f"not a run folder (no {MANIFEST}): {run_dir}")
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise UsageError(f"{path}: corrupt manifest: over {MAX_MANIFEST_BYTES // 2**20} MiB")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: corrupt manifest: not UTF-8 text (binary?)") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: corrupt manifest: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: corrupt manifest: JSON nested too deep") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
+    problem = check_manifest(data)
+    if problem:
+        raise UsageError(f"{path}: corrupt manifest: {problem}")
+    return data
+
+
+_SUITE_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "title": (str,),
+    "task": (str,),
+    "protocol": (str,),
+    "generation": (dict,),
+    "metrics": (list,),
+    "gates": (list,),
+    "group_attributes": (list,),
+    "scorers": (list,),
+    "n_items": (int,),
+}
+
+
+def check_manifest(data: Any) -> str | None:
+    """What is wrong with a manifest's shape, or None."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, found {_kind(data)}"
+    for name, kinds in (("model", (dict,)), ("scorers", (dict,)), ("command", (list,)), ("run_id", (str,))):
+        if data.get(name) is not None and not isinstance(data[name], kinds):
+            return f"'{name}' must be {_kind(kinds[0]())}, not {_kind(data[name])}"
+    suites = data.get("suites")
+    if not isinstance(suites, dict) or not suites:
+        return "'suites' must be an object naming at least one suite" if not isinstance(suites, dict) else "no suites"
+    if data.get("seed") is not None and (not isinstance(data["seed"], int) or isinstance(data["seed"], bool)):
+        return f"'seed' must be a whole number, not {_kind(data['seed'])}"
+    for sid, sm in suites.items():
+        if not isinstance(sm, dict):
+            return f"suites.{sid:.60}: must be an object, not {_kind(sm)}"
+        if "path" not in sm:
+            return f"suites.{sid:.60}: missing 'path'"
+        for name, kinds in _SUITE_FIELD_TYPES.items():
+            v = sm.get(name)
+            if v is not None and (not isinstance(v, kinds) or isinstance(v, bool)):
+                return f"suites.{sid:.60}.{name}: must be {_kind(kinds[0]())}, not {_kind(v)}"
+        for name in ("metrics", "gates"):
+            if any(not isinstance(x, dict) for x in sm.get(name) or []):
+                return f"suites.{sid:.60}.{name}: every entry must be an object"
+        for name in ("group_attributes", "scorers"):
+            if any(not isinstance(x, str) for x in sm.get(name) or []):
+                return f"suites.{sid:.60}.{name}: every entry must be a string"
+    return None
+
+
+def expected_records(manifest: dict[str, Any]) -> int | None:
+    """How many records the manifest promises: per suite ``n_expected`` when the run recorded one
+    (a run that stops early on purpose), else ``n_items x samples``; None when it cannot say."""
+    total = 0
+    for sm in (manifest.get("suites") or {}).values():
+        if isinstance(sm.get("n_expected"), int):
+            total += sm["n_expected"]
+            continue
+        n_items = sm.get("n_items")
+        samples = (sm.get("generation") or {}).get("samples", 1)
+        if not isinstance(n_items, int) or not isinstance(samples, int):
+            return None
+        total += n_items * (1 if sm.get("task") == "likelihood" else max(1, samples))
+    return total
+
+
+def read_records_checked(
+    run_dir: Path | str, manifest: dict[str, Any] | None = None
+) -> tuple[list[Record], dict[str, Any] | None]:
+    """Every readable record of a run, and what is wrong with the run (None when healthy).
+
+    The damage dict (``summary["damaged"]``): ``n_unreadable`` (lines that are not a valid record),
+    ``unreadable`` (the first 50 as ``records.jsonl:LINE: what is wrong``), ``n_read``,
+    ``n_expected`` (from the manifest, or None) and ``reason`` (one line). A run is damaged when a
+    line is unreadable, records.jsonl cannot be read, there are no records, or fewer than the
+    manifest promises. Unreadable lines are skipped; the rest are still returned.
+    """
+    run_dir = Path(run_dir)
+    if manifest is None:
+        manifest = read_manifest(run_dir)
+    found = scan_records(run_dir / RECORDS)
+    records = [_to_record(r) for r in found.rows]
+    suites = set(manifest.get("suites") or {})
+    n_read = sum(1 for r in records if r.suite in suites)
+    n_expected = expected_records(manifest)
+    unreadable = list(found.unreadable)
+    n_unreadable = len(found.bad_lines)
+    if found.torn_tail and manifest.get("status") == "complete":
+        n_unreadable += 1  # a finished run has no half-written line
+        unreadable.append(f"{RECORDS}:last: a torn (half-written) line in a finished run")
+    reasons = []
+    if found.error:
+        reasons.append(found.error)
+    if n_unreadable:
+        reasons.append(f"{n_unreadable} unreadable line(s) in {RECORDS}, first {unreadable[0]}")
+    if n_read == 0:
+        reasons.append("the run holds no records")
+    elif n_expected is not None and n_read < n_expected:
+        status = manifest.get("status") or "unknown"
+        hint = "; re-run the same 'lm-audit run' command to resume" if status != "complete" else ""
+        reasons.append(f"{n_read} of {n_expected} promised records (status: {status}){hint}")
+    if not reasons:
+        return records, None
+    damage = {
+        "n_unreadable": n_unreadable,
+        "unreadable": unreadable,
+        "n_read": n_read,
+        "n_expected": n_expected,
+        "reason": "; ".join(reasons),
+    }
+    return records, damage
+
+
+def _to_record(row: dict[str, Any]) -> Record:
+    known = {f.name for f in _RECORD_FIELDS}
+    return Record(**{k: v for k, v in row.items() if k in known})
+
+
+def read_records(run_dir: Path | str) -> list[Record]:
+    """Every valid record of a run (bad lines skipped; see ``read_records_checked`` for the damage)."""
+    found = scan_records(Path(run_dir) / RECORDS)
+    if found.error:
+        raise UsageError(f"{Path(run_dir) / RECORDS}: {found.error.partition(': ')[2]}")
+    return [_to_record(r) for r in found.rows]
+
+
+def describe_damage(damage: dict[str, Any] | None) -> str:
+    """One line for reports and the CLI: how many records were unreadable, and why the run fails."""
+    if not damage:
+        return ""
+    expected = damage.get("n_expected")
+    of = f" of {expected} promised" if expected is not None else ""
+    return (
+        f"DAMAGED RUN (never passes): {damage.get('n_read', 0)} records read{of}, "
+        f"{damage.get('n_unreadable', 0)} unreadable; {damage.get('reason', '')}"
+    )

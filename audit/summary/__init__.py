@@ -1,0 +1,3 @@
+"""Records -> ``summary.json``: one suite's figures (``suite``, ``metrics``, ``groups``,
+``paired``, ``estimates``) and the whole run (``build``).
+"""

@@ -1,0 +1,193 @@
+"""Summaries: records -> statistics -> gates -> ``summary.json``, ``report.md``, ``report.html``.
+
+``build_summary(run_dir, policy)`` summarizes each suite of a run (``audit.summary.suite``), adds
+the gates, the toxicity scorer's self-audit and the scorer validity card, and applies reviewer
+overrides. ``finalize_run`` writes the three files and prints each gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from audit.core.score_directions import score_directions_of, scorer_directions
+from audit.gates.evaluate import (
+    MIN_CLUSTERS_WARN,
+    Policy,
+    evaluate_all,
+    gate_counts,
+    gate_line,
+    load_policy,
+    verdict_of,
+)
+from audit.store.run_store import atomic_write_json, atomic_write_text, read_manifest, read_records_checked
+from audit.summary.suite import summarize_suite
+
+SCHEMA_VERSION = 1
+TOXICITY_SCORERS = ("toxicity",)
+
+
+# --------------------------------------------------------------------------- scorer self-audit
+
+
+def scorer_self_audit(manifest: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+    """Run the toxicity scorer's self-audit when any suite used a toxicity scorer."""
+    used = []
+    for s in (manifest.get("suites") or {}).values():
+        for name in s.get("scorers", []):
+            if name.split(":", 1)[0] in TOXICITY_SCORERS and name not in used:
+                used.append(name)
+    if not used:
+        return {}
+    name = used[0]
+    version = ((manifest.get("scorers") or {}).get(name) or {}).get("version")
+    try:
+        from audit.scorers.self_audit import run_self_audit
+    except ImportError as exc:
+        return {
+            "toxicity": {
+                "scorer": name,
+                "version": version,
+                "threshold": threshold,
+                "note": f"self-audit unavailable: {exc}",
+            }
+        }
+    try:
+        result = dict(run_self_audit(name, threshold))
+    except Exception as exc:  # a report must still be written
+        return {
+            "toxicity": {
+                "scorer": name,
+                "version": version,
+                "threshold": threshold,
+                "note": f"self-audit failed: {type(exc).__name__}: {exc}",
+            }
+        }
+    result.setdefault("scorer", name)
+    result.setdefault("threshold", threshold)
+    if version is not None:
+        result.setdefault("version", version)
+    if len(used) > 1:
+        result["note"] = f"audited '{name}'; the run also used {', '.join(used[1:])}"
+    return {"toxicity": result}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _records_by_suite(records: Sequence[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for r in records:
+        out.setdefault(r["suite"] if isinstance(r, dict) else r.suite, []).append(r)
+    return out
+
+
+def build_summary(
+    run_dir: Path, policy: Path | Policy | None = None, *, self_audit: bool = True, overrides: bool = True
+) -> dict[str, Any]:
+    """Compute the summary of a run folder (nothing is written). Reviewer overrides
+    (``overrides.jsonl``, see audit/store/overrides.py) are applied first unless ``overrides=False``."""
+    from audit.store import overrides as ovr
+
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    manifest = read_manifest(run_dir)
+    records, damaged = read_records_checked(run_dir, manifest)  # F: unreadable lines, short or empty run
+    review = ovr.load_overrides(run_dir) if overrides else []
+    by_suite = _records_by_suite(ovr.apply(records, review))
+    suites: dict[str, dict[str, Any]] = {}
+    for sid, sm in (manifest.get("suites") or {}).items():
+        suites[sid] = summarize_suite(sid, sm, by_suite.get(sid, []), manifest, pol.stats)
+    suite_gates = {sid: list(sm.get("gates") or []) for sid, sm in (manifest.get("suites") or {}).items()}
+    results = evaluate_all(suites, suite_gates, pol if policy is not None else None)
+    unmatched = []
+    for r in results:
+        if r.get("suite") in suites:
+            suites[r["suite"]]["gates"].append(r)
+        else:
+            unmatched.append(r)
+    model = manifest.get("model") or {}
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": manifest.get("run_id"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": manifest.get("status"),
+        "model": {k: model.get(k) for k in ("name", "backend", "fingerprint", "random_weights")},
+        "stats": pol.stats.model_dump(),
+        "policy": str(policy) if isinstance(policy, str | Path) else None,
+        "suites": suites,
+        "scorer_audit": scorer_self_audit(manifest) if self_audit else {},
+        "gates": {**gate_counts(results, pol.on_inconclusive), "unmatched": unmatched},
+        "damaged": damaged,
+    }
+    from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
+
+    summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"], records)
+    summary["score_directions"] = score_directions_of(records, scorer_directions(manifest))
+    if damaged:  # a damaged, empty or short run never passes (contract 4)
+        summary["gates"]["passed"] = False
+    if review:
+        before = build_summary(run_dir, policy, self_audit=False, overrides=False)
+        summary["overrides"] = ovr.describe(review, records, before, summary)
+    return summary
+
+
+def all_gate_results(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [g for s in summary.get("suites", {}).values() for g in s.get("gates", [])]
+    return out + list(summary.get("gates", {}).get("unmatched", []))
+
+
+def write_reports(run_dir: Path, summary: dict[str, Any]) -> None:
+    from audit.report import render_html, render_markdown
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_text(run_dir / "report.md", render_markdown(summary, manifest))
+    atomic_write_text(run_dir / "report.html", render_html(summary, manifest))
+    for name in ("summary.json", "report.md", "report.html"):  # readable like records.jsonl
+        os.chmod(run_dir / name, 0o644)
+
+
+def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) -> None:
+    if (summary.get("model") or {}).get("random_weights"):
+        echo("note: this run used a RANDOM-WEIGHTS model; its figures say nothing about a real model")
+    results = all_gate_results(summary)
+    if not results:
+        echo("gates: none defined (suite defaults or --policy)")
+        return
+    for r in results:
+        echo(gate_line(r))
+    g = summary["gates"]
+    verdicts = [verdict_of(r) for r in results]
+    thin = [r for r in results if isinstance(r.get("n_clusters"), int) and r["n_clusters"] < MIN_CLUSTERS_WARN]
+    if thin:
+        fewest = min(r["n_clusters"] for r in thin)
+        echo(
+            f"warning: {len(thin)} gate(s) rest on fewer than {MIN_CLUSTERS_WARN} prompts/sets (as few as "
+            f"{fewest}; a small --limit?): their verdicts are unreliable; "
+            "`lm-audit plan --from RUN` says how many each gate needs"
+        )
+    counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
+    oi = g.get("on_inconclusive", "fail")
+    how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"
+    echo(
+        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed ({counts})"
+        + (how if "INCONCLUSIVE" in verdicts else "")
+        + ("" if g["passed"] else " -> FAILED")
+    )
+
+
+def finalize_run(run_dir: Path, policy: Path | None = None, echo: Callable[[str], None] = print) -> int:
+    """Write summary.json, report.md and report.html into ``run_dir``; print gates; 0 if all pass else 1."""
+    summary = build_summary(Path(run_dir), policy)
+    write_reports(Path(run_dir), summary)
+    print_gates(summary, echo)
+    return 0 if summary["gates"]["passed"] else 1
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))

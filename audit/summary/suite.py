@@ -1,0 +1,152 @@
+"""One suite's summary: ``summarize_suite`` computes, from the suite's records, every declared
+metric (overall and per ``by`` attribute), per-group comparisons of every score (per-group value,
+overall, gap, each group versus overall), paired permutation tests on counterfactual pairs with
+Holm correction and Cohen's dz, and the worst examples. All CIs come from one seeded cluster
+bootstrap per suite (``audit.stats.resampling.ColumnBank``), so figures are reproducible and mutually
+consistent. ``protocol_of`` is the generation protocol every figure quotes.
+
+The parts live in ``summary_metrics`` (metrics), ``summary_groups`` (group comparisons and gaps),
+``summary_paired`` (paired tests) and ``summary_estimates`` (the deferred CIs).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from audit.core.score_directions import scorer_directions
+from audit.gates.evaluate import StatsSettings
+from audit.metrics.registry import Frame
+from audit.stats.resampling import ColumnBank, clean_float
+from audit.summary.estimates import _Pending
+from audit.summary.groups import _comparisons, _finish_gaps, _group_entries, _group_score_keys
+from audit.summary.metrics import _default_metric_specs, _derive_likelihood_scores, _metric_entries
+from audit.summary.paired import _paired_tests
+
+N_WORST = 5
+
+
+def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The generation protocol and scorer versions of a suite, with a one-line text to quote."""
+    gen = suite_manifest.get("generation") or {}
+    versions = {}
+    for name in suite_manifest.get("scorers", []):
+        info = (manifest.get("scorers") or {}).get(name, {})
+        versions[name] = f"{info.get('name', name)} {info.get('version', '?')}".strip()
+    proto: dict[str, Any] = {
+        "name": suite_manifest.get("protocol", "default"),
+        "task": suite_manifest.get("task", "generate"),
+        "samples": gen.get("samples", 1),
+        "max_new_tokens": gen.get("max_new_tokens"),
+        "temperature": gen.get("temperature"),
+        "top_p": gen.get("top_p"),
+        "do_sample": gen.get("do_sample", True),
+        "seed": manifest.get("seed"),
+        "scorers": versions,
+    }
+    scorer_text = ", ".join(f"{k}={v.split(' ', 1)[-1]}" for k, v in versions.items())
+    if proto["task"] == "likelihood":
+        text = "log-likelihood of each option (sum of token log-probs), no sampling"
+    else:
+        greedy = not proto["do_sample"] or (proto["temperature"] or 0) <= 0
+        decoding = "greedy" if greedy else f"T={proto['temperature']}, top_p={proto['top_p']}"
+        text = f"k={proto['samples']}, {proto['max_new_tokens']} tokens, {decoding}"
+    text = f"{text}, seed={proto['seed']}" + (f", {scorer_text}" if scorer_text else "")
+    if proto["name"] not in (None, "default"):
+        text = f"protocol {proto['name']}: {text}"
+    proto["text"] = text
+    return proto
+
+
+def _worst_examples(frame: Frame, keys: list[str], n: int = N_WORST) -> list[dict[str, Any]]:
+    out = []
+    for key in keys:
+        direction = frame.direction(key)
+        if direction not in ("worse", "better"):
+            continue
+        v = frame.score(key)
+        ok = np.flatnonzero(np.isfinite(v))
+        if ok.size == 0:
+            continue
+        order = ok[np.argsort(-v[ok] if direction == "worse" else v[ok], kind="stable")][:n]
+        for i in order:
+            out.append(
+                {
+                    **frame.texts(i),
+                    "score": key,
+                    "value": clean_float(v[i]),
+                    "attributes": frame.attributes[i],
+                }
+            )
+    return out
+
+
+def summarize_suite(
+    suite_id: str,
+    suite_manifest: dict[str, Any],
+    records: Sequence[Any],
+    manifest: dict[str, Any],
+    stats: StatsSettings,
+) -> dict[str, Any]:
+    frame = Frame(records, scorer_directions(manifest))
+    protocol = protocol_of(suite_manifest, manifest)
+    task = suite_manifest.get("task", "generate")
+    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
+    if task == "likelihood":
+        _derive_likelihood_scores(frame, specs)
+    unit = "counterfactual sets" if frame.has_pairs else "prompts"
+    method = f"bootstrap ({stats.resamples}, percentile, resampling {unit})"
+    bank = ColumnBank(frame.n_clusters)
+    pending = _Pending(bank, stats.ci_level)
+    metrics = _metric_entries(frame, specs, pending, method, protocol["text"])
+    keys = _group_score_keys(frame)
+    if (
+        task == "likelihood"
+        and "stereotype_preferred" not in keys
+        and "stereotype_preferred" in frame._score_cache
+    ):
+        keys.append("stereotype_preferred")
+    comparisons = _comparisons(frame, suite_manifest.get("group_attributes") or [])
+    groups = _group_entries(frame, comparisons, keys, pending, stats)
+    bank.run(stats.resamples, stats.seed + zlib.crc32(suite_id.encode()))
+    pending.fill()
+    _finish_gaps(groups)
+    for g in groups:
+        g["method"] = method
+        g["protocol"] = protocol["text"]
+    tests = _paired_tests(frame, comparisons, keys, stats)
+    for t in tests:
+        t["protocol"] = protocol["text"]
+    return {
+        "title": suite_manifest.get("title", suite_id),
+        "task": task,
+        "n_items": frame.n_items,
+        "n_records": frame.n,
+        "n_items_planned": suite_manifest.get("n_items"),
+        "resampling_unit": unit,
+        "protocol": protocol,
+        "metrics": metrics,
+        "groups": groups,
+        "tests": tests,
+        "gates": [],
+        "examples": {"worst": _worst_examples(frame, keys), **_disagreement(frame)},
+        **_disagreement_summary(frame),
+    }
+
+
+def _disagreement(frame: Frame) -> dict[str, Any]:
+    """examples["disagreement"] when records carry two toxicity opinions (audit/review/disagreement.py)."""
+    from audit.review.disagreement import disagreement_examples
+
+    rows = disagreement_examples(frame)
+    return {"disagreement": rows} if rows else {}
+
+
+def _disagreement_summary(frame: Frame) -> dict[str, Any]:
+    from audit.review.disagreement import disagreement_summary
+
+    found = disagreement_summary(frame)
+    return {"scorer_disagreement": found} if found else {}
