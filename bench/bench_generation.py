@@ -248,8 +248,8 @@ def audit_run(
     batch_size: int = 16,
 ) -> tuple[TimedEngine, float, float]:
     """``run_audit`` with an injected engine. Returns (timed engine, wall seconds, finalize seconds)."""
+    import audit.run.finalize as summary
     import audit.run.runner as runner
-    import audit.summary.build as summary
     from audit.run.runner import RunConfig, SuiteRequest, run_audit
 
     holder: dict[str, Any] = {}

@@ -124,7 +124,7 @@ def second_opinion(texts: list[str], perspective: list[float]) -> dict[str, Any]
 
     from audit.scorers.registry import get_scorer
     from audit.scorers.self_audit import audit_scorer
-    from audit.scorers.toxblock_ensemble import DEFAULT_WEIGHT
+    from audit.scorers.toxicity.ensemble import DEFAULT_WEIGHT
 
     ens = get_scorer("toxicity:ensemble")
     rows = ens.score(texts)

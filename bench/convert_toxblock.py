@@ -1,5 +1,5 @@
 """Convert the tox-block 0.1.2 wheel (PyPI, MIT, Pascal Bliem) into the compact file that
-``audit/scorers/toxblock.py`` loads without TensorFlow: ``audit/scorers/data/toxblock-0.1.2.npz``.
+``audit/scorers/toxicity/toxblock.py`` loads without TensorFlow: ``audit/scorers/data/toxblock-0.1.2.npz``.
 
 The wheel ships a Keras 2.2.4-tf HDF5 model (``trained_models/lstm_model_0.1.2.h5``: embedding
 20000 x 50, bidirectional LSTM 2 x 50 units with hard-sigmoid gates, global max pool, dense 50 relu,
@@ -9,7 +9,7 @@ tokenizer's word index with a restricted unpickler that maps the Keras/tox-block
 stand-ins (so neither TensorFlow nor keras_preprocessing is needed), keeps the 19,999 words the model
 can see (index < num_words) and writes all arrays, float32 as stored, to one ``.npz`` (no pickled
 objects: ``np.load(..., allow_pickle=False)`` reads it). It prints the sha256 of the output, which
-``audit/scorers/toxblock.py`` pins (``WEIGHTS_SHA256``).
+``audit/scorers/toxicity/toxblock.py`` pins (``WEIGHTS_SHA256``).
 
 Usage (needs h5py, e.g. in a throwaway venv; never add TensorFlow to the project venv):
 

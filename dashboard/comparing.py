@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard.loading import Run
 from dashboard.safe_io import MANIFEST, OVERRIDES, RECORDS, confined, stamp
-from dashboard.tables import _list, _num
+from dashboard.tables import as_list, as_number
 
 
 def _unsafe(runs: list[Run]) -> str | None:
@@ -60,22 +60,22 @@ def official_compare_frame(result: dict[str, Any]) -> pd.DataFrame:
     rows = []
     suites = result.get("suites") if isinstance(result.get("suites"), dict) else {}
     for sid, s in suites.items():
-        for f in _list(s.get("figures") if isinstance(s, dict) else None):
+        for f in as_list(s.get("figures") if isinstance(s, dict) else None):
             if not isinstance(f, dict):
                 continue
             rows.append(
                 {
                     "suite": sid,
                     "figure": str(f.get("figure")),
-                    "A": _num(f.get("a")),
-                    "B": _num(f.get("b")),
-                    "delta (B - A)": _num(f.get("delta")),
-                    "delta ci_low": _num(f.get("ci_low")),
-                    "delta ci_high": _num(f.get("ci_high")),
-                    "p": _num(f.get("p_value")),
+                    "A": as_number(f.get("a")),
+                    "B": as_number(f.get("b")),
+                    "delta (B - A)": as_number(f.get("delta")),
+                    "delta ci_low": as_number(f.get("ci_low")),
+                    "delta ci_high": as_number(f.get("ci_high")),
+                    "p": as_number(f.get("p_value")),
                     "higher is": str(f.get("higher_is") or ""),
                     "verdict": str(f.get("verdict") or ""),
-                    "shared prompts": _num(f.get("n_shared")),
+                    "shared prompts": as_number(f.get("n_shared")),
                     "method": str(f.get("method") or ""),
                 }
             )
@@ -115,10 +115,10 @@ def leaderboard_frame(result: dict[str, Any]) -> pd.DataFrame:
     rows = []
     suites = result.get("suites") if isinstance(result.get("suites"), dict) else {}
     for sid, s in suites.items():
-        for f in _list(s.get("figures") if isinstance(s, dict) else None):
+        for f in as_list(s.get("figures") if isinstance(s, dict) else None):
             if not isinstance(f, dict):
                 continue
-            for m in _list(f.get("models")):
+            for m in as_list(f.get("models")):
                 if not isinstance(m, dict):
                     continue
                 rows.append(
@@ -127,14 +127,14 @@ def leaderboard_frame(result: dict[str, Any]) -> pd.DataFrame:
                         "figure": str(f.get("figure")),
                         "run": str(m.get("run")),
                         "model": str(m.get("model") or ""),
-                        "rank": _num(m.get("rank")),
+                        "rank": as_number(m.get("rank")),
                         "group": str(m.get("letters") or ""),
-                        "estimate": _num(m.get("estimate")),
-                        "ci_low": _num(m.get("ci_low")),
-                        "ci_high": _num(m.get("ci_high")),
-                        "shared": _num(f.get("n_shared")),
+                        "estimate": as_number(m.get("estimate")),
+                        "ci_low": as_number(m.get("ci_low")),
+                        "ci_high": as_number(m.get("ci_high")),
+                        "shared": as_number(f.get("n_shared")),
                         "higher is": str(f.get("higher_is") or ""),
-                        "ideal": _num(f.get("ideal")),
+                        "ideal": as_number(f.get("ideal")),
                     }
                 )
     cols = ["suite", "figure", "run", "model", "rank", "group", "estimate", "ci_low", "ci_high", "shared",
@@ -145,20 +145,20 @@ def leaderboard_frame(result: dict[str, Any]) -> pd.DataFrame:
 def pairwise_frame(result: dict[str, Any], suite: str, figure: str) -> pd.DataFrame:
     rows = []
     s = (result.get("suites") or {}).get(suite) or {}
-    for f in _list(s.get("figures")):
+    for f in as_list(s.get("figures")):
         if not isinstance(f, dict) or f.get("figure") != figure:
             continue
-        for p in _list(f.get("pairwise")):
+        for p in as_list(f.get("pairwise")):
             if isinstance(p, dict):
                 rows.append(
                     {
                         "A": str(p.get("a")),
                         "B": str(p.get("b")),
-                        "delta (B - A)": _num(p.get("delta")),
-                        "delta ci_low": _num(p.get("ci_low")),
-                        "delta ci_high": _num(p.get("ci_high")),
-                        "p": _num(p.get("p_value")),
-                        "p (Holm)": _num(p.get("p_holm")),
+                        "delta (B - A)": as_number(p.get("delta")),
+                        "delta ci_low": as_number(p.get("ci_low")),
+                        "delta ci_high": as_number(p.get("ci_high")),
+                        "p": as_number(p.get("p_value")),
+                        "p (Holm)": as_number(p.get("p_holm")),
                         "significant": bool(p.get("significant")),
                         "test": str(p.get("test") or ""),
                     }

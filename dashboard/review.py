@@ -12,24 +12,24 @@ import streamlit as st
 
 from dashboard.loading import Run
 from dashboard.safe_io import MANIFEST, OVERRIDES, RECORDS, confined, stamp
-from dashboard.tables import _list
+from dashboard.tables import as_list
 
 
 def figures_of(run: Run, suite: str) -> list[str]:
     """Every figure of a suite a reviewer can drill into, named as gates name them."""
     s = run.suite_summary(suite)
     out: list[str] = []
-    for g in _list(s.get("gates")):
+    for g in as_list(s.get("gates")):
         if isinstance(g, dict) and g.get("metric"):
             out.append(str(g["metric"]))
-    for m in _list(s.get("metrics")):
+    for m in as_list(s.get("metrics")):
         if not isinstance(m, dict) or not m.get("name"):
             continue
         out.append(str(m["name"]))
         for attr, cells in (m.get("by") or {}).items() if isinstance(m.get("by"), dict) else []:
             for v in cells if isinstance(cells, dict) else []:
                 out.append(f"{m['name']}[{attr}={v}]")
-    for g in _list(s.get("groups")):
+    for g in as_list(s.get("groups")):
         if not isinstance(g, dict):
             continue
         out.append(f"gap({g.get('score')}, {g.get('attribute')})")
@@ -137,8 +137,8 @@ def _recompute_cached(path: str, policy: str | None, stamps: tuple[Any, ...]) ->
 def write_reports(run: Run) -> str:
     """Rewrite summary.json, report.md and report.html with the overrides (``lm-audit report``)."""
     from audit.core.errors import UsageError
+    from audit.report.write import write_reports as write
     from audit.summary.build import build_summary
-    from audit.summary.build import write_reports as write
 
     why = _why_not(run)
     if why:

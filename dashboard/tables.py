@@ -14,11 +14,11 @@ import pandas as pd
 from dashboard.loading import Run
 
 
-def _list(x: Any) -> list[Any]:
+def as_list(x: Any) -> list[Any]:
     return x if isinstance(x, list) else []
 
 
-def _num(x: Any) -> float | None:
+def as_number(x: Any) -> float | None:
     if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x):
         return float(x)
     return None
@@ -26,7 +26,7 @@ def _num(x: Any) -> float | None:
 
 def number(x: Any) -> float | None:
     """A JSON value as a float, or None when it is not a number."""
-    return _num(x)
+    return as_number(x)
 
 
 def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
@@ -35,7 +35,7 @@ def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
     for sid, s in run.suites_summary.items():
         if suites is not None and sid not in suites:
             continue
-        for m in _list(s.get("metrics") if isinstance(s, dict) else None):
+        for m in as_list(s.get("metrics") if isinstance(s, dict) else None):
             if not isinstance(m, dict):
                 continue
             rows.append(
@@ -44,13 +44,13 @@ def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
                     "metric": str(m.get("name") or m.get("metric")),
                     "kind": str(m.get("metric") or ""),
                     "score": str(m.get("score") or ""),
-                    "estimate": _num(m.get("estimate")),
-                    "ci_low": _num(m.get("ci_low")),
-                    "ci_high": _num(m.get("ci_high")),
-                    "n": _num(m.get("n")),
-                    "std": _num(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
+                    "estimate": as_number(m.get("estimate")),
+                    "ci_low": as_number(m.get("ci_low")),
+                    "ci_high": as_number(m.get("ci_high")),
+                    "n": as_number(m.get("n")),
+                    "std": as_number(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
                     "higher is": str(m.get("higher_is") or ""),
-                    "ideal": _num(m.get("ideal")),
+                    "ideal": as_number(m.get("ideal")),
                     "scale": str(m.get("scale") or ""),
                     "method": str(m.get("method") or ""),
                     "error": str(m.get("error") or ""),
@@ -70,7 +70,7 @@ def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
     for sid, s in run.suites_summary.items():
         if suites is not None and sid not in suites:
             continue
-        for m in _list(s.get("metrics") if isinstance(s, dict) else None):
+        for m in as_list(s.get("metrics") if isinstance(s, dict) else None):
             if not isinstance(m, dict) or not isinstance(m.get("by"), dict):
                 continue
             for attr, values in m["by"].items():
@@ -86,10 +86,10 @@ def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
                             "kind": str(m.get("metric") or ""),
                             "attribute": str(attr),
                             "value": str(value),
-                            "estimate": _num(v.get("estimate")),
-                            "ci_low": _num(v.get("ci_low")),
-                            "ci_high": _num(v.get("ci_high")),
-                            "n": _num(v.get("n")),
+                            "estimate": as_number(v.get("estimate")),
+                            "ci_low": as_number(v.get("ci_low")),
+                            "ci_high": as_number(v.get("ci_high")),
+                            "n": as_number(v.get("n")),
                         }
                     )
     cols = ["suite", "metric", "kind", "attribute", "value", "estimate", "ci_low", "ci_high", "n"]
@@ -115,7 +115,7 @@ def verdict_of(g: dict[str, Any]) -> str:
 def gates_frame(run: Run) -> pd.DataFrame:
     rows = []
     for sid, s in run.suites_summary.items():
-        for i, g in enumerate(_list(s.get("gates") if isinstance(s, dict) else None)):
+        for i, g in enumerate(as_list(s.get("gates") if isinstance(s, dict) else None)):
             if not isinstance(g, dict):
                 continue
             needed = g.get("needed") if isinstance(g.get("needed"), dict) else {}
@@ -125,10 +125,10 @@ def gates_frame(run: Run) -> pd.DataFrame:
                     "suite": sid,
                     "gate": f"{g.get('metric')} {g.get('op', '')} {g.get('threshold', '')}".strip(),
                     "judged on": str(g.get("bound") or ""),
-                    "value": _num(g.get("value")),
-                    "estimate": _num(g.get("estimate")),
-                    "ci_low": _num(g.get("ci_low")),
-                    "ci_high": _num(g.get("ci_high")),
+                    "value": as_number(g.get("value")),
+                    "estimate": as_number(g.get("estimate")),
+                    "ci_low": as_number(g.get("ci_low")),
+                    "ci_high": as_number(g.get("ci_high")),
                     "error": str(g.get("error") or ""),
                     "needed": str(needed.get("text") or ""),
                     "figure": str(g.get("metric") or ""),
@@ -145,7 +145,7 @@ def gates_frame(run: Run) -> pd.DataFrame:
 def groups_frame(run: Run, suite: str) -> pd.DataFrame:
     """Per-group estimates with CIs for every (score, attribute) of a suite, plus overall."""
     rows = []
-    for g in _list(run.suite_summary(suite).get("groups")):
+    for g in as_list(run.suite_summary(suite).get("groups")):
         if not isinstance(g, dict) or not isinstance(g.get("by_group"), dict):
             continue
         for group, v in g["by_group"].items():
@@ -155,10 +155,10 @@ def groups_frame(run: Run, suite: str) -> pd.DataFrame:
                         "score": str(g.get("score")),
                         "attribute": str(g.get("attribute")),
                         "group": str(group),
-                        "estimate": _num(v.get("estimate")),
-                        "ci_low": _num(v.get("ci_low")),
-                        "ci_high": _num(v.get("ci_high")),
-                        "n": _num(v.get("n")),
+                        "estimate": as_number(v.get("estimate")),
+                        "ci_low": as_number(v.get("ci_low")),
+                        "ci_high": as_number(v.get("ci_high")),
+                        "n": as_number(v.get("n")),
                     }
                 )
     return pd.DataFrame(rows, columns=["score", "attribute", "group", "estimate", "ci_low", "ci_high", "n"])
@@ -167,7 +167,7 @@ def groups_frame(run: Run, suite: str) -> pd.DataFrame:
 def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
     """Per (score, attribute): the gap (max - min group) with its CI and p-value, the groups."""
     rows = []
-    for g in _list(run.suite_summary(suite).get("groups")):
+    for g in as_list(run.suite_summary(suite).get("groups")):
         if not isinstance(g, dict):
             continue
         gap = g.get("gap") if isinstance(g.get("gap"), dict) else {}
@@ -177,14 +177,14 @@ def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
             {
                 "score": str(g.get("score")),
                 "attribute": str(g.get("attribute")),
-                "gap (max - min)": _num(gap.get("estimate")),
-                "gap ci_low": _num(gap.get("ci_low")),
-                "gap ci_high": _num(gap.get("ci_high")),
-                "p": _num(gap.get("p_value")),
+                "gap (max - min)": as_number(gap.get("estimate")),
+                "gap ci_low": as_number(gap.get("ci_low")),
+                "gap ci_high": as_number(gap.get("ci_high")),
+                "p": as_number(gap.get("p_value")),
                 "max group": str(gap.get("max_group") or ""),
                 "min group": str(gap.get("min_group") or ""),
-                "mean of groups": _num(mog.get("estimate")),
-                "overall (pooled)": _num(overall.get("estimate")),
+                "mean of groups": as_number(mog.get("estimate")),
+                "overall (pooled)": as_number(overall.get("estimate")),
                 "test": str(gap.get("test") or ""),
             }
         )
@@ -195,21 +195,21 @@ def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
 
 def tests_frame(run: Run, suite: str) -> pd.DataFrame:
     rows = []
-    for t in _list(run.suite_summary(suite).get("tests")):
+    for t in as_list(run.suite_summary(suite).get("tests")):
         if not isinstance(t, dict):
             continue
-        p_holm = _num(t.get("p_holm"))
+        p_holm = as_number(t.get("p_holm"))
         rows.append(
             {
                 "score": str(t.get("score")),
                 "attribute": str(t.get("attribute")),
                 "group a": str(t.get("group_a")),
                 "group b": str(t.get("group_b")),
-                "pairs": _num(t.get("n_pairs")),
-                "mean diff (a - b)": _num(t.get("mean_diff")),
-                "effect size": _num(t.get("effect_size")),
+                "pairs": as_number(t.get("n_pairs")),
+                "mean diff (a - b)": as_number(t.get("mean_diff")),
+                "effect size": as_number(t.get("effect_size")),
                 "effect kind": str(t.get("effect_size_kind") or ""),
-                "p": _num(t.get("p_value")),
+                "p": as_number(t.get("p_value")),
                 "p (Holm)": p_holm,
                 "significant (Holm, 0.05)": None if p_holm is None else p_holm < 0.05,
                 "method": str(t.get("method") or ""),
@@ -238,11 +238,11 @@ def scorer_audit_frame(entry: dict[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "group": str(group),
-                "fpr": _num(r.get("fpr")),
-                "mean score": _num(r.get("mean")),
-                "fpr (neutralized)": _num(n.get("fpr")),
-                "mean score (neutralized)": _num(n.get("mean")),
-                "n": _num(r.get("n") if r else n.get("n")),
+                "fpr": as_number(r.get("fpr")),
+                "mean score": as_number(r.get("mean")),
+                "fpr (neutralized)": as_number(n.get("fpr")),
+                "mean score (neutralized)": as_number(n.get("mean")),
+                "n": as_number(r.get("n") if r else n.get("n")),
             }
         )
     cols = ["group", "fpr", "mean score", "fpr (neutralized)", "mean score (neutralized)", "n"]
@@ -258,7 +258,7 @@ def validity_frames(run: Run, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     agreement figure with its CI, and one row per scorer (version, fingerprint, caveat)."""
     card = (run.summary or {}).get("scorer_validity")
     card = card if isinstance(card, dict) else {}
-    used = [str(n) for n in _list(run.suite_manifest(suite).get("scorers"))]
+    used = [str(n) for n in as_list(run.suite_manifest(suite).get("scorers"))]
     rows, scorers = [], []
     for name in used:
         e = card.get(name)
@@ -266,12 +266,12 @@ def validity_frames(run: Run, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             continue
         scorers.append({"scorer": name, "version": str(e.get("version", "")), "fingerprint": str(e.get("fingerprint", "")),
                         "caveat": str(e.get("error") or e.get("caveat") or "")})
-        for a in _list(e.get("agreement")):
+        for a in as_list(e.get("agreement")):
             if isinstance(a, dict):
                 rows.append({
                     "scorer": name, "reference": str(a.get("reference", "")), "figure": str(a.get("metric", "")),
                     "variant": "; ".join(str(a[k]) for k in ("variant", "protocol") if a.get(k)),
-                    "n": _num(a.get("n")), "estimate": _num(a.get("estimate")), "ci_low": _num(a.get("ci_low")),
-                    "ci_high": _num(a.get("ci_high")), "method": str(a.get("method", "")), "source": str(a.get("source", "")),
+                    "n": as_number(a.get("n")), "estimate": as_number(a.get("estimate")), "ci_low": as_number(a.get("ci_low")),
+                    "ci_high": as_number(a.get("ci_high")), "method": str(a.get("method", "")), "source": str(a.get("source", "")),
                 })
     return pd.DataFrame(rows, columns=VALIDITY_COLUMNS), pd.DataFrame(scorers, columns=SCORER_COLUMNS)

@@ -27,7 +27,7 @@ def audit_run(
 ) -> Path:
     """Two suites: ``bias`` (counterfactual sentiment, first group lower by ``gap``; gate on the
     gap) and ``tox`` (toxicity at ``level``, k=4; gate on expected maximum toxicity)."""
-    from audit.summary.build import finalize_run
+    from audit.run.finalize import finalize_run
 
     suites = {
         "bias": suite_manifest(

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from audit.report.format import md_code
-from audit.summary.build import build_summary, write_reports
+from audit.report.write import write_reports
+from audit.summary.build import build_summary
 from tests.synthetic_runs import counterfactual_records, record, suite_manifest, write_run
 
 

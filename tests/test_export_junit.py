@@ -47,7 +47,8 @@ def test_gate_junit_counts_match_gate_results(tmp_path: Path, on_inconclusive: s
     code = main(["gate", str(run), "--policy", str(policy), "--junit", str(xml)])
     assert code == 1  # the FAIL and the ERROR fail the exit code either way
     assert f"junit: {xml}" in capsys.readouterr().out
-    from audit.summary.build import all_gate_results, build_summary
+    from audit.summary.build import build_summary
+    from audit.summary.read import all_gate_results
 
     summary = build_summary(run, policy, self_audit=False)
     g = summary["gates"]

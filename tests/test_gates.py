@@ -181,7 +181,8 @@ def test_few_clusters_warn_beside_the_ci() -> None:
 
 def test_on_inconclusive_policy_sets_the_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from audit.gates.evaluate import verdict_of
-    from audit.summary.build import all_gate_results, build_summary
+    from audit.summary.build import build_summary
+    from audit.summary.read import all_gate_results
 
     # a tiny planted gap on few sets: the gap gate straddles 0.1
     run = _run(tmp_path, [{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}], gap=0.1)

@@ -78,12 +78,13 @@ def test_phase_log_and_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.slow
 @pytest.mark.xdist_group("smollm2")
 def test_streamed_conversion_equals_the_in_memory_one(tmp_path: Path) -> None:
-    from audit.models.registry import _convert_in_memory, convert_gguf, smollm2_gguf
+    from audit.models.gguf_loading import convert_gguf, convert_in_memory
+    from audit.models.registry import smollm2_gguf
 
     gguf = smollm2_gguf()
     convert_gguf(gguf, tmp_path / "streamed")
     (tmp_path / "loaded").mkdir()
-    _convert_in_memory(gguf, tmp_path / "loaded")
+    convert_in_memory(gguf, tmp_path / "loaded")
     for name in ("model.safetensors", "config.json", "generation_config.json"):
         assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "loaded" / name).read_bytes(), name
     assert (tmp_path / "streamed" / "tokenizer.json").is_file()

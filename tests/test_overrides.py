@@ -12,9 +12,10 @@ import pytest
 
 from audit.cli import main
 from audit.core.errors import UsageError
+from audit.report.write import write_reports
 from audit.review.influence import FigureNotFound, influence
 from audit.store.overrides import append_override, apply, load_overrides
-from audit.summary.build import build_summary, write_reports
+from audit.summary.build import build_summary
 from tests.synthetic_runs import counterfactual_records, suite_manifest, toxicity_records, write_run
 
 

@@ -46,7 +46,7 @@ def _hostile_run(tmp_path: Path, random_weights: bool = False) -> Path:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = _hostile_run(tmp_path_factory.mktemp("rep"), random_weights=True)
-    from audit.summary.build import finalize_run
+    from audit.run.finalize import finalize_run
 
     assert finalize_run(run, echo=lambda s: None) == 1  # the planted gender gap fails its gate
     return run

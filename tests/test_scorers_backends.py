@@ -141,7 +141,7 @@ def test_detoxify_edge_cases_and_batching(detoxify_ckpt, config_dir) -> None:
 
 
 def test_detoxify_from_torch_hub_cache(config_dir, tmp_path, monkeypatch) -> None:
-    from audit.scorers.detoxify_backend import release_file
+    from audit.scorers.toxicity.detoxify_backend import release_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cached = tmp_path / "torch" / "hub" / "checkpoints" / release_file("unbiased")
@@ -176,7 +176,7 @@ def test_detoxify_missing_files_give_one_clear_line(detoxify_ckpt, tmp_path, mon
 def test_detoxify_release_table_matches_the_package() -> None:
     from detoxify.detoxify import MODEL_URLS
 
-    from audit.scorers.detoxify_backend import RELEASE_URL, RELEASES
+    from audit.scorers.toxicity.detoxify_backend import RELEASE_URL, RELEASES
 
     for variant, (rel, _) in RELEASES.items():
         assert MODEL_URLS[variant] == RELEASE_URL + rel

@@ -105,7 +105,8 @@ def test_summary_gap_can_include_zero_and_constant_scores_are_errors(tmp_path) -
     from synthetic_runs import counterfactual_records, suite_manifest, write_run
 
     from audit.gates.evaluate import verdict_of
-    from audit.summary.build import all_gate_results, build_summary
+    from audit.summary.build import build_summary
+    from audit.summary.read import all_gate_results
 
     gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
     fair = write_run(tmp_path / "fair", {"bias": suite_manifest(gates=[gate])},

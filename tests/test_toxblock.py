@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from audit.cli import main
-from audit.metrics.registry import Frame
+from audit.metrics.frame import Frame
 from audit.review.disagreement import disagreement_examples, disagreement_summary
 from audit.scorers.registry import get_scorer
-from audit.scorers.toxblock import LABELS, WEIGHTS_FILE, WEIGHTS_SHA256, load_model
+from audit.scorers.toxicity.toxblock import LABELS, WEIGHTS_FILE, WEIGHTS_SHA256, load_model
 
 REFERENCE = Path(__file__).parent / "fixtures" / "toxblock_reference.json"
 

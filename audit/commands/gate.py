@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.summary.build import build_summary, print_gates, write_reports
+    from audit.gates.text import print_gates
+    from audit.report.write import write_reports
+    from audit.summary.build import build_summary
 
     summary = build_summary(args.run_dir, args.policy, self_audit=args.write)
     if args.write:

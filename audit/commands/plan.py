@@ -49,7 +49,8 @@ def _check(args: argparse.Namespace) -> None:
 def _rows_from_run(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], float | None, int, int | None, str]]:
     from audit.gates.evaluate import resolve_figure, unit_of
     from audit.stats.planning import unit_sd
-    from audit.summary.build import all_gate_results, build_summary
+    from audit.summary.build import build_summary
+    from audit.summary.read import all_gate_results
 
     summary = build_summary(args.from_run, args.policy, self_audit=False)
     rows = []

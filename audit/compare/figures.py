@@ -187,20 +187,20 @@ def metric_figures(frame: Frame, specs: list[dict[str, Any]]) -> dict[str, Figur
 def gap_figures(frame: Frame, group_attributes: list[str], groups_of: dict[str, list[str]]) -> dict[str, Figure]:
     """``gap(score, attribute)`` for every group comparison; ``groups_of`` fixes each comparison's
     groups across runs (the first run seen decides)."""
-    from audit.summary.groups import _comparisons, _gap_fn, _group_score_keys
+    from audit.summary.groups import gap_fn, group_comparisons, group_score_keys
 
     out: dict[str, Figure] = {}
-    for label, attr, mask in _comparisons(frame, group_attributes):
+    for label, attr, mask in group_comparisons(frame, group_attributes):
         values = frame.attr(attr)
         groups = groups_of.setdefault(label, sorted({v for v in values[mask] if v is not None}))
         if len(groups) < 2:
             continue
-        for key in _group_score_keys(frame):
+        for key in group_score_keys(frame):
             v = frame.score(key)
             cols = [frame.record_ratio(v, mask & (values == g))[0] for g in groups]
             name = f"gap({key}, {label})"
             out[name] = Figure(
-                name, np.hstack(cols), frame.cluster_keys, _gap_fn(len(groups)), "worse", None, kind="gap"
+                name, np.hstack(cols), frame.cluster_keys, gap_fn(len(groups)), "worse", None, kind="gap"
             )
     return out
 
@@ -215,10 +215,10 @@ def suite_figures(
     """Every comparable figure of one suite in one run (``directions``: the run's scorer_directions)."""
     frame = Frame(records, directions)
     try:
-        from audit.summary.metrics import _derive_likelihood_scores
+        from audit.summary.metrics import derive_likelihood_scores
 
         if suite_manifest.get("task") == "likelihood":
-            _derive_likelihood_scores(frame, specs)
+            derive_likelihood_scores(frame, specs)
     except ImportError:  # pragma: no cover - summary internals moved
         pass
     figs = metric_figures(frame, specs)
@@ -232,9 +232,9 @@ def metric_specs(runs: Sequence[RunData], sid: str) -> list[dict[str, Any]]:
         specs = list((run.manifest["suites"][sid].get("metrics")) or [])
         if specs:
             return specs
-    from audit.summary.metrics import _default_metric_specs
+    from audit.summary.metrics import default_metric_specs
 
-    return _default_metric_specs(Frame(runs[0].records.get(sid, [])), runs[0].manifest["suites"][sid].get("task", ""))
+    return default_metric_specs(Frame(runs[0].records.get(sid, [])), runs[0].manifest["suites"][sid].get("task", ""))
 
 
 # --------------------------------------------------------------------------- coverage and warnings

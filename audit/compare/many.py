@@ -21,7 +21,7 @@ from audit.compare.figures import (
     scorer_warnings,
     suite_figures,
 )
-from audit.compare.paired import _badness, estimate_on, few_clusters_warning, paired
+from audit.compare.paired import estimate_on, few_clusters_warning, figure_badness, paired
 from audit.core.errors import UsageError
 from audit.core.score_directions import scorer_directions
 from audit.gates.evaluate import CompareSettings, StatsSettings
@@ -85,7 +85,7 @@ def compare_figure_many(
     few = few_clusters_warning(len(shared), stats.permutations)
     if few:
         res["warnings"].append(few)
-    bad = _badness(f0)
+    bad = figure_badness(f0)
     models = []
     for i, (run, fig) in enumerate(zip(runs, figs, strict=True)):
         est = estimate_on(fig, fig.rows(shared), stats, seed + 7 * i)

@@ -111,7 +111,7 @@ def few_clusters_warning(n: int, permutations: int) -> str | None:
             f"p ≈ {floor:.3g}")
 
 
-def _badness(fig: Figure) -> Any:
+def figure_badness(fig: Figure) -> Any:
     """A function of the totals that grows when the figure gets worse (None: no direction)."""
     fn, ideal = fig.fn, fig.ideal
     if ideal is not None and fig.higher_is == "neutral":
@@ -167,7 +167,7 @@ def paired(
     level = stats.ci_level
     a_est, b_est = float(fa.fn(xa.sum(0))), float(fb.fn(xb.sum(0)))
     delta = b_est - a_est
-    bad = _badness(fb)
+    bad = figure_badness(fb)
     out: dict[str, Any] = {"a": a_est, "b": b_est, "n_shared": n, "discordant": None}
     same_trials = fa.binary is not None and fb.binary is not None
     if same_trials:
@@ -238,7 +238,7 @@ def unpaired(fa: Figure, fb: Figure, stats: StatsSettings, seed: int) -> dict[st
     few = min(len(fa.present()), len(fb.present())) < FEW_CLUSTERS
     if few:  # an unpaired bootstrap of a few clusters (one: a zero-width point) is no interval
         lo = hi = math.nan
-    bad = _badness(fb)
+    bad = figure_badness(fb)
     if bad is not None:
         w = float(bad(fb.columns.sum(0)) - bad(fa.columns.sum(0)))
         w_lo, w_hi = (math.nan, math.nan) if few else percentile_ci(bad(rb) - bad(ra), stats.ci_level)

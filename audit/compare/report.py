@@ -33,7 +33,7 @@ from audit.compare.figures import (
     scorer_warnings,
     suite_figures,
 )
-from audit.compare.paired import _badness, estimate_on, few_clusters_warning, paired, unpaired, verdict
+from audit.compare.paired import estimate_on, few_clusters_warning, figure_badness, paired, unpaired, verdict
 from audit.core.errors import UsageError
 from audit.core.score_directions import scorer_directions
 from audit.gates.evaluate import CompareSettings, StatsSettings
@@ -117,7 +117,7 @@ def compare_runs(
                 "b_all": estimate_on(fb, fb.rows(sorted(pb)), stats, seed + 4)["estimate"],
             }
             res.update(paired(fa, fb, shared, stats, seed) if shared else unpaired(fa, fb, stats, seed))
-            res["verdict"] = verdict(res, _badness(fb) is not None, settings.alpha)
+            res["verdict"] = verdict(res, figure_badness(fb) is not None, settings.alpha)
             few = few_clusters_warning(len(shared), stats.permutations)
             res["warnings"] = [few] if few else []
             thr = _threshold_for(sid, name, thresholds)

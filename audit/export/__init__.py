@@ -62,7 +62,7 @@ def after_run(run_dir: Path, junit: Path | None = None, echo: Callable[[str], No
     run = shlex.quote(str(run_dir))
     if junit is not None:
         from audit.export.junit import gates_junit, write_junit
-        from audit.summary.build import load_summary
+        from audit.summary.read import load_summary
 
         write_junit(junit, gates_junit(load_summary(Path(run_dir))))
         echo(f"junit: {junit}")

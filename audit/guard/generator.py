@@ -82,7 +82,7 @@ class GatedGenerator:
         self._log_lock = threading.Lock()
 
     # ------------------------------------------------------------------ stages
-    def _input_stage(self, prompt: str) -> tuple[str | None, list[CheckResult], str, str]:
+    def input_stage(self, prompt: str) -> tuple[str | None, list[CheckResult], str, str]:
         """(prompt to use or None when blocked, results, action, reason)."""
         checks = self.policy.input_checks
         results = self.runner.run(prompt, checks, "input")
@@ -97,7 +97,7 @@ class GatedGenerator:
             return None, results, "block", reason + "; still flagged after redaction"
         return redacted, results, "redact", reason + "; prompt redacted"
 
-    def _output_stage(self, text: str) -> tuple[str | None, list[CheckResult], str, str]:
+    def output_stage(self, text: str) -> tuple[str | None, list[CheckResult], str, str]:
         """(text to show or None, results, kind, reason); kind is none/redact/regenerate/block."""
         checks = self.policy.output_checks
         results = self.runner.run(text, checks, "output")
@@ -134,9 +134,9 @@ class GatedGenerator:
         t0 = time.perf_counter()
         text, repaired = clean_text(text)
         if stage == "input":
-            final, results, action, reason = self._input_stage(text)
+            final, results, action, reason = self.input_stage(text)
         elif stage == "output":
-            final, results, action, reason = self._output_stage(text)
+            final, results, action, reason = self.output_stage(text)
         else:
             raise ValueError(f"stage must be 'input' or 'output', not {stage!r}")
         if final is None:
@@ -154,7 +154,7 @@ class GatedGenerator:
         result = GateResult(
             text=final if final is not None else self.policy.refusal_message, decision=decision, prompt=text
         )
-        self._log(result)
+        self.log_result(result)
         return result
 
     def generate(
@@ -194,7 +194,7 @@ class GatedGenerator:
         for i, prompt in enumerate(prompts):
             t0 = time.perf_counter()
             checked = input_texts[i] if input_texts is not None else prompt
-            used, in_results, in_action, in_reason = self._input_stage(checked)
+            used, in_results, in_action, in_reason = self.input_stage(checked)
             if used is not None and build_prompt is not None:
                 used = build_prompt(i, used)
                 if used is None:
@@ -227,7 +227,7 @@ class GatedGenerator:
                 state[i]["repaired"] = sorted({*state[i]["repaired"], *(f"completion: {x}" for x in notes)})
                 generate_s[i] += share
                 t1 = time.perf_counter()
-                final, results, kind, reason = self._output_stage(comp.text)
+                final, results, kind, reason = self.output_stage(comp.text)
                 filter_s[i] += time.perf_counter() - t1
                 s = state[i]
                 s["raw"], s["n_tokens"] = comp.text, comp.n_tokens
@@ -268,7 +268,7 @@ class GatedGenerator:
                 text_repaired=s["repaired"],
             )
             result = GateResult(self.policy.refusal_message, decision, prompt)
-            self._log(result)
+            self.log_result(result)
             return result
         final, results, kind, reason = s["out"]
         retried = len(s["attempts"]) > 1
@@ -298,7 +298,7 @@ class GatedGenerator:
         )
         text = final if final is not None else self.policy.refusal_message
         result = GateResult(text, decision, s["prompt"], raw_text=s["raw"], n_tokens=s["n_tokens"])
-        self._log(result)
+        self.log_result(result)
         return result
 
     # ------------------------------------------------------------------ streaming
@@ -308,7 +308,7 @@ class GatedGenerator:
     stream = stream_checked
 
     # ------------------------------------------------------------------ logging
-    def _log(self, result: GateResult) -> None:
+    def log_result(self, result: GateResult) -> None:
         if self.log_path is None:
             return
         entry: dict[str, Any] = {

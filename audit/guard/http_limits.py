@@ -19,13 +19,13 @@ class ApiError(Exception):
         self.status, self.message, self.kind, self.param = status, message, kind, param
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
+def error_response(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
     return JSONResponse(
         status_code=status, content={"error": {"message": message, "type": kind, "param": param, "code": None}}
     )
 
 
-class _BodyLimit:
+class BodyLimit:
     """ASGI middleware: refuse bodies over the limit (413) before the app parses them. The body
     is read here, at most ``max_bytes + 1`` bytes, and replayed to the app."""
 
@@ -36,10 +36,10 @@ class _BodyLimit:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_big = _error(413, f"request body over {self.max_bytes} bytes", param="body")
+        too_big = error_response(413, f"request body over {self.max_bytes} bytes", param="body")
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await (too_big if length.isdigit() else _error(400, "bad Content-Length header"))(scope, receive, send)
+            await (too_big if length.isdigit() else error_response(400, "bad Content-Length header"))(scope, receive, send)
             return
         body = b""
         while True:
@@ -64,7 +64,7 @@ class _BodyLimit:
         await self.app(scope, replay, send)
 
 
-class _Slots:
+class Slots:
     """Bounded concurrency: ``limit`` running, ``queue`` waiting, the rest refused with 429.
     A slot is freed when its work really ends, even after the request itself timed out."""
 

@@ -35,7 +35,7 @@ from audit.core.types import GenParams
 from audit.guard.access import AccessControl, AccessMiddleware
 from audit.guard.decision import GateResult
 from audit.guard.generator import GatedGenerator
-from audit.guard.http_limits import ApiError, _BodyLimit, _error, _Slots
+from audit.guard.http_limits import ApiError, BodyLimit, Slots, error_response
 from audit.guard.moderation import add_moderation_route
 from audit.models.base import clean_text
 
@@ -123,14 +123,14 @@ def create_app(
     app = FastAPI(title="lm-audit gated generation", docs_url=None, redoc_url=None, openapi_url=None)
     state: dict[str, Any] = {"slots": None, "served": 0, "blocked": 0}
 
-    def slots() -> _Slots:
+    def slots() -> Slots:
         if state["slots"] is None:  # created inside the running event loop
-            state["slots"] = _Slots(limits.max_concurrency, limits.max_queue)
+            state["slots"] = Slots(limits.max_concurrency, limits.max_queue)
         return state["slots"]
 
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.kind, exc.param)
+        return error_response(exc.status, exc.message, exc.kind, exc.param)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -138,16 +138,16 @@ def create_app(
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         where = ".".join(loc) or None
         if first.get("type") == "json_invalid":
-            return _error(400, "malformed JSON body", param="body")
-        return _error(400, f"{where or 'body'}: {first.get('msg')}", param=where)
+            return error_response(400, "malformed JSON body", param="body")
+        return error_response(400, f"{where or 'body'}: {first.get('msg')}", param=where)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else "invalid_request_error")
+        return error_response(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else "invalid_request_error")
 
     @app.exception_handler(Exception)
     async def _internal(_req: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {type(exc).__name__}", "server_error")
+        return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -386,7 +386,7 @@ def create_app(
             "gate": _gate_summary(gate, results),
         }
 
-    app.add_middleware(_BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     if access is not None:  # outermost: nothing runs for a foreign Host or a missing key
         app.add_middleware(AccessMiddleware, access=access)
     return app

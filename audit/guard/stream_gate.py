@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from audit.core.types import GenParams, GenRequest, stable_hash
 from audit.guard.decision import CheckResult, Decision, GateResult
@@ -19,7 +19,24 @@ from audit.guard.streaming import stream_text
 from audit.models.base import clean_text
 
 if TYPE_CHECKING:
-    from audit.guard.generator import GatedGenerator
+    from audit.guard.policy import Policy
+    from audit.models.base import ModelBackend
+
+
+class StreamGate(Protocol):
+    """What the streaming loop needs of a gate (``GatedGenerator`` is one): the model, its sampling
+    parameters and seed, the policy, the two check stages and the decision log."""
+
+    model: ModelBackend | None
+    policy: Policy
+    params: GenParams
+    seed: int
+
+    def input_stage(self, prompt: str) -> tuple[str | None, list[CheckResult], str, str]: ...
+
+    def output_stage(self, text: str) -> tuple[str | None, list[CheckResult], str, str]: ...
+
+    def log_result(self, result: GateResult) -> None: ...
 
 
 @dataclass
@@ -35,7 +52,7 @@ class StreamEvent:
 
 
 def stream_checked(
-    gate: GatedGenerator,
+    gate: StreamGate,
     prompt: str,
     params: GenParams | None = None,
     seed: int | None = None,
@@ -56,7 +73,7 @@ def stream_checked(
     key = key or f"gate/{stable_hash(prompt)}"
     start = time.perf_counter()
     filt = 0.0
-    used, in_results, in_action, in_reason = gate._input_stage(input_text if input_text is not None else prompt)
+    used, in_results, in_action, in_reason = gate.input_stage(input_text if input_text is not None else prompt)
     if used is not None and build_prompt is not None:
         used = build_prompt(0, used)
         if used is None:
@@ -68,7 +85,7 @@ def stream_checked(
             latency={"generate_s": 0.0, "filter_s": filt, "total_s": time.perf_counter() - start},
             text_repaired=repaired,
         )
-        gate._log(GateResult(gate.policy.refusal_message, decision, prompt))
+        gate.log_result(GateResult(gate.policy.refusal_message, decision, prompt))
         yield StreamEvent(gate.policy.refusal_message, True, decision, gate.policy.refusal_message)
         return
     released = ""
@@ -85,7 +102,7 @@ def stream_checked(
                 continue
             checked_at = n_tokens
             t1 = time.perf_counter()
-            final_state = gate._output_stage(raw)
+            final_state = gate.output_stage(raw)
             filt += time.perf_counter() - t1
             shown = final_state[0]
             if shown is None or final_state[2] == "regenerate" or not shown.startswith(released):
@@ -99,7 +116,7 @@ def stream_checked(
         tokens.close()  # stops the decoding loop: no further forward passes
     if not stopped:
         t1 = time.perf_counter()
-        final_state = gate._output_stage(raw)
+        final_state = gate.output_stage(raw)
         filt += time.perf_counter() - t1
     shown, results, kind, reason = final_state
     total = time.perf_counter() - start
@@ -136,5 +153,5 @@ def stream_checked(
     else:
         text = released + ("\n" if released else "") + gate.policy.refusal_message
         delta = ("\n" if released else "") + gate.policy.refusal_message
-    gate._log(GateResult(text, decision, used, raw_text=raw, n_tokens=n_tokens))
+    gate.log_result(GateResult(text, decision, used, raw_text=raw, n_tokens=n_tokens))
     yield StreamEvent(delta, True, decision, text)

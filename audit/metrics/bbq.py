@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from audit.metrics.registry import Frame, Part
+    from audit.metrics.frame import Frame, Part
 
 LETTERS = ("a", "b", "c")
 UNKNOWN_PHRASES = (
@@ -72,9 +72,9 @@ def choices(frame: Frame, params: dict[str, Any]) -> np.ndarray:
     keys = set(frame.score_keys())
     out = np.full(frame.n, None, dtype=object)
     if {f"ll_ans_{x}" for x in LETTERS} <= keys:
-        from audit.metrics.registry import _ll
+        from audit.metrics.frame import option_loglik
 
-        lls = np.column_stack([_ll(frame, f"ans_{x}", params) for x in LETTERS])
+        lls = np.column_stack([option_loglik(frame, f"ans_{x}", params) for x in LETTERS])
         ok = np.all(np.isfinite(lls), axis=1)
         best = np.argmax(np.where(ok[:, None], lls, -np.inf), axis=1)
         for i in np.flatnonzero(ok):
@@ -147,7 +147,7 @@ def invalid_rate(t: np.ndarray) -> np.ndarray:
 
 
 def bbq_parts(frame: Frame, mask: np.ndarray, params: dict[str, Any]) -> list[Part]:
-    from audit.metrics.registry import Part
+    from audit.metrics.frame import Part
 
     x = item_columns(frame, mask, params)
     cols = np.column_stack([frame.cluster_sum(x[:, j], mask) for j in range(len(COLS))])

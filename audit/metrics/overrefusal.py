@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from audit.metrics.registry import Frame, Part
+    from audit.metrics.frame import Frame, Part
 
 
 def record_class(frame: Frame, score: str) -> np.ndarray:
@@ -33,7 +33,7 @@ def record_class(frame: Frame, score: str) -> np.ndarray:
 
 
 def overrefusal_parts(frame: Frame, mask: np.ndarray, score: str | None, params: dict[str, Any]) -> list[Part]:
-    from audit.metrics.registry import Part
+    from audit.metrics.frame import Part
     from audit.stats.resampling import ratio
 
     s = score or "refusal"

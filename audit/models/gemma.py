@@ -44,7 +44,7 @@ def _sha256(path: Path) -> str:
 
 def gemma_gguf() -> Path:
     """The assembled GGUF in the lm-audit cache, verified against the pinned sha256."""
-    from audit.models.registry import cache_dir
+    from audit.models.gguf_loading import cache_dir
 
     if not gemma_available():
         raise ModelUnavailableError(
@@ -71,6 +71,6 @@ def gemma_gguf() -> Path:
 
 
 def load_gemma(**options: Any) -> ModelBackend:
-    from audit.models.registry import load_gguf_converted
+    from audit.models.gguf_loading import load_gguf_converted
 
     return load_gguf_converted(gemma_gguf(), "gemma3-270m", GEMMA_SHA256[:16], GEMMA_LICENCE, **options)

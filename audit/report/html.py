@@ -50,7 +50,7 @@ def _badge(word: str) -> str:
 
 
 def _gates(summary: dict[str, Any]) -> str:
-    from audit.summary.build import all_gate_results
+    from audit.summary.read import all_gate_results
 
     results = all_gate_results(summary)
     if not results:

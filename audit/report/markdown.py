@@ -9,7 +9,7 @@ from audit.report.format import ci, direction_word, md_cell, md_code, num, pval,
 
 
 def _gates(summary: dict[str, Any]) -> list[str]:
-    from audit.summary.build import all_gate_results
+    from audit.summary.read import all_gate_results
 
     results = all_gate_results(summary)
     g = summary.get("gates", {})

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.metrics.registry import Frame
+from audit.metrics.frame import Frame
 
 PAIRS: tuple[tuple[str, str], ...] = (("toxicity_profanity_check", "toxicity_tox_block"),)
 N_DISAGREE = 10

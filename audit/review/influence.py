@@ -46,13 +46,13 @@ class _Figure:
 
 
 def _frame(records: Sequence[Any], suite_manifest: dict[str, Any]) -> tuple[Frame, list[dict[str, Any]]]:
-    from audit.summary.metrics import _default_metric_specs, _derive_likelihood_scores
+    from audit.summary.metrics import default_metric_specs, derive_likelihood_scores
 
     frame = Frame(records)
     task = suite_manifest.get("task", "generate")
-    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
+    specs = list(suite_manifest.get("metrics") or []) or default_metric_specs(frame, task)
     if task == "likelihood":
-        _derive_likelihood_scores(frame, specs)
+        derive_likelihood_scores(frame, specs)
     return frame, specs
 
 
@@ -67,9 +67,9 @@ def _attr_values(frame: Frame, label: str) -> np.ndarray:
 
 def _comparison(frame: Frame, suite_manifest: dict[str, Any], label: str) -> tuple[np.ndarray, np.ndarray]:
     """(group values, comparison mask) of a gap label, as the summary forms it."""
-    from audit.summary.groups import _comparisons
+    from audit.summary.groups import group_comparisons
 
-    for lab, attr, mask in _comparisons(frame, suite_manifest.get("group_attributes") or []):
+    for lab, attr, mask in group_comparisons(frame, suite_manifest.get("group_attributes") or []):
         if lab == label:
             return frame.attr(attr), mask
     if CROSS in label or label in {k for a in frame.attributes for k in a}:

@@ -13,7 +13,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -24,9 +23,9 @@ from audit.core.errors import UsageError
 from audit.core.memory import phase, release
 from audit.core.types import Record
 from audit.models.base import ModelBackend
+from audit.run.config import RunConfig
 from audit.run.unit_processing import process_unit
 from audit.run.work_units import (
-    DEFAULT_SELECTION_SEED,
     PlannedSuite,
     SuiteRequest,
     WorkUnit,
@@ -39,27 +38,6 @@ from audit.store.run_store import RunStore
 __all__ = ["Engine", "LocalEngine", "RunConfig", "SuiteRequest", "make_engine", "run_audit"]
 
 
-@dataclass
-class RunConfig:
-    suites: list[SuiteRequest]
-    model: str | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    out: Path = Path("reports")
-    name: str | None = None
-    seed: int = 0
-    # which prompts --limit keeps: separate from the sampling seed, so runs with different --seed
-    # (or different models) are audited on the same prompts and compare on all of them
-    selection_seed: int = DEFAULT_SELECTION_SEED
-    engine: str = "local"
-    engine_options: dict[str, Any] = field(default_factory=dict)
-    use_cache: bool = True
-    policy: Path | None = None
-    progress: bool = True
-    command: list[str] = field(default_factory=list)
-    # --until-decided (audit/run/until_decided.py): a resume may raise a suite's --limit (the stratified
-    # selection at a larger limit holds the smaller one's prompts); the driver writes the summary
-    grow_limits: bool = False
-    finalize: bool = True
 
 
 # --------------------------------------------------------------------------- engines
@@ -200,9 +178,10 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
     """Run the audit described by ``config``. Returns (run folder, exit code from the gates)."""
     from tqdm import tqdm
 
-    from audit.models.registry import DEFAULT_MODEL, cache_dir
+    from audit.models.gguf_loading import cache_dir
+    from audit.models.registry import DEFAULT_MODEL
+    from audit.run.finalize import finalize_run
     from audit.scorers.registry import get_scorer, scorer_card
-    from audit.summary.build import finalize_run
 
     say = echo or (lambda s: print(s, file=sys.stderr))
     if not config.suites:

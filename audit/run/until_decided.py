@@ -44,7 +44,7 @@ def spent_level(level: float, looks: int) -> float:
 
 def undecided_suites(summary: dict[str, Any]) -> set[str]:
     from audit.gates.evaluate import verdict_of
-    from audit.summary.build import all_gate_results
+    from audit.summary.read import all_gate_results
 
     return {
         str(r.get("suite"))
@@ -58,8 +58,10 @@ def run_until_decided(
 ) -> tuple[Path, int]:
     """Run ``config`` (an audit.run.runner.RunConfig) in rounds; returns (run folder, exit code)."""
     from audit.gates.evaluate import load_policy
+    from audit.gates.text import print_gates
+    from audit.report.write import write_reports
     from audit.run.runner import run_audit
-    from audit.summary.build import build_summary, print_gates, write_reports
+    from audit.summary.build import build_summary
 
     if budget < 1:
         raise UsageError("--budget must be at least 1")

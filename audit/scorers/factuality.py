@@ -101,7 +101,7 @@ class FactualityScorer(Scorer):
         device: str | None = None,
         batch_size: Any = 64,
     ) -> None:
-        from audit.scorers.toxicity import package_version
+        from audit.scorers.toxicity.common import package_version
 
         self.semantic = as_bool(semantic, "semantic")
         self.batch_size = as_int(batch_size, "batch_size")

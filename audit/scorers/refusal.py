@@ -110,7 +110,7 @@ class ClassifierRefusal(Scorer):
     def score(
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
-        from audit.scorers.toxicity import score_nonblank
+        from audit.scorers.toxicity.common import score_nonblank
 
         batch = check_texts(texts)
 

@@ -19,7 +19,7 @@ from audit.scorers.base import Scorer
 # name -> "module:attribute" of a factory (a Scorer subclass or a function returning a Scorer).
 BUILTIN: dict[str, str] = {
     "toxicity": "audit.scorers.toxicity:build_toxicity",
-    "toxicity-second-opinion": "audit.scorers.toxblock_ensemble:SecondOpinionToxicity",
+    "toxicity-second-opinion": "audit.scorers.toxicity.ensemble:SecondOpinionToxicity",
     "sentiment": "audit.scorers.sentiment:VaderSentiment",
     "regard": "audit.scorers.regard:RegardScorer",
     "factuality": "audit.scorers.factuality:build_factuality",
@@ -38,7 +38,7 @@ def available() -> list[str]:
     return sorted(set(BUILTIN) | set(_plugins()))
 
 
-def _factory(name: str) -> Callable[..., Scorer]:
+def scorer_factory(name: str) -> Callable[..., Scorer]:
     if name in BUILTIN:
         mod, _, attr = BUILTIN[name].partition(":")
         return getattr(importlib.import_module(mod), attr)
@@ -63,7 +63,7 @@ def get_scorer(name: str, **options: Any) -> Scorer:
         options = {"backend": backend, **options}
     key = (base, tuple(sorted((k, repr(v)) for k, v in options.items())))
     if key not in _CACHE:
-        scorer = _factory(base)(**options)
+        scorer = scorer_factory(base)(**options)
         if not isinstance(scorer, Scorer):
             raise UsageError(f"scorer '{name}' did not build a Scorer (got {type(scorer).__name__})")
         _CACHE[key] = scorer

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
-from audit.scorers.toxicity import package_version
+from audit.scorers.toxicity.common import package_version
 
 
 class VaderSentiment(Scorer):

@@ -138,9 +138,9 @@ def _scorer_outputs(name: str) -> set[str] | None:
     if ":" in name:
         return None
     try:
-        from audit.scorers.registry import _factory
+        from audit.scorers.registry import scorer_factory
 
-        factory = _factory(name)
+        factory = scorer_factory(name)
     except Exception:
         return None
     outputs = getattr(factory, "outputs", None)

@@ -2,29 +2,25 @@
 
 ``build_summary(run_dir, policy)`` summarizes each suite of a run (``audit.summary.suite``), adds
 the gates, the toxicity scorer's self-audit and the scorer validity card, and applies reviewer
-overrides. ``finalize_run`` writes the three files and prints each gate.
+overrides. Writing the files is ``audit.report.write``; printing the gates ``audit.gates.text``;
+both together after a run ``audit.run.finalize``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from audit.core.score_directions import score_directions_of, scorer_directions
 from audit.gates.evaluate import (
-    MIN_CLUSTERS_WARN,
     Policy,
     evaluate_all,
     gate_counts,
-    gate_line,
     load_policy,
-    verdict_of,
 )
-from audit.store.run_store import atomic_write_json, atomic_write_text, read_manifest, read_records_checked
+from audit.store.run_store import read_manifest, read_records_checked
 from audit.summary.suite import summarize_suite
 
 SCHEMA_VERSION = 1
@@ -133,61 +129,3 @@ def build_summary(
         before = build_summary(run_dir, policy, self_audit=False, overrides=False)
         summary["overrides"] = ovr.describe(review, records, before, summary)
     return summary
-
-
-def all_gate_results(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [g for s in summary.get("suites", {}).values() for g in s.get("gates", [])]
-    return out + list(summary.get("gates", {}).get("unmatched", []))
-
-
-def write_reports(run_dir: Path, summary: dict[str, Any]) -> None:
-    from audit.report import render_html, render_markdown
-
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    atomic_write_json(run_dir / "summary.json", summary)
-    atomic_write_text(run_dir / "report.md", render_markdown(summary, manifest))
-    atomic_write_text(run_dir / "report.html", render_html(summary, manifest))
-    for name in ("summary.json", "report.md", "report.html"):  # readable like records.jsonl
-        os.chmod(run_dir / name, 0o644)
-
-
-def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) -> None:
-    if (summary.get("model") or {}).get("random_weights"):
-        echo("note: this run used a RANDOM-WEIGHTS model; its figures say nothing about a real model")
-    results = all_gate_results(summary)
-    if not results:
-        echo("gates: none defined (suite defaults or --policy)")
-        return
-    for r in results:
-        echo(gate_line(r))
-    g = summary["gates"]
-    verdicts = [verdict_of(r) for r in results]
-    thin = [r for r in results if isinstance(r.get("n_clusters"), int) and r["n_clusters"] < MIN_CLUSTERS_WARN]
-    if thin:
-        fewest = min(r["n_clusters"] for r in thin)
-        echo(
-            f"warning: {len(thin)} gate(s) rest on fewer than {MIN_CLUSTERS_WARN} prompts/sets (as few as "
-            f"{fewest}; a small --limit?): their verdicts are unreliable; "
-            "`lm-audit plan --from RUN` says how many each gate needs"
-        )
-    counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
-    oi = g.get("on_inconclusive", "fail")
-    how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"
-    echo(
-        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed ({counts})"
-        + (how if "INCONCLUSIVE" in verdicts else "")
-        + ("" if g["passed"] else " -> FAILED")
-    )
-
-
-def finalize_run(run_dir: Path, policy: Path | None = None, echo: Callable[[str], None] = print) -> int:
-    """Write summary.json, report.md and report.html into ``run_dir``; print gates; 0 if all pass else 1."""
-    summary = build_summary(Path(run_dir), policy)
-    write_reports(Path(run_dir), summary)
-    print_gates(summary, echo)
-    return 0 if summary["gates"]["passed"] else 1
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))

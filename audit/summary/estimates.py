@@ -19,7 +19,7 @@ WILSON = "Wilson score, effective n = records / design effect of clusters"
 T_MEAN = "t interval, cluster-robust (ratio-estimator) standard error"
 
 
-class _Pending:
+class Pending:
     """Estimates registered before the bootstrap pass and filled after it."""
 
     def __init__(self, bank: ColumnBank, level: float) -> None:
@@ -62,7 +62,7 @@ class _Pending:
                 )
 
 
-def _flag_constant(target: dict[str, Any], values: np.ndarray) -> None:
+def flag_constant(target: dict[str, Any], values: np.ndarray) -> None:
     if is_constant(values):
         target["uninformative"] = True
         target["uninformative_reason"] = (

@@ -13,20 +13,20 @@ from typing import Any
 import numpy as np
 
 from audit.gates.evaluate import MIN_CLUSTERS_WARN, StatsSettings
-from audit.metrics.registry import Frame
+from audit.metrics.frame import Frame
 from audit.stats.intervals import is_constant, pairwise_gap
 from audit.stats.resampling import clean_float, gap_test_between_units, gap_test_within_sets, ratio
-from audit.summary.estimates import _flag_constant, _Pending
+from audit.summary.estimates import Pending, flag_constant
 
 MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
 
 
-def _group_score_keys(frame: Frame) -> list[str]:
+def group_score_keys(frame: Frame) -> list[str]:
     keys = [k for k in frame.score_keys() if not k.startswith("ll_")]
     return keys
 
 
-def _comparisons(frame: Frame, group_attributes: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
+def group_comparisons(frame: Frame, group_attributes: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
     """(label, attribute, mask) for each group comparison. Template suites (``axis`` + ``group``)
     compare groups within each axis, labelled by the axis value (``gender``)."""
     out: list[tuple[str, str, np.ndarray]] = []
@@ -46,7 +46,7 @@ def _is_binary(values: np.ndarray) -> bool:
     return bool(v.size) and bool(np.all((v == 0) | (v == 1)))
 
 
-def _gap_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
+def gap_fn(n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
     def fn(t: np.ndarray) -> np.ndarray:
         means = np.stack([ratio(t, 2 * g, 2 * g + 1) for g in range(n_groups)], axis=-1)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -75,11 +75,11 @@ def _vs_overall_fn(g: int, n_groups: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda t: ratio(t, 2 * g, 2 * g + 1) - ratio(t, 2 * n_groups, 2 * n_groups + 1)
 
 
-def _group_entries(
+def group_entries(
     frame: Frame,
     comparisons: list[tuple[str, str, np.ndarray]],
     keys: list[str],
-    pending: _Pending,
+    pending: Pending,
     stats: StatsSettings,
 ) -> list[dict[str, Any]]:
     out = []
@@ -124,7 +124,7 @@ def _group_entries(
             pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)))
             entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level))
             if constant:
-                _flag_constant(entry["gap"], v[in_cmp])
+                flag_constant(entry["gap"], v[in_cmp])
             seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
             entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
             out.append(entry)
@@ -230,7 +230,7 @@ def _gap_test(
     return {"p_value": clean_float(p), "test": how}
 
 
-def _finish_gaps(groups: list[dict[str, Any]]) -> None:
+def finish_gaps(groups: list[dict[str, Any]]) -> None:
     for entry in groups:
         est = {g: c.get("estimate") for g, c in entry["by_group"].items() if c.get("estimate") is not None}
         if len(est) >= 2:

@@ -11,13 +11,13 @@ import numpy as np
 
 from audit.metrics.registry import METRICS, Frame, compute_metric
 from audit.stats.resampling import clean_float, ratio
-from audit.summary.estimates import _flag_constant, _Pending
+from audit.summary.estimates import Pending, flag_constant
 
 # metrics that are shares of 0/1 outcomes: Wilson intervals adjusted for clustering
 PROPORTION_METRICS = ("rate", "toxicity_probability", "toxic_fraction", "accuracy", "refusal_rate", "pct_stereotype")
 
 
-def _default_metric_specs(frame: Frame, task: str) -> list[dict[str, Any]]:
+def default_metric_specs(frame: Frame, task: str) -> list[dict[str, Any]]:
     keys = frame.score_keys()
     if task == "likelihood" and {"ll_stereotype", "ll_anti_stereotype"} <= set(keys):
         return [{"metric": "pct_stereotype", "score": None, "by": [], "name": None, "params": {}}]
@@ -28,7 +28,7 @@ def _default_metric_specs(frame: Frame, task: str) -> list[dict[str, Any]]:
     ]
 
 
-def _derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None:
+def derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None:
     """Likelihood suites: a per-record 0/1 ``stereotype_preferred`` score for group comparisons,
     from each (more, less) option pair the suite's metrics name (default stereotype /
     anti_stereotype); each record uses the first pair it carries."""
@@ -46,8 +46,8 @@ def _derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None
         frame._score_cache["stereotype_preferred"] = out
 
 
-def _metric_entries(
-    frame: Frame, specs: list[dict[str, Any]], pending: _Pending, method: str, protocol: str
+def metric_entries(
+    frame: Frame, specs: list[dict[str, Any]], pending: Pending, method: str, protocol: str
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for spec in specs:
@@ -103,7 +103,7 @@ def _metric_entries(
                 entry["extra"] = {k: clean_float(v) for k, v in part.extra.items()}
             kind, scale = _kind(spec["metric"], part)
             if spec["metric"] == "mean" and kind == "mean" and base["score"]:
-                _flag_constant(entry, frame.score(base["score"]))
+                flag_constant(entry, frame.score(base["score"]))
             pending.add(entry, part.columns, part.fn, kind, scale)
             by: dict[str, dict[str, Any]] = {}
             for (attr, v), bparts in by_parts.items():

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from audit.gates.evaluate import StatsSettings
-from audit.metrics.registry import Frame
+from audit.metrics.frame import Frame
 from audit.stats.resampling import clean_float, holm, sign_flip_test
 from audit.summary.groups import MAX_GROUPS
 
 
-def _paired_tests(
+def paired_tests(
     frame: Frame, comparisons: list[tuple[str, str, np.ndarray]], keys: list[str], stats: StatsSettings
 ) -> list[dict[str, Any]]:
     """Sign-flip tests between every two groups of a comparison, on per-counterfactual-set means."""

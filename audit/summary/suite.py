@@ -19,12 +19,12 @@ import numpy as np
 
 from audit.core.score_directions import scorer_directions
 from audit.gates.evaluate import StatsSettings
-from audit.metrics.registry import Frame
+from audit.metrics.frame import Frame
 from audit.stats.resampling import ColumnBank, clean_float
-from audit.summary.estimates import _Pending
-from audit.summary.groups import _comparisons, _finish_gaps, _group_entries, _group_score_keys
-from audit.summary.metrics import _default_metric_specs, _derive_likelihood_scores, _metric_entries
-from audit.summary.paired import _paired_tests
+from audit.summary.estimates import Pending
+from audit.summary.groups import finish_gaps, group_comparisons, group_entries, group_score_keys
+from audit.summary.metrics import default_metric_specs, derive_likelihood_scores, metric_entries
+from audit.summary.paired import paired_tests
 
 N_WORST = 5
 
@@ -94,30 +94,30 @@ def summarize_suite(
     frame = Frame(records, scorer_directions(manifest))
     protocol = protocol_of(suite_manifest, manifest)
     task = suite_manifest.get("task", "generate")
-    specs = list(suite_manifest.get("metrics") or []) or _default_metric_specs(frame, task)
+    specs = list(suite_manifest.get("metrics") or []) or default_metric_specs(frame, task)
     if task == "likelihood":
-        _derive_likelihood_scores(frame, specs)
+        derive_likelihood_scores(frame, specs)
     unit = "counterfactual sets" if frame.has_pairs else "prompts"
     method = f"bootstrap ({stats.resamples}, percentile, resampling {unit})"
     bank = ColumnBank(frame.n_clusters)
-    pending = _Pending(bank, stats.ci_level)
-    metrics = _metric_entries(frame, specs, pending, method, protocol["text"])
-    keys = _group_score_keys(frame)
+    pending = Pending(bank, stats.ci_level)
+    metrics = metric_entries(frame, specs, pending, method, protocol["text"])
+    keys = group_score_keys(frame)
     if (
         task == "likelihood"
         and "stereotype_preferred" not in keys
         and "stereotype_preferred" in frame._score_cache
     ):
         keys.append("stereotype_preferred")
-    comparisons = _comparisons(frame, suite_manifest.get("group_attributes") or [])
-    groups = _group_entries(frame, comparisons, keys, pending, stats)
+    comparisons = group_comparisons(frame, suite_manifest.get("group_attributes") or [])
+    groups = group_entries(frame, comparisons, keys, pending, stats)
     bank.run(stats.resamples, stats.seed + zlib.crc32(suite_id.encode()))
     pending.fill()
-    _finish_gaps(groups)
+    finish_gaps(groups)
     for g in groups:
         g["method"] = method
         g["protocol"] = protocol["text"]
-    tests = _paired_tests(frame, comparisons, keys, stats)
+    tests = paired_tests(frame, comparisons, keys, stats)
     for t in tests:
         t["protocol"] = protocol["text"]
     return {

@@ -35,7 +35,7 @@ except ImportError as exc:  # the runner turns this into one line and exit code 
 
 from audit.core.errors import UsageError
 from audit.core.types import Completion, Record
-from audit.run.runner import RunConfig
+from audit.run.config import RunConfig
 from audit.run.unit_processing import process_unit, unit_cache_keys
 from audit.run.work_units import WorkUnit
 from audit.store.cache import GenerationCache

@@ -25,7 +25,7 @@ from audit.core.types import stable_hash
 from audit.scorers.base import Reference, Scorer, check_texts
 from audit.scorers.hf_classifier import batched_logits, default_device, quiet_loading
 from audit.scorers.options import as_bool, as_int
-from audit.scorers.toxicity import TOXICITY, package_version, score_nonblank
+from audit.scorers.toxicity.common import TOXICITY, package_version, score_nonblank
 
 RELEASE_URL = "https://github.com/unitaryai/detoxify/releases/download/"
 # variant -> (release path, hub id of the config/tokenizer the checkpoint names)

@@ -22,9 +22,9 @@ import numpy as np
 
 from audit.core.errors import ScorerUnavailableError, UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
-from audit.scorers.toxicity import TOXICITY, score_nonblank
+from audit.scorers.toxicity.common import TOXICITY, score_nonblank
 
-WEIGHTS_FILE = Path(__file__).parent / "data" / "toxblock-0.1.2.npz"
+WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "data" / "toxblock-0.1.2.npz"
 WEIGHTS_SHA256 = "491490dbe2ac341e6ab10e4f4156e8a98389544f941e27dc3ac1e657c7539b9d"
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 # tox-block's own min-max rescaling (tox_block.config.RESCALE_PROBA), used with rescale=True

@@ -2,7 +2,7 @@
 
 ``get_scorer("toxicity")`` -> :class:`ProfanityCheckToxicity`;
 ``get_scorer("toxicity", backend="detoxify", checkpoint=..., config_dir=..., variant=...)`` or the
-suite name ``toxicity:detoxify`` -> :class:`audit.scorers.detoxify_backend.DetoxifyToxicity`;
+suite name ``toxicity:detoxify`` -> :class:`audit.scorers.toxicity.detoxify_backend.DetoxifyToxicity`;
 ``get_scorer("toxicity", backend="hf-classifier", model=PATH, labels=...)`` -> any local
 sequence-classification model. ``neutralize_identity=True`` wraps any of them with
 :class:`audit.scorers.neutralize.IdentityNeutralized`.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from audit.core.errors import ScorerUnavailableError, UsageError
+from audit.core.errors import ScorerUnavailableError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
 
 TOXICITY = ScoreSpec(
@@ -116,46 +116,3 @@ class ClassifierToxicity(Scorer):
         return [{"toxicity": p} for p in score_nonblank(batch, self._predict)]
 
 
-def build_toxicity(
-    backend: str = "embedded",
-    neutralize_identity: bool | str = False,
-    placeholder: str | None = None,
-    **options: Any,
-) -> Scorer:
-    """Factory behind ``get_scorer("toxicity", ...)``: pick the backend, optionally neutralize."""
-    from audit.scorers.options import as_bool
-
-    backend = (backend or "embedded").lower()
-    scorer: Scorer
-    if backend in EMBEDDED_ALIASES:
-        if options:
-            raise UsageError(
-                f"toxicity (embedded alt-profanity-check) takes no option {', '.join(sorted(options))}; "
-                "options: backend, neutralize_identity, placeholder"
-            )
-        scorer = ProfanityCheckToxicity()
-    elif backend == "detoxify":
-        from audit.scorers.detoxify_backend import DetoxifyToxicity
-
-        scorer = DetoxifyToxicity(**options)
-    elif backend in ("hf-classifier", "hf"):
-        scorer = ClassifierToxicity(**options)
-    elif backend in ("tox-block", "toxblock"):
-        from audit.scorers.toxblock import ToxBlockToxicity
-
-        scorer = ToxBlockToxicity(**options)
-    elif backend == "ensemble":
-        from audit.scorers.toxblock_ensemble import EnsembleToxicity
-
-        scorer = EnsembleToxicity(**options)
-    else:
-        raise UsageError(
-            f"toxicity: unknown backend '{backend}' (known: embedded, tox-block, ensemble, detoxify, hf-classifier)"
-        )
-    if as_bool(neutralize_identity, "neutralize_identity"):
-        from audit.scorers.neutralize import IdentityNeutralized
-
-        scorer = IdentityNeutralized(scorer, placeholder=placeholder)
-    elif placeholder is not None:
-        raise UsageError("toxicity: placeholder= only applies with neutralize_identity=True")
-    return scorer

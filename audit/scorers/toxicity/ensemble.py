@@ -13,8 +13,8 @@ from typing import Any
 
 from audit.core.errors import UsageError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
-from audit.scorers.toxblock import ToxBlockToxicity
-from audit.scorers.toxicity import TOXICITY, ProfanityCheckToxicity
+from audit.scorers.toxicity.common import TOXICITY, ProfanityCheckToxicity
+from audit.scorers.toxicity.toxblock import ToxBlockToxicity
 
 DEFAULT_WEIGHT = 0.6
 COMPONENT_KEYS = ("toxicity_profanity_check", "toxicity_tox_block")
