@@ -15,9 +15,10 @@ def test_zero_and_all_successes_are_not_zero_width() -> None:
     assert zero["ci_low"] == 0.0 and 0.05 < zero["ci_high"] < 0.08  # rule of three: ~0.054
     full = wilson_cluster(np.ones(55), np.ones(55))
     assert full["ci_high"] == 1.0 and 0.92 < full["ci_low"] < 0.95
-    # 0 of 55 prompts x 4 samples: the samples of one prompt count once, not four times
+    # 0 of 55 prompts x 4 samples: the samples of one prompt count for less than four records
+    # (exact for beta-binomial prompts at ICC 0.6, audit/stats/rates.py), more than one
     clustered = wilson_cluster(np.zeros(55), np.full(55, 4.0))
-    assert clustered["ci_high"] == pytest.approx(zero["ci_high"])
+    assert 1 - 0.025 ** (1 / 220) < clustered["ci_high"] < zero["ci_high"]
 
 
 @pytest.mark.parametrize("n_clusters", [30, 100])

@@ -1,10 +1,8 @@
 """Closed-form intervals that stay honest where the percentile bootstrap does not.
 
-- ``wilson_cluster``: a rate (share of 0/1 outcomes) with a Wilson score interval on the
-  *effective* sample size ``n / deff``, where the design effect ``deff`` is the cluster-robust
-  variance over the binomial variance (samples of one prompt are not independent). At 0 or 1
-  successes the observed variance is 0, so the effective size is the number of clusters (the
-  most conservative design effect). ``0/55`` gives about [0, 0.065], never [0, 0].
+- ``wilson_cluster`` (from ``audit.stats.rates``): a rate (share of 0/1 outcomes) with a
+  cluster-adjusted Wilson interval that is monotone in the data and holds its level on clustered
+  rare events (see that module's card). ``0/55`` gives about [0, 0.065], never [0, 0].
 - ``t_cluster_mean``: a mean as a ratio estimator sum(y)/sum(m) over clusters, with the
   linearized cluster-robust standard error and a t quantile on n_clusters - 1 degrees of
   freedom. It reaches nominal coverage at far fewer clusters than the percentile bootstrap.
@@ -25,38 +23,13 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from audit.stats.rates import wilson_cluster
+
+__all__ = ["is_constant", "pairwise_gap", "t_cluster_mean", "wilson_cluster"]
+
 
 def _t(level: float, df: float) -> float:
     return float(sps.t.ppf(1 - (1 - level) / 2, max(df, 1.0)))
-
-
-def wilson_cluster(sums: np.ndarray, counts: np.ndarray, level: float = 0.95) -> dict[str, Any]:
-    """Rate sum(sums)/sum(counts) of 0/1 outcomes with a cluster-adjusted Wilson interval."""
-    s, m = np.asarray(sums, float), np.asarray(counts, float)
-    keep = m > 0
-    s, m = s[keep], m[keep]
-    n_cl, total = int(s.size), float(m.sum())
-    if n_cl == 0 or total <= 0:
-        return {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "deff": None}
-    p = float(s.sum() / total)
-    if 0.0 < p < 1.0 and n_cl >= 2:
-        resid = s - p * m
-        v_cluster = n_cl / (n_cl - 1) * float(np.sum(resid**2)) / total**2
-        v_binom = p * (1 - p) / total
-        deff = max(1.0, v_cluster / v_binom)
-    else:
-        deff = total / n_cl  # no observed variance: count clusters, not samples
-    n_eff = total / deff
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
-    denom = 1 + z * z / n_eff
-    centre = (p + z * z / (2 * n_eff)) / denom
-    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff)) / denom
-    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
-    if p == 0.0:
-        lo = 0.0
-    if p == 1.0:
-        hi = 1.0
-    return {"estimate": p, "ci_low": lo, "ci_high": hi, "deff": deff}
 
 
 def t_cluster_mean(sums: np.ndarray, counts: np.ndarray, level: float = 0.95) -> dict[str, Any]:
