@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit.gates.evaluate import POINT_ESTIMATE_NOTE
 from dashboard.loading import Run
 
 
@@ -124,7 +125,8 @@ def gates_frame(run: Run) -> pd.DataFrame:
                     "result": verdict_of(g),
                     "suite": sid,
                     "gate": f"{g.get('metric')} {g.get('op', '')} {g.get('threshold', '')}".strip(),
-                    "judged on": str(g.get("bound") or ""),
+                    "judged on": str(g.get("bound") or "") + (
+                        f" ({POINT_ESTIMATE_NOTE})" if g.get("bound") == "estimate" else ""),
                     "value": as_number(g.get("value")),
                     "estimate": as_number(g.get("estimate")),
                     "ci_low": as_number(g.get("ci_low")),

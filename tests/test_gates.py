@@ -228,3 +228,29 @@ def test_a_small_limit_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["gate", str(run)]) == 1
     out = capsys.readouterr().out
     assert "INCONCLUSIVE" in out and "fewer than 10 prompts/sets (as few as 4" in out and "lm-audit plan" in out
+
+
+def test_no_built_in_gate_is_judged_on_the_point_estimate() -> None:
+    """Every default gate of the shipped suites is three-valued on its CI (#24 item 2)."""
+    from audit.suites import BUILTIN_SUITES_DIR, load_suite
+
+    paths = sorted(BUILTIN_SUITES_DIR.glob("*.yaml"))
+    assert len(paths) >= 9
+    bounds = {(p.stem, g.metric): g.bound for p in paths for g in load_suite(str(p)).suite.gates}
+    assert ("stereotype-likelihood", "crows_pairs_pct_stereotype") in bounds and ("bbq", "bbq.bias_ambig") in bounds
+    assert {k: b for k, b in bounds.items() if b != "conservative"} == {}
+    # a CrowS-Pairs figure across 60 is INCONCLUSIVE now, where the point estimate said FAIL
+    crows = _gate({"estimate": 61.11, "ci_low": 53.81, "ci_high": 67.95, "n_clusters": 54}, "<=", 60)
+    assert crows["verdict"] == "INCONCLUSIVE" and crows["bound"] == "ci_high"
+
+
+def test_a_user_gate_on_the_point_estimate_says_it_is_no_statistical_verdict() -> None:
+    from audit.export.junit import gate_message
+    from audit.gates.evaluate import gate_line, gate_note
+
+    r = _gate({"estimate": 0.3, "ci_low": -0.125, "ci_high": 0.7, "n_clusters": 40}, "<=", 0.3, bound="estimate")
+    assert r["verdict"] == "PASS" and r["bound"] == "estimate"
+    for text in (gate_line(r), gate_note(r), gate_message(r)):
+        assert "point estimate: not a statistical verdict" in text, text
+    on_ci = _gate({"estimate": 0.3, "ci_low": -0.125, "ci_high": 0.7, "n_clusters": 40}, "<=", 0.8)
+    assert "not a statistical verdict" not in gate_line(on_ci) + gate_note(on_ci)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.export.common import ci_level, est_ci, figure_text, fmt, gate_results, verdict
+from audit.gates.evaluate import judged_text
 
 _BAD_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -42,7 +43,7 @@ def gate_message(r: dict[str, Any], level: float = 0.95) -> str:
     if r.get("error"):
         body = f"could not be assessed: {r['error']}"
     else:
-        body = f"{figure_text(r, level)}, judged on {r.get('bound')} = {fmt(r.get('value'))}"
+        body = f"{figure_text(r, level)}, {judged_text(r)}"
     needed = r.get("needed") if isinstance(r.get("needed"), dict) else None
     extra = [f"{needed['text']}"] if needed and needed.get("text") else []
     extra += [f"warning: {w}" for w in r.get("warnings") or []]

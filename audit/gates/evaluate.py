@@ -21,7 +21,8 @@ Every result carries a ``verdict``:
   random-weights model whose sentiment is always 0): no signal is never read as "no bias".
 
 A gate with an explicit ``bound`` (``estimate``, ``ci_low``, ``ci_high``) is judged two-way on that
-value (PASS or FAIL), as asked. ``passed`` is what the exit code uses: PASS, or INCONCLUSIVE when
+value (PASS or FAIL), as asked; on ``estimate`` its line says ``POINT_ESTIMATE_NOTE`` (no built-in
+gate is judged so). ``passed`` is what the exit code uses: PASS, or INCONCLUSIVE when
 the policy says ``on_inconclusive: pass`` or ``warn`` (default ``fail``, still printed INCONCLUSIVE).
 A gate whose figure is absent from the run is an ERROR and counts as failed.
 """
@@ -42,6 +43,7 @@ VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")
 OnInconclusive = Literal["fail", "pass", "warn"]
 # fewer resampling units than this: the CI is printed with a warning beside it
 MIN_CLUSTERS_WARN = 10
+POINT_ESTIMATE_NOTE = "point estimate: not a statistical verdict"
 _GATE_RE = re.compile(
     r"^\s*(?P<metric>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<threshold>[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$"
 )
@@ -379,7 +381,7 @@ def gate_line(r: dict[str, Any]) -> str:
     proto = f"  ({r['protocol']})" if r.get("protocol") else ""
     line = (
         f"{word} {where}  {head}: {fmt(r['estimate'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-        f"{_n_text(r)}, judged on {r['bound']} = {fmt(r['value'])}"
+        f"{_n_text(r)}, {judged_text(r)}"
     )
     if verdict == "INCONCLUSIVE":
         needed = (r.get("needed") or {}).get("text") or "no estimate of the sample that would decide this"
@@ -389,12 +391,18 @@ def gate_line(r: dict[str, Any]) -> str:
     return line + proto
 
 
+def judged_text(r: dict[str, Any]) -> str:
+    """``judged on ci_high = 0.25``; a gate on the point estimate says it is not a statistical verdict."""
+    note = f" ({POINT_ESTIMATE_NOTE})" if r.get("bound") == "estimate" else ""
+    return f"judged on {r.get('bound')} = {fmt(r.get('value'))}{note}"
+
+
 def gate_note(r: dict[str, Any]) -> str:
     """The note a report prints beside a gate: the error, or the cluster count, what would decide
     an INCONCLUSIVE gate ("what it would take") and any warnings."""
     if r.get("error"):
         return str(r["error"])
-    bits = []
+    bits = [POINT_ESTIMATE_NOTE] if r.get("bound") == "estimate" else []
     if isinstance(r.get("n_clusters"), int):
         bits.append(f"n={r['n_clusters']}")
     if verdict_of(r) == "INCONCLUSIVE":
