@@ -16,7 +16,10 @@ CASES = {
     "zero_width_space": ("id\u200bi\u200bot", "idiot"),
     "zero_width_joiner_and_bom": ("s\u200dh\ufeffit", "shit"),
     "word_joiner_and_soft_hyphen": ("mo\u2060r\u00adon", "moron"),
-    "bidi_override": ("\u202eidiot\u202c", "idiot"),
+    "bidi_override": ("\u202etoidi\u202c", "idiot"),  # displays as "idiot"
+    "bidi_override_sentence": ("\u202e.toidi na era uoy\u202c", "you are an idiot."),
+    "bidi_override_nested_ltr": ("ab\u202ecd\u202def\u202cgh\u202cij", "abhgefdcij"),
+    "bidi_override_ends_at_line_break": ("\u202etoidi\nok", "idiot\nok"),
     "control_chars": ("st\x1bupid\x07", "stupid"),
     "combining_marks": ("fück", "fuck"),
     "zalgo": ("i\u0301\u0316d\u0300i\u0317o\u0350t", "idiot"),
@@ -34,6 +37,12 @@ CASES = {
     "spaced_words_double_gap": ("y o u  s u c k", "you suck"),
     "repeated_letters": ("fuuuuuck", "fuck"),
     "combined": ("Ｓ\u200bΗ1Т", "shit"),
+    "middle_dot_sentence": ("y·o·u a·r·e a·n i·d·i·o·t.", "you are an idiot."),
+    "hyphen_sentence": ("S-h-u-t u-p, y-o-u m-o-r-o-n.", "shut up, you moron."),
+    "emoji_between_letters": ("y😀o🔥u a😀r🔥e a😀n i😀d🔥i👍🏽o✨t", "you are an idiot"),
+    "emoji_as_word_gaps": ("you😀are😀an😀idiot", "you are an idiot"),
+    "interleaving_keeps_apostrophes": ("Y·o·u·'·r·e a·n i·d·i·o·t", "you're an idiot"),
+    "punctuation_runs": ("i..d..i..o..t", "idiot"),
 }
 
 
@@ -52,6 +61,10 @@ def test_each_obfuscation_folds_back(name: str) -> None:
         ("Line one.\nLine two.", "line one.\nline two."),
         ("Good book, too.", "good book, too."),
         ("שלום and 你好", "שלום and 你好"),
+        ("The X-ray and e-mail at 9:30, rock'n'roll.", "the x-ray and e-mail at 9:30, rock'n'roll."),
+        ("I ❤️ NY 👍🏽", "i ❤ ny 👍🏽"),
+        ("Catalan col·lecció is fine.", "catalan col·leccio is fine."),
+        ("שלום \u202bעולם\u202c ok", "שלום עולם ok"),  # right-to-left scripts keep their logical order
     ],
 )
 def test_benign_text_keeps_its_meaning(text: str, expected: str) -> None:
@@ -60,6 +73,9 @@ def test_benign_text_keeps_its_meaning(text: str, expected: str) -> None:
 
 def test_options_switch_steps_off() -> None:
     off = NormalizeOptions(
+        bidi=False,
+        interleaving=False,
+        reversed=False,
         nfkc=False,
         invisible=False,
         diacritics=False,
@@ -72,6 +88,38 @@ def test_options_switch_steps_off() -> None:
     raw = "Sh1t f u c k"
     assert normalize(raw, off).text == raw
     assert normalize(raw, NormalizeOptions(leetspeak=False)).text == "sh1t fuck"
+    assert normalize("\u202etoidi", off).text == "\u202etoidi"
+    assert normalize("i·d·i·o·t", NormalizeOptions(interleaving=False)).text == "idiot"  # spacing still joins
+    assert normalize("i😀d😀i😀o😀t", NormalizeOptions(interleaving=False)).text == "i😀d😀i😀o😀t"
+
+
+def test_a_policy_normalize_block_is_the_options_object() -> None:
+    from audit.core.errors import UsageError
+    from audit.guard.policy import load_policy
+
+    policy = load_policy({"normalize": {"leetspeak": False, "bidi": False}})
+    assert isinstance(policy.normalize, NormalizeOptions)
+    assert policy.normalize.enabled and not policy.normalize.leetspeak and not policy.normalize.bidi
+    with pytest.raises(UsageError, match="normalize"):
+        load_policy({"normalize": {"leetspeek": False}})
+
+
+def test_override_and_backwards_text_are_scored_both_ways() -> None:
+    texts = [n.text for n in variants("\u202etoidi na era uoy\u202c")]
+    assert texts[0] == "you are an idiot" and "toidi na era uoy" in texts  # as shown, as stored
+    assert [n.text for n in variants("toidi na era uoy")] == ["toidi na era uoy", "you are an idiot"]
+    assert [n.text for n in variants("pu tuhs\nhello there")][-1] == "shut up\nhello there"
+    for plain in ["you are an idiot", "Was it a car or a cat I saw?", "The road was covered in tar."]:
+        assert len(variants(plain)) == 1, plain
+
+
+def test_an_override_maps_back_to_the_original_characters() -> None:
+    raw = "ok \u202etoidi\u202c!"
+    norm = normalize(raw)
+    assert norm.text == "ok idiot!"
+    a, b = norm.to_original(3, 8)
+    assert raw[a:b] == "toidi"  # the characters that display as "idiot"
+    assert raw[slice(*norm.to_original(0, 8))] == "ok \u202etoidi"
 
 
 def test_spans_map_back_to_the_original_characters() -> None:

@@ -70,7 +70,7 @@ class CheckRunner:
             spec = next((o for o in scorer.outputs if o.key == key), None)
             if spec is not None:
                 self.ranges[check_id] = (float(spec.low), float(spec.high))
-        self.norm_options = policy.normalize.options()
+        self.norm_options = policy.normalize if policy.normalize.enabled else None
         self.patterns: dict[int, re.Pattern[str]] = {
             id(c): _terms_pattern(c.terms, self.norm_options)
             for c in (*policy.input_checks, *policy.output_checks)

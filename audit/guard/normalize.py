@@ -3,15 +3,25 @@
 Attackers dodge keyword-heavy scorers by writing ``ｆｕｃｋ``, ``fսck`` (Armenian u), ``f\u200buck``,
 ``f u c k``, ``sh1t`` or ``fuuuuck``. ``normalize(text)`` undoes these, in order:
 
+0. right-to-left overrides undone: the characters are read in the order they display
+   (``"\u202etoidi na era uoy"`` shows, and now reads, "you are an idiot");
 1. Unicode NFKC per character (full-width, mathematical and compatibility forms -> plain letters);
 2. invisible characters removed (zero-width, bidi controls, soft hyphen, tags, other Cf/Cc),
    combining marks stripped (``fück`` -> ``fuck``; zalgo text), unusual spaces -> ``" "``;
 3. homoglyphs folded to Latin with the vendored table in ``confusables.py``;
 4. case folded;
-5. spaced-out letters joined (``f u c k``, ``f.u.c.k``, ``f-u-c-k``; a double gap ends a word);
-6. leetspeak folded inside words that also hold letters (``sh1t``, ``$hit``, ``@ss``; plain
+5. interleaving removed: a symbol or emoji between every letter of a word (``i·d·i·o·t``,
+   ``y-o-u a-r-e``, ``i😀d😀i😀o😀t``) and emoji between letters (``you😀suck`` -> ``you suck``);
+   ordinary punctuation stays (``e-mail``, ``9:30``, ``rock'n'roll``);
+6. spaced-out letters joined (``f u c k``, ``f.u.c.k``, ``f-u-c-k``; a double gap ends a word);
+7. leetspeak folded inside words that also hold letters (``sh1t``, ``$hit``, ``@ss``; plain
    numbers such as ``2024`` are kept, unless the text is written in leetspeak: ``y0u 455``);
-7. runs of three or more identical letters collapsed to one (``fuuuuck`` -> ``fuck``).
+8. runs of three or more identical letters collapsed to one (``fuuuuck`` -> ``fuck``).
+
+``variants`` adds the other readings a checker should score too (the worst one counts): the
+logical order of text behind an override (what a model reads), a line written backwards
+(``toidi na era uoy``) read forwards, and spaced-out runs split into words. Steps 0-2 and 5 are
+``audit.text.deobfuscate``, shared with the scorers that read untrusted text directly.
 
 Every output character remembers the span of original characters it came from, so a span found
 on the normalized text (a flagged word) maps back to the original text for redaction:
@@ -23,11 +33,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
 
 from audit.guard.confusables import fold_confusable
 from audit.guard.lexicon import OFFENSIVE_WORDS
+from audit.text.deobfuscate import interleaved_gaps, is_invisible, reads_reversed, visual_order
 
 LEET: dict[str, str] = {
     "0": "o",
@@ -46,34 +59,34 @@ LEET: dict[str, str] = {
     "+": "t",
 }
 _LEET_SYMBOLS_NOT_AT_END = frozenset("!|+")
-# Invisible code points that are not in category Cf/Cc but still render as nothing.
-_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SPACED_SEP = r"(?:[ ._\-*~·•/]|\t)"
 _SPACED_RUN = re.compile(rf"(?<![^\W_])[^\W_](?:{_SPACED_SEP}[^\W_](?![^\W_])){{2,}}")
 _LEET_TOKEN = re.compile(r"(?:[^\W_]|[@$!|+])+")
-_LEXICON_BY_LENGTH = sorted(set(OFFENSIVE_WORDS), key=len, reverse=True)
+_LEXICON = frozenset(OFFENSIVE_WORDS)
+_LEXICON_BY_LENGTH = sorted(_LEXICON, key=len, reverse=True)
 _ARTICLE_HINT = re.compile(r"(?:^|\s)\S\s+\S[\s._\-*~·•/]+\S")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
-@dataclass(frozen=True)
-class NormalizeOptions:
-    """Which steps to run; all on by default."""
+class NormalizeOptions(BaseModel):
+    """Which steps to run; all on by default. A policy's ``normalize:`` block is this object
+    (``{enabled: false}`` turns normalization off, ``{leetspeak: false}`` one step)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    bidi: bool = True
     nfkc: bool = True
     invisible: bool = True
     diacritics: bool = True
     confusables: bool = True
     casefold: bool = True
+    interleaving: bool = True
     spacing: bool = True
     leetspeak: bool = True
     repeats: bool = True
-    # Spaced-out text loses its word boundaries: "you are a f u c k i n g i d i o t" joins into
-    # "afuckingidiot". The default reading keeps the run whole; ``segment_spaced`` keeps a leading
-    # single "a"/"i" apart and splits out known offensive words (``lexicon.py``) so the scorer
-    # sees them. Scoring looks at both readings (``variants``).
-    segment_spaced: bool = False
+    reversed: bool = True
 
 
 @dataclass
@@ -91,6 +104,8 @@ class NormalizedText:
             return (0, 0) if not self.starts else (self.starts[min(start, len(self.starts) - 1)],) * 2
         start = max(0, min(start, len(self.text) - 1))
         end = max(start + 1, min(end, len(self.text)))
+        if "\u202e" in self.original:  # characters reordered by an override: the span covers them all
+            return min(self.starts[start:end]), max(self.ends[start:end])
         return self.starts[start], self.ends[end - 1]
 
 
@@ -133,12 +148,6 @@ def _per_char(items: Iterable[tuple[str, int, int]], fn) -> list[tuple[str, int,
     return out
 
 
-def _is_invisible(ch: str) -> bool:
-    if ch in "\n\t":
-        return False
-    return unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cs", "Cn") or ch in _INVISIBLE_EXTRA
-
-
 def _segment(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Put spaces around known offensive words inside a joined run (longest match first)."""
     run = "".join(c for c, _, _ in letters).casefold()
@@ -165,7 +174,7 @@ def _fold_char(ch: str, nfkc: bool, invisible: bool, diacritics: bool, confusabl
     out = []
     for c in unicodedata.normalize("NFKC", ch) if nfkc else ch:
         if invisible:
-            if _is_invisible(c):
+            if is_invisible(c):
                 continue
             if unicodedata.category(c) == "Zs":
                 c = " "
@@ -221,20 +230,43 @@ def _collapse_spaces(match_text: str, pieces: list[tuple[str, int, int]]) -> lis
     return [(" ", pieces[0][1], pieces[-1][2])]
 
 
-def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedText:
-    """Normalize ``text`` for scoring; see the module docstring for the steps."""
+def _remove_interleaving(chars: _Chars) -> None:
+    gaps = interleaved_gaps(chars.text, keep_acronyms=False)
+    if not gaps:
+        return
+    out: list[tuple[str, int, int]] = []
+    pos = 0
+    for start, end, repl in gaps:
+        out.extend(chars.items[pos:start])
+        if repl:
+            out.append((repl, chars.items[start][1], chars.items[end - 1][2]))
+        pos = end
+    out.extend(chars.items[pos:])
+    chars.items = out
+    chars.text = "".join(c for c, _, _ in out)
+
+
+def normalize(
+    text: str, options: NormalizeOptions | None = None, *, segment_spaced: bool = False, logical: bool = False
+) -> NormalizedText:
+    """Normalize ``text`` for scoring; see the module docstring for the steps.
+
+    ``segment_spaced``: split spaced-out runs into known words (a second reading; ``variants``).
+    ``logical``: keep the stored order of text behind right-to-left overrides (step 0 off)."""
     opts = options or NormalizeOptions()
     flags = (opts.nfkc, opts.invisible, opts.diacritics, opts.confusables, opts.casefold)
-    if text.isascii() and opts.invisible:  # fast path: steps 1-4 reduce to dropping controls, lowercasing
+    order = visual_order(text) if opts.bidi and not logical else None
+    if order is None and text.isascii() and opts.invisible:  # fast path: steps 1-4 reduce to dropping controls, lowercasing
         lower = text.lower() if opts.casefold else text
         items = [(c, i, i + 1) for i, c in enumerate(lower) if " " <= c < "\x7f" or c in "\n\t"]
     else:
-        items = [(c, i, i + 1) for i, ch in enumerate(text) for c in _fold_char(ch, *flags)]
+        indices = range(len(text)) if order is None else order
+        items = [(c, i, i + 1) for i in indices for c in _fold_char(text[i], *flags)]
     chars = _Chars(items)
+    if opts.interleaving:
+        _remove_interleaving(chars)
     if opts.spacing:
-        chars.replace_matches(
-            _SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=opts.segment_spaced)
-        )
+        chars.replace_matches(_SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=segment_spaced))
     if opts.leetspeak:
         # In a text written in leetspeak (two or more mixed words such as "y0u", "h4te"), an
         # all-digit word made of leet digits is leet too ("455" -> "ass"); elsewhere numbers stay.
@@ -246,24 +278,54 @@ def normalize(text: str, options: NormalizeOptions | None = None) -> NormalizedT
     if opts.repeats:
         chars.replace_matches(_REPEATS, _collapse_repeats)
     chars.replace_matches(_SPACES, _collapse_spaces)
-    items = chars.items
+    return _from_items(text, chars.items)
+
+
+def _from_items(original: str, items: list[tuple[str, int, int]]) -> NormalizedText:
     return NormalizedText(
-        original=text,
-        text=chars.text,
+        original=original,
+        text="".join(c for c, _, _ in items),
         starts=[s for _, s, _ in items],
         ends=[e for _, _, e in items],
     )
 
 
+def reversed_lines(norm: NormalizedText) -> NormalizedText | None:
+    """``norm`` with each line that reads backwards (``toidi na era uoy``) turned around, keeping
+    the map to the original; ``None`` when no line does."""
+    items = list(zip(norm.text, norm.starts, norm.ends, strict=True))
+    out: list[tuple[str, int, int]] = []
+    changed = False
+    start = 0
+    for end in [i for i, c in enumerate(norm.text) if c == "\n"] + [len(items)]:
+        line = items[start:end]
+        if reads_reversed(norm.text[start:end], _LEXICON):
+            line = line[::-1]
+            changed = True
+        out.extend(line)
+        if end < len(items):
+            out.append(items[end])
+        start = end + 1
+    return _from_items(norm.original, out) if changed else None
+
+
 def variants(text: str, options: NormalizeOptions | None = None) -> list[NormalizedText]:
-    """The normalized text, plus the segmented reading of spaced-out runs when that differs
-    (see ``NormalizeOptions.segment_spaced``)."""
+    """The normalized text, plus the other readings of it when they differ: the segmented reading
+    of spaced-out runs, the stored (logical) order behind right-to-left overrides, and lines
+    written backwards read forwards. A checker scores all of them and keeps the worst."""
     opts = options or NormalizeOptions()
     first = normalize(text, opts)
-    if not opts.spacing or not _ARTICLE_HINT.search(text):
-        return [first]
-    second = normalize(text, replace(opts, segment_spaced=True))
-    return [first] if second.text == first.text else [first, second]
+    out = [first]
+    if opts.spacing and _ARTICLE_HINT.search(text):
+        out.append(normalize(text, opts, segment_spaced=True))
+    if opts.bidi and "\u202e" in text:
+        out.append(normalize(text, opts, logical=True))
+    if opts.reversed:
+        out += [r for r in (reversed_lines(n) for n in list(out)) if r is not None]
+    unique: dict[str, NormalizedText] = {}
+    for n in out:
+        unique.setdefault(n.text, n)
+    return list(unique.values())
 
 
 def drop_terms(norm: NormalizedText, terms: Iterable[str]) -> NormalizedText:
@@ -277,10 +339,4 @@ def drop_terms(norm: NormalizedText, terms: Iterable[str]) -> NormalizedText:
     chars = _Chars(list(zip(norm.text, norm.starts, norm.ends, strict=True)))
     chars.replace_matches(pattern, lambda _t, _p: [])
     chars.replace_matches(_SPACES, _collapse_spaces)
-    items = chars.items
-    return NormalizedText(
-        original=norm.original,
-        text="".join(c for c, _, _ in items),
-        starts=[s for _, s, _ in items],
-        ends=[e for _, _, e in items],
-    )
+    return _from_items(norm.original, chars.items)

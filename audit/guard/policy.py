@@ -109,25 +109,6 @@ class WindowOptions(BaseModel):
     sentences: bool = True
 
 
-class NormalizeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    nfkc: bool = True
-    invisible: bool = True
-    diacritics: bool = True
-    confusables: bool = True
-    casefold: bool = True
-    spacing: bool = True
-    leetspeak: bool = True
-    repeats: bool = True
-
-    def options(self) -> NormalizeOptions | None:
-        if not self.enabled:
-            return None
-        return NormalizeOptions(**self.model_dump(exclude={"enabled"}))
-
-
 class Policy(BaseModel):
     """A whole filter policy; see the module docstring."""
 
@@ -140,7 +121,7 @@ class Policy(BaseModel):
     scorer_timeout_s: StrictNumber = Field(default=5.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
     mask: str = "****"
-    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    normalize: NormalizeOptions = Field(default_factory=NormalizeOptions)
     windows: WindowOptions = Field(default_factory=WindowOptions)
     neutralize_terms: list[str] = Field(default_factory=list)
     input_checks: list[Check] = Field(default_factory=list)
