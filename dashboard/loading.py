@@ -54,6 +54,28 @@ class RunEntry:
     gates_failed: int
     gates_total: int
     error: str | None = None
+    # PASS / FAIL / INCONCLUSIVE / ERROR counts (audit.gates.evaluate.gate_counts); None: an old summary
+    gate_verdicts: tuple[int, int, int, int] | None = None
+
+    @property
+    def gates_verdict(self) -> str:
+        """The run's verdict over its gates, never PASS while a gate is INCONCLUSIVE, whatever
+        ``on_inconclusive`` says (that only sets the exit code)."""
+        from audit.gates.text import overall_verdict
+
+        if self.gate_verdicts is None:  # summaries written before verdicts: passed or not
+            return "PASS" if self.gates_passed else "FAIL"
+        names = ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")
+        return overall_verdict([v for v, n in zip(names, self.gate_verdicts, strict=True) for _ in range(n)])
+
+    @property
+    def gates_text(self) -> str:
+        """``INCONCLUSIVE (2 pass, 0 fail, 4 inconclusive, 0 error of 6)``."""
+        if self.gate_verdicts is None:
+            return f"{self.gates_verdict} ({self.gates_total - self.gates_failed} of {self.gates_total} pass)"
+        counts = ", ".join(f"{n} {v}" for v, n in zip(("pass", "fail", "inconclusive", "error"), self.gate_verdicts,
+                                                      strict=True))
+        return f"{self.gates_verdict} ({counts} of {self.gates_total})"
 
 
 def _run_folders(reports: Path) -> list[Path]:
@@ -118,6 +140,11 @@ def _entry(d: Path, root: Path) -> RunEntry:
         gates_failed=_int(gates.get("n_failed")),
         gates_total=_int(gates.get("n_total")),
         error=error,
+        gate_verdicts=(
+            (_int(gates.get("n_pass")), _int(gates.get("n_fail")), _int(gates.get("n_inconclusive")),
+             _int(gates.get("n_error")))
+            if all(k in gates for k in ("n_pass", "n_fail", "n_inconclusive")) else None
+        ),
     )
 
 
@@ -136,7 +163,7 @@ def runs_frame(runs: list[RunEntry]) -> pd.DataFrame:
     rows = []
     for r in runs:
         if r.gates_total:
-            gates = f"{'PASS' if r.gates_passed else 'FAIL'} ({r.gates_total - r.gates_failed}/{r.gates_total} passed)"
+            gates = r.gates_text
         elif r.has_summary:
             gates = "no gates"
         else:

@@ -89,7 +89,7 @@ def test_runs_page_lists_run_folders_only(reports: Path) -> None:
     at = page("runs")
     table = frames(at)[0]
     assert set(table["run"]) == {"alpha", "beta", "documented", "bare"}  # no clutter, no outside symlink
-    assert table.loc[table["run"] == "documented", "gates"].item().startswith("FAIL (1/3")
+    assert table.loc[table["run"] == "documented", "gates"].item().startswith("FAIL (1 of 3 pass")
     assert table.loc[table["run"] == "bare", "gates"].item() == "no summary.json"
     assert "tiny-random-gpt-neo (random weights)" in set(table["model"])
     assert list(table["run"][:2]) == ["beta", "alpha"]  # newest first
@@ -683,5 +683,41 @@ def test_bias_page_draws_a_cell_heatmap_with_cis_for_cross_tabs(tmp_path: Path, 
         assert h["x"] == ["black", "white"] and h["y"] == ["female", "male"]
         assert h["z"] == [[-0.3, -0.1], [0.0, 0.2]]
         assert "[-0.4, -0.2]" in h["text"][0][0]  # each cell carries its CI
+    finally:
+        os.environ["LM_AUDIT_REPORTS"] = str(reports)
+
+
+def test_an_inconclusive_gate_under_on_inconclusive_warn_is_never_shown_as_pass(tmp_path: Path, reports: Path) -> None:
+    """#24 item 7: on_inconclusive: warn keeps the exit code at 0, but no surface calls the run PASS:
+    the command line tally, JUnit, the Runs page (table and the selected run) and the Overview."""
+    import xml.etree.ElementTree as ET
+
+    from synthetic_runs import counterfactual_records, suite_manifest, write_run
+
+    from audit.export.junit import gates_junit
+    from audit.run.finalize import finalize_run
+
+    gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
+    runs = tmp_path / "reports"
+    run = write_run(runs / "warned", {"bias": suite_manifest(gates=[gate])}, counterfactual_records(gap=0.1, n_pairs=40))
+    policy = tmp_path / "warn.yaml"
+    policy.write_text("suite_gates: keep\non_inconclusive: warn\n")
+    lines: list[str] = []
+    assert finalize_run(run, policy, echo=lines.append) == 0  # warn: the exit code does not fail
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["gates"]["n_inconclusive"] == 1 and summary["gates"]["passed"] is True
+    assert lines[-1].startswith("gates: 0 pass, 0 fail, 1 inconclusive, 0 error of 1: INCONCLUSIVE"), lines
+    assert "passed" not in lines[-1] and "is not a pass" in lines[-1]
+    root = ET.fromstring(gates_junit(summary))
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("1", "0", "0", "1")
+    os.environ["LM_AUDIT_REPORTS"] = str(runs)
+    try:
+        at = page("runs", run="warned")
+        cell = frames(at)[0].set_index("run").loc["warned", "gates"]
+        assert cell.startswith("INCONCLUSIVE (0 pass, 0 fail, 1 inconclusive") and "PASS" not in cell, cell
+        assert {m.label: m.value for m in at.metric}["Gates"] == "INCONCLUSIVE"
+        assert "passed" not in texts(at)
+        ov = page("overview", run="warned")
+        assert not ov.success and any("INCONCLUSIVE" in e.value for e in [*ov.error, *ov.warning])
     finally:
         os.environ["LM_AUDIT_REPORTS"] = str(reports)

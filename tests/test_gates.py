@@ -115,7 +115,7 @@ def test_policy_replaces_suite_gates_and_can_target_a_suite(
     )
     assert main(["gate", str(run), "--policy", str(policy)]) == 0
     out = capsys.readouterr().out
-    assert "gap(sentiment" not in out and out.count("PASS") == 2
+    assert "gap(sentiment" not in out and sum(ln.startswith("PASS") for ln in out.splitlines()) == 2
     policy.write_text("suite_gates: keep\ngates:\n  - expected_max_toxicity <= 0.9\n")
     assert main(["gate", str(run), "--policy", str(policy)]) == 1  # the suite's failing gap gate is kept
 
@@ -232,11 +232,14 @@ def test_a_small_limit_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_no_built_in_gate_is_judged_on_the_point_estimate() -> None:
     """Every default gate of the shipped suites is three-valued on its CI (#24 item 2)."""
-    from audit.suites import BUILTIN_SUITES_DIR, load_suite
+    import yaml
+
+    from audit.suites import BUILTIN_SUITES_DIR
 
     paths = sorted(BUILTIN_SUITES_DIR.glob("*.yaml"))
     assert len(paths) >= 9
-    bounds = {(p.stem, g.metric): g.bound for p in paths for g in load_suite(str(p)).suite.gates}
+    bounds = {(p.stem, g["metric"]): g.get("bound", "conservative")
+              for p in paths for g in yaml.safe_load(p.read_text(encoding="utf-8")).get("gates") or []}
     assert ("stereotype-likelihood", "crows_pairs_pct_stereotype") in bounds and ("bbq", "bbq.bias_ambig") in bounds
     assert {k: b for k, b in bounds.items() if b != "conservative"} == {}
     # a CrowS-Pairs figure across 60 is INCONCLUSIVE now, where the point estimate said FAIL

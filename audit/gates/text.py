@@ -1,4 +1,5 @@
-"""Gate text for the command line: one line per gate, the thin-data warning and the closing tally."""
+"""Gate text for the command line: one line per gate, the thin-data warning and the closing tally
+(``tally_line``; ``overall_verdict`` is the run's verdict every surface shows)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,25 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
             f"{fewest}; a small --limit?): their verdicts are unreliable; "
             "`lm-audit plan --from RUN` says how many each gate needs"
         )
+    echo(tally_line(verdicts, str(g.get("on_inconclusive", "fail")), bool(g["passed"])))
+
+
+def overall_verdict(verdicts: list[str]) -> str:
+    """A run's verdict over its gates, whatever ``on_inconclusive`` says (that sets the exit code
+    only): FAIL when a gate fails or errs, INCONCLUSIVE when one is undecided, PASS when all pass."""
+    if not verdicts:
+        return "NONE"
+    if "FAIL" in verdicts or "ERROR" in verdicts:
+        return "FAIL"
+    return "INCONCLUSIVE" if "INCONCLUSIVE" in verdicts else "PASS"
+
+
+def tally_line(verdicts: list[str], on_inconclusive: str, exit_ok: bool) -> str:
+    """``gates: 2 pass, 0 fail, 4 inconclusive, 0 error of 6: INCONCLUSIVE; ...``: never a "passed"
+    total that counts an INCONCLUSIVE gate; the exit code's reading of INCONCLUSIVE is said apart."""
     counts = ", ".join(f"{verdicts.count(v)} {v.lower()}" for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR"))
-    oi = g.get("on_inconclusive", "fail")
-    how = f"; INCONCLUSIVE counts as {'failed' if oi == 'fail' else 'passed'} (on_inconclusive: {oi})"
-    echo(
-        f"gates: {g['n_total'] - g['n_failed']}/{g['n_total']} passed ({counts})"
-        + (how if "INCONCLUSIVE" in verdicts else "")
-        + ("" if g["passed"] else " -> FAILED")
-    )
+    line = f"gates: {counts} of {len(verdicts)}: {overall_verdict(verdicts)}"
+    if "INCONCLUSIVE" in verdicts:
+        line += (f"; INCONCLUSIVE is not a pass; it {'fails' if on_inconclusive == 'fail' else 'does not fail'} "
+                 f"the exit code (on_inconclusive: {on_inconclusive})")
+    return line + ("" if exit_ok else " -> FAILED")

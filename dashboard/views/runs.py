@@ -49,7 +49,8 @@ if selected is not None:
     cols[1].metric("Suites", len(entry.suites))
     cols[2].metric("Status", entry.status)
     if entry.gates_total:
-        cols[3].metric("Gates", f"{entry.gates_total - entry.gates_failed}/{entry.gates_total} passed")
+        cols[3].metric("Gates", entry.gates_verdict, help=entry.gates_text)
+        st.caption(f"Gates: {entry.gates_text}. INCONCLUSIVE is never a pass, whatever on_inconclusive says.")
     else:
         cols[3].metric("Gates", "none" if entry.has_summary else "no summary")
     st.page_link("views/overview.py", label="Open the overview of this run")
