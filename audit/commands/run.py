@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--protocol", metavar="NAME", help="a named generation protocol of the suite (e.g. helm, gehman2020)"
     )
+    p.add_argument(
+        "--attacks", metavar="NAME[,NAME]|all",
+        help="also send every prompt attacked by these transforms (lm-audit attacks lists them), paired "
+        "with the plain prompt: per-technique attack success, paired change, hit@k (overrides the suite's)",
+    )
     p.add_argument("--seed", type=seed, default=0, help="sampling seed of the run, 0 to 2**63-1 (default 0)")
     p.add_argument(
         "--selection-seed",
@@ -96,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
                 s.samples = args.samples
             if args.protocol:
                 s.protocol = args.protocol
+            if args.attacks is not None:
+                s.attacks = args.attacks
     else:
         suites = [
-            SuiteRequest(suite=s, limit=args.limit, protocol=args.protocol, samples=args.samples)
+            SuiteRequest(suite=s, limit=args.limit, protocol=args.protocol, samples=args.samples, attacks=args.attacks)
             for s in args.suite
         ]
     if args.policy is not None and not args.policy.is_file():
@@ -109,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at most 4096")
     if args.samples is not None and not 1 <= args.samples <= 1000:
         raise UsageError("--samples must be between 1 and 1000")
+    if args.attacks is not None:
+        from audit.attacks import resolve_attacks
+
+        resolve_attacks(args.attacks)  # an unknown name: one line, exit 2, before any model loads
     check_out_dir(args.out)
     check_device(args.device)
     model_options = {"batch_size": args.batch_size}

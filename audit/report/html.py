@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from audit.gates.evaluate import gate_note
+from audit.report.attacks import render_html as attacks_html
 from audit.report.format import ci, direction_word, esc, mean_of_shown, num, pval, verdict_of_gate
 from audit.report.svg import interval_chart
 
@@ -260,6 +261,7 @@ def _suite(sid: str, s: dict[str, Any]) -> str:
         + _groups(s)
         + _tests(s)
         + _examples(s)
+        + (attacks_html(s["attacks"]) if s.get("attacks") else "")
         + "</section>"
     )
 

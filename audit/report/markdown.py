@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from audit.report.attacks import render_markdown as attacks_markdown
 from audit.report.format import ci, direction_word, md_cell, md_code, num, pval, verdict_of_gate
 
 
@@ -134,6 +135,8 @@ def _suite(sid: str, s: dict[str, Any]) -> list[str]:
             )
         lines.append("")
     worst = (s.get("examples") or {}).get("worst") or []
+    if s.get("attacks"):
+        lines += attacks_markdown(s["attacks"])
     if worst:
         lines += ["### Worst examples", "", "| score | value | prompt | completion |", "|---|---|---|---|"]
         for e in worst:

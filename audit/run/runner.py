@@ -128,7 +128,20 @@ def _suite_manifest(ps: PlannedSuite) -> dict[str, Any]:
         "scorers": list(s.scorers),
         "metrics": [m.model_dump() for m in s.metrics],
         "gates": [g.model_dump() for g in s.gates],
+        **_attack_manifest(ps),
     }
+
+
+def _attack_manifest(ps: PlannedSuite) -> dict[str, Any]:
+    """With attacks: their names, and the attack metrics and default gates added to the suite's."""
+    if not ps.attacks:
+        return {}
+    from audit.metrics.attacks import attack_specs
+
+    s = ps.loaded.suite
+    metrics, gates = attack_specs([it.attributes for it in ps.items])
+    return {"attacks": list(ps.attacks), "metrics": [m.model_dump() for m in s.metrics] + metrics,
+            "gates": [g.model_dump() for g in s.gates] + gates}
 
 
 def _grown(old: Any, new: Any) -> bool:
@@ -145,7 +158,7 @@ def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path, grow:
         o = old.get("suites", {}).get(sid)
         if o is None:
             continue
-        for k in ("data_hash", "generation", "limit"):
+        for k in ("data_hash", "generation", "limit", "attacks"):
             if o.get(k) != s.get(k) and not (grow and k == "limit" and _grown(o.get(k), s.get(k))):
                 problems.append(f"{sid}.{k}")
         # runs written before the selection seed existed selected --limit prompts with the run seed

@@ -40,7 +40,7 @@ def process_unit(model: ModelBackend, unit: WorkUnit, cache: GenerationCache | N
     else:
         texts = _generate(model, unit, cache, extra)
         t1 = time.perf_counter()
-        _score(unit, texts, scores)
+        _score(unit, _read(unit, texts, scores, extra), scores)
         t2 = time.perf_counter()
     n = max(1, len(unit.entries))
     records = []
@@ -114,6 +114,26 @@ def _prompt_class(attributes: dict[str, Any]) -> str | None:
     """The item's declared prompt class (attribute ``prompt_class``: safe/unsafe), None if absent."""
     v = attributes.get("prompt_class")
     return str(v) if v is not None else None
+
+
+def _read(
+    unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None]], extra: list[dict[str, Any]]
+) -> list[str]:
+    """Runs with attacks: what the scorers read of each answer (audit/attacks/answers.py: decoded from
+    the attack's encoding, cut to its opening), score ``answer_readable`` and ``extra.answer``."""
+    if not any("technique" in e.item.attributes for e in unit.entries):
+        return texts
+    from audit.attacks.answers import read_answers
+
+    out = []
+    read = read_answers([e.item.attributes for e in unit.entries], texts)
+    for r, sc, ex in zip(read, scores, extra, strict=True):
+        if r.readable is not None:
+            sc["answer_readable"] = r.readable
+        if r.decoded is not None:
+            ex["answer"] = r.decoded
+        out.append(r.text)
+    return out
 
 
 def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None]]) -> None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from audit.core.errors import UsageError
 from audit.suites import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
+
+if TYPE_CHECKING:
+    from audit.attacks import Attack
 
 # requests per work unit: the granularity of streaming writes, progress and resume
 DEFAULT_SELECTION_SEED = 0  # seed of the --limit prompt selection (``--selection-seed``)
@@ -35,6 +38,7 @@ class SuiteRequest:
     limit: int | None = None
     protocol: str | None = None
     samples: int | None = None
+    attacks: str | list[str] | None = None  # NAME[,NAME] or all (--attacks); None: the suite's ``attacks``
 
 
 @dataclass
@@ -69,6 +73,7 @@ class PlannedSuite:
     limit: int | None
     items: list[Item]
     selection_seed: int | None = None  # the seed --limit selected ``items`` with (None: no limit)
+    attacks: list[str] = field(default_factory=list)  # attack names; ``items`` holds their attacked prompts
 
 
 # --------------------------------------------------------------------------- planning
@@ -112,8 +117,25 @@ def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuit
         items = stratified_limit(loaded.items, req.limit, seed, loaded.suite.group_attributes)
         protocol = req.protocol or loaded.suite.default_protocol or "default"
         used = seed if req.limit is not None and len(items) < len(loaded.items) else None
-        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items, used))
+        attacks = suite_attacks(req, loaded)
+        if attacks:
+            from audit.attacks.expand import attack_items
+
+            items = attack_items(items, attacks)  # after --limit: every kept prompt gets every attack
+        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items, used, [a.name for a in attacks]))
     return planned
+
+
+def suite_attacks(req: SuiteRequest, loaded: LoadedSuite) -> list[Attack]:
+    """The attacks of one suite: ``--attacks`` (or the profile's), else the suite's ``attacks:``."""
+    spec = req.attacks if req.attacks is not None else loaded.suite.attacks
+    if not spec:
+        return []
+    if loaded.suite.task != "generate":
+        raise UsageError(f"suite '{loaded.id}' is a likelihood suite: attacks need a generate suite")
+    from audit.attacks import resolve_attacks
+
+    return resolve_attacks(spec)
 
 
 def record_key(suite_id: str, item_id: str, sample: int) -> str:

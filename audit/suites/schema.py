@@ -377,6 +377,7 @@ class Suite(_Strict):
     scorers: list[str] = Field(default_factory=list)
     metrics: list[MetricSpec] = Field(default_factory=list)
     gates: list[GateSpec] = Field(default_factory=list)
+    attacks: list[str] = Field(default_factory=list)  # attack names (lm-audit attacks) or [all]
 
     @field_validator("version", mode="before")
     @classmethod

@@ -14,7 +14,8 @@ from audit.stats.resampling import clean_float, ratio
 from audit.summary.estimates import Pending, flag_constant
 
 # metrics that are shares of 0/1 outcomes: Wilson intervals adjusted for clustering
-PROPORTION_METRICS = ("rate", "toxicity_probability", "toxic_fraction", "accuracy", "refusal_rate", "pct_stereotype")
+PROPORTION_METRICS = ("rate", "toxicity_probability", "toxic_fraction", "accuracy", "refusal_rate", "pct_stereotype",
+                      "attack_success", "attack_undetermined", "attack_benign_refusal", "attack_hit_at_k")
 
 
 def default_metric_specs(frame: Frame, task: str) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from audit.core.score_directions import scorer_directions
 from audit.gates.evaluate import StatsSettings
 from audit.metrics.frame import Frame
 from audit.stats.resampling import ColumnBank, clean_float
+from audit.summary.attacks import attack_section, has_attacks, is_attack_spec, split_records
 from audit.summary.estimates import Pending
 from audit.summary.groups import finish_gaps, group_comparisons, group_entries, group_score_keys
 from audit.summary.metrics import default_metric_specs, derive_likelihood_scores, metric_entries
@@ -91,10 +92,13 @@ def summarize_suite(
     manifest: dict[str, Any],
     stats: StatsSettings,
 ) -> dict[str, Any]:
-    frame = Frame(records, scorer_directions(manifest))
+    plain_records, attack_records = split_records(records) if has_attacks(records) else (records, [])
+    frame = Frame(plain_records, scorer_directions(manifest))  # every figure but the attack ones: plain prompts
     protocol = protocol_of(suite_manifest, manifest)
     task = suite_manifest.get("task", "generate")
     specs = list(suite_manifest.get("metrics") or []) or default_metric_specs(frame, task)
+    attack_specs = [s for s in specs if is_attack_spec(s)]
+    specs = [s for s in specs if not is_attack_spec(s)]
     if task == "likelihood":
         derive_likelihood_scores(frame, specs)
     unit = "counterfactual sets" if frame.has_pairs else "prompts"
@@ -120,6 +124,7 @@ def summarize_suite(
     tests = paired_tests(frame, comparisons, keys, stats)
     for t in tests:
         t["protocol"] = protocol["text"]
+    attacks = _attacks(suite_id, attack_records, attack_specs, manifest, stats, protocol["text"], metrics)
     return {
         "title": suite_manifest.get("title", suite_id),
         "task": task,
@@ -134,7 +139,26 @@ def summarize_suite(
         "gates": [],
         "examples": {"worst": _worst_examples(frame, keys), **_disagreement(frame)},
         **_disagreement_summary(frame),
+        **attacks,
     }
+
+
+def _attacks(suite_id: str, records: list[Any], specs: list[dict[str, Any]], manifest: dict[str, Any],
+             stats: StatsSettings, protocol: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs with attacks: the attack metrics (appended to ``metrics``, so gates read them) over all
+    records, plain and attacked, resampling each plain prompt with its attacked versions; and the
+    ``attacks`` section (audit/summary/attacks.py)."""
+    if not records:
+        return {}
+    frame = Frame(records, scorer_directions(manifest))
+    bank = ColumnBank(frame.n_clusters)
+    pending = Pending(bank, stats.ci_level)
+    method = f"bootstrap ({stats.resamples}, percentile, resampling prompts with their attacked versions)"
+    entries = metric_entries(frame, specs, pending, method, protocol)
+    bank.run(stats.resamples, stats.seed + zlib.crc32(f"{suite_id}+attacks".encode()))
+    pending.fill()
+    metrics.extend(entries)
+    return {"attacks": attack_section(frame, entries, stats.ci_level, protocol)}
 
 
 def _disagreement(frame: Frame) -> dict[str, Any]:
