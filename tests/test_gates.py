@@ -156,10 +156,14 @@ def test_verdicts_are_three_way_on_the_conservative_bound() -> None:
 
 
 def test_inconclusive_says_how_many_more_would_decide_it() -> None:
-    # half-width 0.04 from 40 prompts, estimate 0.02 below the threshold: 40 * (0.04/0.02)^2 = 160
+    from audit.stats.planning import GateModel, units_needed
+
+    # unit SD from the CI: 0.04 / t(39) * sqrt(40); the estimate 0.02 below the threshold is taken as true
     r = _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.09, "n_clusters": 40}, "<=", 0.07)
-    assert r["needed"]["more"] == 120 and r["needed"]["unit"] == "prompts"
-    assert r["needed"]["text"] == "≈ 120 more prompts would decide this"
+    sd = 0.04 / 2.0226909 * 40**0.5
+    total = units_needed(GateModel("<=", 0.07, sd, (0.05,)))
+    assert r["needed"]["unit"] == "prompts" and r["needed"]["total"] == total and r["needed"]["more"] == total - 40
+    assert r["needed"]["text"].startswith(f"≈ {total - 40:,} more prompts would decide this")
     on = _gate({"estimate": 0.07, "ci_low": 0.03, "ci_high": 0.11, "n_clusters": 40}, "<=", 0.07)
     assert on["verdict"] == "INCONCLUSIVE" and on["needed"]["more"] is None
     assert _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 40}, "<=", 0.1)["needed"] is None

@@ -225,7 +225,9 @@ def evaluate_gate(
     suite_id: str,
     source: str,
     on_inconclusive: str = "fail",
+    level: float = 0.95,
 ) -> dict[str, Any]:
+    """One gate's result; ``level``: the CI level of the suite's figures (``needed`` plans with it)."""
     from audit.stats.planning import needed_for_gate
 
     op, threshold, bound = gate["op"], float(gate["threshold"]), gate.get("bound", "conservative")
@@ -277,7 +279,8 @@ def evaluate_gate(
     result["verdict"] = verdict
     result["passed"] = counts_as_passed(verdict, on_inconclusive)
     result["needed"] = (
-        needed_for_gate(result, fig, unit_of(suite_summary), gate["metric"]) if verdict == "INCONCLUSIVE" else None
+        needed_for_gate(result, fig, unit_of(suite_summary), gate["metric"], float(fig.get("ci_level") or level))
+        if verdict == "INCONCLUSIVE" else None
     )
     if result["n_clusters"] is not None and result["n_clusters"] < MIN_CLUSTERS_WARN:
         unit = unit_of(suite_summary)
@@ -288,19 +291,22 @@ def evaluate_gate(
 
 
 def evaluate_all(
-    suites: dict[str, dict[str, Any]], suite_gates: dict[str, list[dict[str, Any]]], policy: Policy | None
+    suites: dict[str, dict[str, Any]], suite_gates: dict[str, list[dict[str, Any]]], policy: Policy | None,
+    level: float | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate suite default gates and policy gates. Returns results; each result names its suite
-    (``None`` for a policy gate that matched no suite, which is an error)."""
+    (``None`` for a policy gate that matched no suite, which is an error). ``level``: the figures'
+    CI level (default: the policy's)."""
     results: list[dict[str, Any]] = []
     keep_suite = policy is None or not policy.gates or policy.suite_gates == "keep"
     oi = policy.on_inconclusive if policy is not None else "fail"
+    lv = level if level is not None else (policy.stats.ci_level if policy is not None else 0.95)
     if keep_suite:
         for sid, gates in suite_gates.items():
             if sid not in suites:
                 continue
             for g in gates:
-                results.append(evaluate_gate(suites[sid], g, sid, "suite", oi))
+                results.append(evaluate_gate(suites[sid], g, sid, "suite", oi, lv))
     if policy is not None:
         for pg in policy.gates:
             g = pg.model_dump()
@@ -308,35 +314,24 @@ def evaluate_all(
                 if pg.suite not in suites:
                     results.append(_unmatched(g, f"suite '{pg.suite}' is not in this run"))
                 else:
-                    results.append(evaluate_gate(suites[pg.suite], g, pg.suite, "policy", oi))
+                    results.append(evaluate_gate(suites[pg.suite], g, pg.suite, "policy", oi, lv))
                 continue
             matched = [sid for sid, s in suites.items() if resolve_figure(s, pg.metric) is not None]
             if not matched:
                 results.append(_unmatched(g, f"figure '{pg.metric}' is in no suite of this run"))
             for sid in matched:
-                results.append(evaluate_gate(suites[sid], g, sid, "policy", oi))
+                results.append(evaluate_gate(suites[sid], g, sid, "policy", oi, lv))
     return results
 
 
 def _unmatched(gate: dict[str, Any], why: str) -> dict[str, Any]:
-    return {
-        "suite": gate.get("suite"),
-        "metric": gate["metric"],
-        "op": gate["op"],
-        "threshold": gate["threshold"],
-        "bound": chosen_bound(gate["op"], gate.get("bound", "conservative")),
-        "source": "policy",
-        "value": None,
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "passed": False,
-        "verdict": "ERROR",
-        "needed": None,
-        "n_clusters": None,
-        "warnings": [],
-        "error": why,
+    """The ERROR result of a policy gate that names no suite or figure of the run."""
+    result = {
+        "suite": gate.get("suite"), "metric": gate["metric"], "op": gate["op"], "threshold": gate["threshold"],
+        "bound": chosen_bound(gate["op"], gate.get("bound", "conservative")), "source": "policy",
+        **dict.fromkeys(("value", "estimate", "ci_low", "ci_high", "n_clusters")), "warnings": [],
     }
+    return _error(result, why)
 
 
 def fmt(v: Any) -> str:

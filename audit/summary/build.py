@@ -98,7 +98,7 @@ def build_summary(
     for sid, sm in (manifest.get("suites") or {}).items():
         suites[sid] = summarize_suite(sid, sm, by_suite.get(sid, []), manifest, pol.stats)
     suite_gates = {sid: list(sm.get("gates") or []) for sid, sm in (manifest.get("suites") or {}).items()}
-    results = evaluate_all(suites, suite_gates, pol if policy is not None else None)
+    results = evaluate_all(suites, suite_gates, pol if policy is not None else None, level=pol.stats.ci_level)
     unmatched = []
     for r in results:
         if r.get("suite") in suites:
