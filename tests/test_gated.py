@@ -299,10 +299,11 @@ def test_fail_open_only_when_the_policy_says_so() -> None:
     assert GatedGenerator(ScriptedModel(["hello"]), per_check).generate("Hi").decision.allowed
 
 
-def test_a_scorer_without_the_key_fails_closed() -> None:
+def test_a_scorer_without_the_key_is_refused_before_any_text() -> None:
+    """No declared range for the key, so no threshold can be checked (tests/test_guard_policy_ranges.py)."""
     policy = Policy(output_checks=[Check(scorer=KeywordScorer(key="other"), key="toxicity")])
-    result = GatedGenerator(None, policy).moderate("hello")
-    assert not result.decision.allowed and "no 'toxicity' score" in result.decision.reason
+    with pytest.raises(UsageError, match="declares no range for 'toxicity'"):
+        GatedGenerator(None, policy)
 
 
 # ---------------------------------------------------------------------- hardening

@@ -21,7 +21,7 @@ from typing import Any
 
 from audit.guard.decision import CheckResult
 from audit.guard.normalize import NormalizedText, drop_terms, normalize, variants
-from audit.guard.policy import Check, Policy
+from audit.guard.policy import Check, Policy, check_thresholds
 from audit.guard.windows import spans, word_spans
 from audit.scorers.base import Scorer
 
@@ -70,6 +70,7 @@ class CheckRunner:
             spec = next((o for o in scorer.outputs if o.key == key), None)
             if spec is not None:
                 self.ranges[check_id] = (float(spec.low), float(spec.high))
+        check_thresholds(policy, self.ranges)  # strictly inside the declared range, or an explicit action
         self.norm_options = policy.normalize if policy.normalize.enabled else None
         self.patterns: dict[int, re.Pattern[str]] = {
             id(c): _terms_pattern(c.terms, self.norm_options)

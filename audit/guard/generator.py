@@ -40,6 +40,8 @@ def _describe(r: CheckResult) -> str:
     if r.error:
         mode = "failed open" if r.failed_open else "fail closed"
         return f"{r.stage} check '{r.name}' could not score ({mode}): {r.error}"
+    if r.action == "block_all":
+        return f"{r.stage} check '{r.name}' blocks every text (action block_all)"
     op = ">=" if r.direction == "above" else "<"
     return f"{r.stage} check '{r.name}' flagged: {r.key} {r.score:.3f} {op} {r.threshold:g}"
 
@@ -90,7 +92,7 @@ class GatedGenerator:
         if not flagged:
             return prompt, results, "none", ""
         reason = "; ".join(_describe(r) for _, r in flagged)
-        if any(r.error or c.action == "block" for c, r in flagged):
+        if any(r.error or c.action in ("block", "block_all") for c, r in flagged):
             return None, results, "block", reason
         redacted, results = self.runner.redact(prompt, checks, "input")
         if redacted is None:
@@ -105,7 +107,7 @@ class GatedGenerator:
         if not flagged:
             return text, results, "none", ""
         reason = "; ".join(_describe(r) for _, r in flagged)
-        if any(r.error or c.action == "block" for c, r in flagged):
+        if any(r.error or c.action in ("block", "block_all") for c, r in flagged):
             return None, results, "block", reason
         if any(c.action == "regenerate" for c, _ in flagged):
             return None, results, "regenerate", reason

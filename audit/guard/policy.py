@@ -17,7 +17,14 @@ A check flags a text when its score is ``>= threshold`` (``direction: above``, t
 ``< threshold`` (``direction: below``, e.g. "must be a refusal"). Actions: ``block`` returns the
 refusal message; ``regenerate`` retries with new seeds up to ``max_retries`` times, then blocks;
 ``redact`` masks the flagged words (or, failing that, the flagged sentences) and keeps the rest.
-Input checks may only ``block`` or ``redact``.
+Input checks may only ``block``, ``redact`` or one of the two explicit ones below.
+
+A threshold must lie strictly inside the range its scorer declares for the key (``ScoreSpec``;
+0..1 for term lists), checked once the scorers are built (``check_thresholds``): outside it, or
+at an end of it, a check would pass or block every text without saying so. A policy that means
+that says it with the action: ``block_all`` (threshold at the end where every text is flagged:
+the lowest value with ``direction: above``, the highest with ``below``) or ``allow_all`` (the
+other end: nothing is flagged). Anything else is a one-line usage error naming the file and line.
 
 ``load_policy(None)`` returns the built-in default (``audit/guard/default_policy.yaml``);
 ``load_policy("strict")`` looks for ``probes/policies/strict.yaml``; any other value is a path.
@@ -32,6 +39,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -47,7 +55,8 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 EXAMPLE_POLICY_DIR = Path(__file__).resolve().parents[2] / "probes" / "policies"
 
 StrictNumber = StrictFloat | StrictInt  # a YAML bool or string is not a threshold
-Action = Literal["block", "regenerate", "redact"]
+Action = Literal["block", "regenerate", "redact", "block_all", "allow_all"]
+EXPLICIT_ACTIONS = ("block_all", "allow_all")  # the whole range: every text flagged / none
 FailMode = Literal["closed", "open"]
 
 
@@ -95,7 +104,22 @@ class Check(BaseModel):
         return self.scorer_name.partition(":")[0]
 
     def flags(self, score: float) -> bool:
+        if self.action in EXPLICIT_ACTIONS:
+            return self.action == "block_all"
         return score >= self.threshold if self.direction == "above" else score < self.threshold
+
+    def end_action(self, low: float, high: float) -> str | None:
+        """What this threshold amounts to on the range ``low..high``: None strictly inside it,
+        ``block_all`` at the end where every text is flagged, ``allow_all`` at the other end (no
+        text, or only texts at the very end), ``outside`` beyond either end."""
+        t = float(self.threshold)
+        if low < t < high:
+            return None
+        if t == low:
+            return "block_all" if self.direction == "above" else "allow_all"
+        if t == high:
+            return "allow_all" if self.direction == "above" else "block_all"
+        return "outside"
 
 
 class WindowOptions(BaseModel):
@@ -107,6 +131,20 @@ class WindowOptions(BaseModel):
     size_words: int = Field(default=24, ge=1)
     stride_words: int = Field(default=12, ge=1)
     sentences: bool = True
+
+
+class Origin:
+    """The YAML file (path and root node) a policy was read from, for located errors. Not part of
+    the policy's value: it compares equal to anything, so the same policy read twice, or built in
+    Python, is still equal."""
+
+    def __init__(self, source: str, root: Any) -> None:
+        self.source, self.root = source, root
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Policy(BaseModel):
@@ -129,6 +167,7 @@ class Policy(BaseModel):
     stream_check_every: int = Field(default=4, ge=1)
     log_path: str | None = None
     log_text: bool = False
+    _origin: Origin | None = PrivateAttr(default=None)  # set when read from a YAML file
 
     @field_validator("input_checks")
     @classmethod
@@ -143,6 +182,53 @@ class Policy(BaseModel):
 
     def fail_mode_for(self, check: Check) -> FailMode:
         return check.fail_mode or self.fail_mode
+
+    def error(self, loc: tuple[Any, ...], msg: str) -> UsageError:
+        """A one-line error at ``loc`` (``("output_checks", 0, "threshold")``): ``file:line: field:
+        message`` for a policy read from YAML, else ``policy 'name': field: message``."""
+        if self._origin is not None:
+            from audit.core.policyfile import located
+
+            return located(self._origin.source, self._origin.root, loc, msg)
+        return UsageError(f"policy '{self.name}': {'.'.join(str(p) for p in loc)}: {msg}")
+
+
+def check_thresholds(policy: Policy, ranges: dict[int, tuple[float, float]]) -> None:
+    """Refuse (``UsageError``) a check whose threshold is not strictly inside its key's declared
+    range (``ranges``: ``id(check)`` -> (low, high); term lists score 0..1), unless the action says
+    what the end means (``block_all`` / ``allow_all``, only at that end); see the module docstring."""
+    for stage in ("input_checks", "output_checks"):
+        for i, c in enumerate(getattr(policy, stage)):
+            span = (0.0, 1.0) if c.terms else ranges.get(id(c))
+            if span is None:
+                raise policy.error(
+                    (stage, i, "scorer"),
+                    f"scorer '{c.scorer_name}' declares no range for '{c.score_key}' (a ScoreSpec in its "
+                    "outputs), so the threshold cannot be checked",
+                )
+            low, high = span
+            end = c.end_action(low, high)
+            t = f"{float(c.threshold):g}"
+            where = f"{c.score_key}'s range {low:g}..{high:g}"
+            if end == "outside":
+                raise policy.error(
+                    (stage, i, "threshold"), f"{t} is outside {where}; a threshold must lie strictly inside it"
+                )
+            if c.action in EXPLICIT_ACTIONS and end != c.action:
+                at = (low if c.direction == "above" else high) if c.action == "block_all" else (
+                    high if c.direction == "above" else low)
+                raise policy.error(
+                    (stage, i, "action"),
+                    f"'{c.action}' is for a threshold at the end of {where} where it holds: set threshold: "
+                    f"{at:g} (direction {c.direction}), or use block, regenerate or redact",
+                )
+            if c.action not in EXPLICIT_ACTIONS and end is not None:
+                what = "flags every text" if end == "block_all" else "flags almost no text"
+                raise policy.error(
+                    (stage, i, "threshold"),
+                    f"{t} is an end of {where}: this check {what}; say so with action: {end}, "
+                    "or pick a threshold strictly inside the range",
+                )
 
 
 def _resolve_path(spec: str | Path) -> Path:
@@ -180,10 +266,13 @@ def load_policy(spec: Policy | dict[str, Any] | str | Path | None = None) -> Pol
     if isinstance(spec, dict):
         check_finite(source, root, spec)
     try:
-        return Policy.model_validate(spec)
+        policy = Policy.model_validate(spec)
     except ValidationError as exc:
         if root is not None:
             raise validation_error(source, root, exc) from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "policy"
         raise UsageError(f"{source}: {where}: {first['msg']}") from None
+    if root is not None:
+        policy._origin = Origin(source, root)  # so threshold errors found later name the file and line
+    return policy
