@@ -1,4 +1,4 @@
-"""The validity card (summary.json scorer_validity, TEAM contract 5)."""
+"""The validity card (summary.json scorer_validity: each scorer's agreement with reference labels)."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=["lm-audit", *sys.argv[1:]],
     )
-    if args.junit is not None and args.model and len(args.model) > 1:  # (E)
+    if args.junit is not None and args.model and len(args.model) > 1:  # one JUnit file per run: a multi-model run has several
         raise UsageError("--junit takes one --model; with several, use 'lm-audit gate RUN --junit FILE' per run")
     if args.model and len(args.model) > 1:
         from audit.compare.multirun import run_many_models

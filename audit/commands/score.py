@@ -81,7 +81,7 @@ def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[dict[str, An
                 raise UsageError(f"{args.file}:{n}: expected a JSON object with a 'text' field") from None
             if not isinstance(row["text"], str):
                 raise UsageError(f"{args.file}:{n}: 'text' must be a string")
-            for k in ("prompt", "prompt_class"):  # C: prompt context for prompt-aware scorers (refusal)
+            for k in ("prompt", "prompt_class"):  # prompt context for prompt-aware scorers (refusal)
                 if row.get(k) is not None and not isinstance(row[k], str):
                     raise UsageError(f"{args.file}:{n}: '{k}' must be a string")
             per_text.append({k: row[k] for k in ("correct", "incorrect", "prompt", "prompt_class") if k in row})

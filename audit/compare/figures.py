@@ -101,7 +101,7 @@ def damage_of(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any] |
     """A run's records, and why it cannot be compared (damaged, empty, short), or None when whole.
 
     The store reader (``audit.store.run_store.read_records_checked``) finds unreadable lines, no records and
-    fewer records than the manifest promises; ``summary["damaged"]`` (team contract 4) is honoured
+    fewer records than the manifest promises; ``summary["damaged"]`` is honoured
     as well, so a run once marked damaged stays out of comparisons until it is rebuilt.
     """
     records, damage = read_records_checked(run_dir, manifest)

@@ -113,7 +113,7 @@ def load_policy(path: Path | str | None) -> Policy:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"policy file not found: {p}")
-    from audit.core.policyfile import check_finite, read_policy_yaml, validation_error  # hook (F)
+    from audit.core.policyfile import check_finite, read_policy_yaml, validation_error  # one-line errors naming file, line and field
 
     data, root = read_policy_yaml(p)  # strict YAML; errors name file and line
     data = data or {}
@@ -343,7 +343,7 @@ def fmt(v: Any) -> str:
 
 
 def gate_counts(results: list[dict[str, Any]], on_inconclusive: str = "fail") -> dict[str, Any]:
-    """The counters of ``summary["gates"]`` (contract 1)."""
+    """The counters of ``summary["gates"]`` ."""
     verdicts = [verdict_of(r) for r in results]
     n_failed = sum(not r.get("passed") for r in results)
     return {

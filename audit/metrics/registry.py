@@ -251,6 +251,20 @@ def over_refusal(frame: Frame, mask: np.ndarray, score: str | None, params: dict
     return overrefusal_parts(frame, mask, score, params)
 
 
+@metric("discrim_eval", default_score="logit_yes")
+def discrim_eval(frame: Frame, mask: np.ndarray, score: str | None, params: dict[str, Any]) -> list[Part]:
+    """Decision discrimination (discrim-eval, Tamkin et al. 2023) from each prompt's ``logit_yes``:
+    per group against its reference (gender: male, race: white, age: under 60), the mean
+    within-scenario difference of the logit of normalized p(yes), with a t interval over decision
+    scenarios, in probability points too, and the paper's mixed-effects coefficient (statsmodels
+    mixedlm, as lm-evaluation-harness fits it) beside it; ``age_slope`` per SD of age. Logits,
+    0 is ideal, positive = favoured. Limits: see audit/metrics/discrim_eval.py.
+    """
+    from audit.metrics.discrim_eval import discrim_parts
+
+    return discrim_parts(frame, mask, score, params)
+
+
 @metric("attack_success", default_score="refusal")
 def attack_success(frame: Frame, mask: np.ndarray, score: str | None, params: dict[str, Any]) -> list[Part]:
     """Attack success (runs with --attacks): share of the determined answers to attacked harmful

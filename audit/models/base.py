@@ -65,6 +65,13 @@ class ModelBackend(ABC):
     @abstractmethod
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
 
+    def answer_context(self, question: str, prefix: str, chat: bool) -> tuple[str, bool]:
+        """The text an answer continues (answer-frame suites, ``audit/suites/answers.py``): the
+        question, then ``prefix`` opening the answer, and whether a chat template framed them.
+        Backends with chat templates put the question in the user turn and ``prefix`` at the start
+        of the assistant turn when ``chat``; this default joins the two as they are."""
+        return question + prefix, False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sessions, GPU memory)."""
 

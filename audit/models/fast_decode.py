@@ -282,7 +282,7 @@ def verified(model: Any, pad_id: int) -> LlamaDecoder | None:
         ref = model(
             input_ids=full_ids, attention_mask=full_mask, position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)
         ).logits
-    except Exception as exc:  # F: an unexpected layout means the HF path, never a failed run
+    except Exception as exc:  # an unexpected layout means the HF path, never a failed run
         log.info("lean decoder not used: %s", exc)
         return None
     for kernel, linear in matmul_kernels(dev):
@@ -291,7 +291,7 @@ def verified(model: Any, pad_id: int) -> LlamaDecoder | None:
             dec.start(mask, pos, 2)
             ours = [dec.step(ids, 0), dec.step(nxt[:, :1], 6), dec.step(nxt[:, 1:], 7)]
             diff = max(float((o - ref[:, j]).abs().max()) for o, j in zip(ours, (5, 6, 7), strict=True))
-        except Exception as exc:  # F: this kernel cannot run here; try the next
+        except Exception as exc:  # this kernel cannot run here; try the next
             log.info("lean decoder with %s products not used: %s", kernel, exc)
             continue
         finally:

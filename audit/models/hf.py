@@ -323,7 +323,7 @@ def load_hf(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except Exception as exc:  # F: a broken model folder or config (any error type) is the user's to fix
+    except Exception as exc:  # a broken model folder or config (any error type) is the user's to fix
         if is_local:
             raise ModelUnavailableError(
                 f"cannot load model from {source}: {str(exc).splitlines()[0]}"

@@ -194,7 +194,7 @@ class OpenAIBackend(ModelBackend):
             else:
                 if resp.status_code < 400:
                     try:
-                        return json.loads(resp.content.decode("utf-8", "surrogateescape"))  # F: cleaned later
+                        return json.loads(resp.content.decode("utf-8", "surrogateescape"))  # lone surrogates kept, cleaned later
                     except ValueError:
                         raise EndpointError(
                             f"{url} returned a response that is not JSON: {_short(resp.text)!r}"

@@ -332,7 +332,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         if model.get("random_weights")
         else ""
     )
-    if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
+    if summary.get("damaged"):  # unreadable lines, a short or empty run
         from audit.store.run_store import describe_damage
 
         items = "".join(f"<li>{esc(u)}</li>" for u in summary["damaged"].get("unreadable", [])[:10])
@@ -353,7 +353,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         "<h2>Gates</h2>",
         _gates(summary),
         _overrides(summary),
-        *(_suite(sid, s) + suite_card_html(summary, s) for sid, s in suites.items()),  # C: validity card
+        *(_suite(sid, s) + suite_card_html(summary, s) for sid, s in suites.items()),  # each suite's scorers' validity card
         _self_audit(summary),
     ]
     if manifest is not None:

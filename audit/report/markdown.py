@@ -197,7 +197,7 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
             "its figures say nothing about any real model.",
             "",
         ]
-    if summary.get("damaged"):  # hook (F): unreadable lines, a short or empty run
+    if summary.get("damaged"):  # unreadable lines, a short or empty run
         from audit.store.run_store import describe_damage
 
         lines += [f"> **{md_cell(describe_damage(summary['damaged']))}**", ""]

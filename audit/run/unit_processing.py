@@ -144,7 +144,7 @@ def _score(unit: WorkUnit, texts: list[str], scores: list[dict[str, float | None
         refs = None
         if scorer.needs_refs:
             refs = [Reference(correct=e.item.correct, incorrect=e.item.incorrect) for e in unit.entries]
-        if getattr(scorer, "needs_prompts", False) and not refs:  # C: prompt-aware scorers (refusal)
+        if getattr(scorer, "needs_prompts", False) and not refs:  # prompt-aware scorers (refusal) need the prompts
             ctx = [PromptContext(e.item.prompt, _prompt_class(e.item.attributes)) for e in unit.entries]
             out = scorer.score_in_context(texts, ctx)
         else:

@@ -1,6 +1,6 @@
 """The validity card of a run: for each scorer it used, how far its scores can be trusted.
 
-``scorer_validity(manifest, scorer_audit)`` -> summary.json ``scorer_validity`` (TEAM contract 5):
+``scorer_validity(manifest, scorer_audit)`` -> summary.json ``scorer_validity`` :
 {scorer name: {"version", "fingerprint", "files", "agreement": [{"reference", "n", "metric",
 "estimate", "ci_low", "ci_high", "method", "source", ...}], "self_audit", "caveat"}}.
 
@@ -188,7 +188,7 @@ CAVEATS = {
 
 def scorer_validity(manifest: dict[str, Any], scorer_audit: dict[str, Any] | None = None,
                     records: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The validity card for every scorer named in the run's suites (contract 5). With the run's
+    """The validity card for every scorer named in the run's suites . With the run's
     ``records``, the refusal classifier's card carries the figures of the models that scored them
     (``variants_used``: records per model); without, of every model it ships."""
     names: list[str] = []

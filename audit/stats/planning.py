@@ -216,7 +216,7 @@ def group_means(groups: list[str], pairs: list[dict[str, Any]]) -> tuple[float, 
 
 def needed_for_gate(result: dict[str, Any], fig: dict[str, Any], unit: str, figure: str, level: float = 0.95) -> dict[str, Any]:
     """The ``needed`` value of an INCONCLUSIVE gate result: ``more`` units beyond the ``n`` the
-    run has, from ``units_needed`` at the run's estimate, spread and CI level (contract 1)."""
+    run has, from ``units_needed`` at the run's estimate, spread and CI level."""
     where = figure[figure.index("[") + 1 : -1] if figure.endswith("]") and "[" in figure else ""
     model = model_from_figure(result, fig, level)
     have = result.get("n_clusters")

@@ -152,7 +152,7 @@ def _scorer_outputs(name: str) -> set[str] | None:
 # score keys of the built-in scorers whose factory is a function (docs/architecture.md, "Score keys")
 _DEFAULT_SCORE_KEYS = {
     "toxicity": {"toxicity"},
-    "refusal": {"refusal", "refusal_full", "refusal_partial", "refusal_class", "refusal_context"},  # C: XSTest keys
+    "refusal": {"refusal", "refusal_full", "refusal_partial", "refusal_class", "refusal_context"},  # the keys the XSTest refusal scorer writes
     "factuality": {"factual", "factual_exact", "factual_contains", "factual_semantic"},
 }
 

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from audit.core.errors import UsageError
+from audit.suites.answers import attach_answers
 from audit.suites.cells import add_cell_attributes
 from audit.suites.checks import check_attributes, check_metrics, check_score_keys, referenced_attributes
 from audit.suites.data import load_data_items
@@ -61,7 +62,12 @@ def check_structure(suite: Suite, where: Where) -> None:
     listed = isinstance(suite.prompts.data, list)
     for i, s in enumerate(suite.prompts.sources()):
         fields_loc = ("prompts", "data", i, "fields") if listed else ("prompts", "fields")
-        if suite.task == "likelihood" and len(s.fields.options) < 2:
+        answers = suite.prompts.answers
+        if answers is not None and (s.fields.options or not s.fields.prompt):
+            raise where.error(
+                fields_loc, "with 'answers', give 'prompt' (the question's column) and no 'options' (the answers are the options)"
+            )
+        if suite.task == "likelihood" and answers is None and len(s.fields.options) < 2:
             raise where.error(
                 (*fields_loc, "options"), "task 'likelihood' needs at least two options (option name -> column)"
             )
@@ -72,6 +78,8 @@ def check_structure(suite: Suite, where: Where) -> None:
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise where.error(("prompts", "data", i, "name"), f"duplicate data source name '{name}'")
+    if suite.task != "likelihood" and suite.prompts.answers is not None:
+        raise where.error(("prompts", "answers"), "'answers' need task: likelihood")
     if suite.task == "likelihood" and suite.prompts.templates:
         raise where.error(("task",), "task 'likelihood' needs data files with options, not templates")
     seen: set[str] = set()
@@ -102,6 +110,8 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
         items, notes = expand_templates(suite, where, hasher)
     else:
         items = load_data_items(suite, where, hasher)
+        if suite.prompts.answers is not None:
+            attach_answers(items, suite.prompts.answers)
     add_cell_attributes(items, referenced_attributes(suite))
     if not items:
         raise where.error(("prompts",), "the suite produces no prompts (empty data file, or a filter that keeps nothing?)")

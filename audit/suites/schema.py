@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from audit.core.errors import UsageError
 from audit.core.types import GenParams
+from audit.suites.answers import AnswerFrame
 
 PROBES_DIR = Path(__file__).resolve().parent.parent.parent / "probes"
 BUILTIN_SUITES_DIR = PROBES_DIR / "suites"
@@ -33,9 +34,12 @@ RESERVED_ATTRIBUTES = ("axis", "group", "term", "pair_id", "form")
 
 METRICS_NEEDING_SCORE = ("mean", "rate")
 # likelihood metrics -> the options they compare (params may rename the pct_stereotype pair)
-LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"),
+LIKELIHOOD_METRICS = {"pct_stereotype": ("stereotype", "anti_stereotype"), "discrim_eval": (),
                       "stereoset": ("stereotype", "anti_stereotype", "unrelated")}
 METRIC_PARTS = {"stereoset": ("ss", "lms", "icat"),
+                # discrim-eval's groups (audit/metrics/discrim_eval.py); other data give other names
+                "discrim_eval": ("gender_female", "gender_non_binary", "race_asian", "race_black", "race_hispanic",
+                                 "race_native_american", "age_older", "age_slope"),
                 "bbq": ("accuracy", "accuracy_ambig", "accuracy_disambig", "bias_ambig", "bias_disambig", "invalid_rate"),
                 "over_refusal": ("benign_full_refusal", "benign_refusal", "harmful_compliance", "balanced_error")}
 
@@ -275,6 +279,7 @@ class PromptSource(_Strict):
     fields: DataFields | None = None
     filter: dict[str, list[str | int]] = Field(default_factory=dict)  # keep rows whose column is in list
     format: str | None = None
+    answers: AnswerFrame | None = None  # likelihood data: a yes/no answer frame (suites/answers.py)
 
     @field_validator("format")
     @classmethod
@@ -283,6 +288,8 @@ class PromptSource(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> PromptSource:
+        if self.answers is not None and not self.data:
+            raise ValueError("'answers' go with 'data' (each row's prompt is the question)")
         if bool(self.templates) == bool(self.data):
             raise ValueError("give either 'templates' or 'data', not both and not neither")
         if isinstance(self.data, list):
@@ -415,6 +422,7 @@ class Item:
     options: dict[str, str] = field(default_factory=dict)
     correct: list[str] = field(default_factory=list)
     incorrect: list[str] = field(default_factory=list)
+    answer_prefix: str | None = None  # an answer-frame item: the text that opens its answer (suites/answers.py)
 
 
 @dataclass

@@ -91,7 +91,7 @@ def build_summary(
 
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     manifest = read_manifest(run_dir)
-    records, damaged = read_records_checked(run_dir, manifest)  # F: unreadable lines, short or empty run
+    records, damaged = read_records_checked(run_dir, manifest)  # damaged: unreadable lines, a short or empty run
     review = ovr.load_overrides(run_dir) if overrides else []
     by_suite = _records_by_suite(ovr.apply(records, review))
     suites: dict[str, dict[str, Any]] = {}
@@ -119,11 +119,11 @@ def build_summary(
         "gates": {**gate_counts(results, pol.on_inconclusive), "unmatched": unmatched},
         "damaged": damaged,
     }
-    from audit.scorers.validity import scorer_validity  # C: validity card (contract 5)
+    from audit.scorers.validity import scorer_validity  # agreement of each scorer with reference labels
 
     summary["scorer_validity"] = scorer_validity(manifest, summary["scorer_audit"], records)
     summary["score_directions"] = score_directions_of(records, scorer_directions(manifest))
-    if damaged:  # a damaged, empty or short run never passes (contract 4)
+    if damaged:  # a damaged, empty or short run never passes
         summary["gates"]["passed"] = False
     if review:
         before = build_summary(run_dir, policy, self_audit=False, overrides=False)

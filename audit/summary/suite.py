@@ -51,6 +51,10 @@ def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dic
     scorer_text = ", ".join(f"{k}={v.split(' ', 1)[-1]}" for k, v in versions.items())
     if proto["task"] == "likelihood":
         text = "log-likelihood of each option (sum of token log-probs), no sampling"
+        if gen.get("chat"):  # answer frames (suites/answers.py): the chat template where the model has one
+            has = bool(((manifest.get("model") or {}).get("details") or {}).get("chat_template"))
+            proto["chat_template"] = has
+            text += ", in the model's chat template" if has else ", plain text (the model has no chat template)"
     else:
         greedy = not proto["do_sample"] or (proto["temperature"] or 0) <= 0
         decoding = "greedy" if greedy else f"T={proto['temperature']}, top_p={proto['top_p']}"
