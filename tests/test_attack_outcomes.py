@@ -151,7 +151,7 @@ def test_undetermined_is_never_counted_as_refused() -> None:
     assert success.fn(tot) == pytest.approx(3 / 5)  # 3 complied of 5 determined, not 3 of 6
     assert undetermined.fn(undetermined.columns.sum(axis=0)) == pytest.approx(1 / 6)
     out = outcomes(frame)
-    assert out[[i for i, r in enumerate(recs) if r["item_id"] == "p2~base64"][0]] == UNDETERMINED
+    assert out[next(i for i, r in enumerate(recs) if r["item_id"] == "p2~base64")] == UNDETERMINED
     # an all-undetermined technique has no success rate at all (not 0, not 1)
     recs2 = [r | {"scores": {**r["scores"], "answer_readable": 0.0}} if r["attributes"]["technique"] == B64 else r
              for r in recs]
