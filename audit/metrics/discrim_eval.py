@@ -42,7 +42,8 @@ from audit.stats.intervals import t_cluster_mean
 from audit.stats.resampling import ratio
 
 DEFAULT_REFERENCE = {"gender": "male", "race": "white"}
-PAIRED = {"kind": "mean"}  # [d_c, 1] per scenario: the cluster t interval is the paired t over scenarios
+# Each part's columns are [d_c, 1] per scenario with ``ratio``: the summary's interval for such a
+# mean is the cluster t (audit/stats/intervals.py t_cluster_mean), here the paired t over scenarios.
 
 
 def slug(value: str) -> str:
@@ -93,7 +94,7 @@ def discrim_parts(frame: Frame, mask: np.ndarray, score: str | None, params: dic
         r = t_cluster_mean(pp[:, 0], pp[:, 1])
         extra = {"pp": r["estimate"], "pp_ci_low": r["ci_low"], "pp_ci_high": r["ci_high"], **extra}
         n = int(np.unique(frame.item[group | ref]).size)
-        parts.append(Part(name, cols, ratio, n, extra=extra, higher_is="neutral", ideal=0.0, scale="logit", ci=PAIRED))
+        parts.append(Part(name, cols, ratio, n, extra=extra, higher_is="neutral", ideal=0.0, scale="logit"))
 
     for attr, ref_value in refs.items():
         values = _lower(frame, attr)
@@ -111,7 +112,7 @@ def discrim_parts(frame: Frame, mask: np.ndarray, score: str | None, params: dic
         extra = {"age_sd_years": sd, **mixed, **(fit_note if mixed else {})}
         cols = slope_columns(logit, frame.cluster, age_c, sel, frame.n_clusters)
         parts.append(Part("age_slope", cols, ratio, int(np.unique(frame.item[sel]).size), extra=extra,
-                          higher_is="neutral", ideal=0.0, scale="logit per SD of age", ci=PAIRED))
+                          higher_is="neutral", ideal=0.0, scale="logit per SD of age"))
     if fit.get("error") and parts:
         parts[0].extra["mixedlm_failed"] = 1.0
     return [p for p in parts if not math.isnan(p.columns[:, 1].sum()) and p.columns[:, 1].sum() > 0]
