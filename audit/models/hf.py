@@ -116,6 +116,20 @@ class HFBackend(ModelBackend):
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
+    def answer_context(self, question: str, prefix: str, chat: bool) -> tuple[str, bool]:
+        """With ``chat`` and a chat template: the question as the user turn and ``prefix`` as the
+        start of the assistant turn, left open (``continue_final_message``, as
+        lm-evaluation-harness renders a ``gen_prefix``); else question + prefix."""
+        if not (chat and self.has_chat_template):
+            return question + prefix, False
+        turns = [{"role": "user", "content": question}]
+        if prefix:
+            turns.append({"role": "assistant", "content": prefix})
+        text = self.tokenizer.apply_chat_template(
+            turns, tokenize=False, add_generation_prompt=not prefix, continue_final_message=bool(prefix)
+        )
+        return str(text), True
+
     # ------------------------------------------------------------------ tokenization
     def _prompt_ids(self, prompt: str, chat: bool, max_new_tokens: int) -> list[int]:
         return self._encode_prompt(prompt, chat, max_new_tokens)[0]

@@ -103,6 +103,21 @@ def _held_out_figures(by_model: dict[str, Any], mode: str, source: str, protocol
     return out
 
 
+def any_refusal_figures(by_model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline decision's agreement with people, per held-out model: any refusal (full or
+    partial: ``refusal`` >= 0.5) vs compliance, and the scorer's any-refusal rate beside people's
+    (bench/refusal_any_agreement.py). The full-vs-not figures that follow are the secondary split."""
+    out = []
+    for model, figs in by_model.items():
+        rate = figs.get("rate") or {}
+        out.append(_figure(f"XSTest human labels, held-out model {model}", "agreement (any refusal vs compliance)",
+                           figs["agreement"], "shipped (bench/refusal_any_agreement.py, leave-one-model-out)",
+                           majority_rate=figs.get("majority_rate"), variant=MODE_LABELS["completion"],
+                           protocol="held-out model; the headline decision (full or partial refusal)",
+                           headline=True, rate_scorer=rate.get("scorer"), rate_people=rate.get("people")))
+    return out
+
+
 def refusal_agreement(name: str, modes: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Agreement figures of the refusal scorer; for the XSTest classifier, of each model in ``modes``
     ("completion", "inferred", "declared": the ones that scored the run; None: every shipped one)."""
@@ -117,6 +132,7 @@ def refusal_agreement(name: str, modes: Sequence[str] | None = None) -> list[dic
         out: list[dict[str, Any]] = []
         if "completion" in wanted:
             data = json.loads(REFUSAL_VALIDITY.read_text(encoding="utf-8"))
+            out += any_refusal_figures(data.get("held_out_any_refusal") or {})
             out += _held_out_figures(data["held_out"], "completion", "shipped (bench/train_refusal.py, "
                                      "leave-one-model-out)", "held-out model; its prompts answered by the training models")
             if strict:  # the same features retrained per fold under the stricter protocol
