@@ -21,7 +21,7 @@ from tests.test_server import running
 
 pytestmark = pytest.mark.xdist_group("gated-server")
 
-KEY = "test-key-0123456789abcdef"
+KEY = "Vq3xN8pL2mR7tK4wZ9bJ6hF1cY5dS0gA"  # 32 random-looking characters, ~190 bits estimated
 POLICY = Policy(
     name="access-test",
     refusal_message="Blocked by policy.",
@@ -88,11 +88,22 @@ def test_the_right_key_is_served_on_every_route(keyed_url: str) -> None:
     assert [r.flagged for r in mod.results] == [False, True]
 
 
-def test_healthz_stays_open_for_liveness_probes(keyed_url: str) -> None:
-    assert httpx.get(f"{keyed_url}/healthz").json()["status"] == "ok"
+def test_healthz_stays_open_for_liveness_probes_but_says_only_ok_without_the_key(keyed_url: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": KEY}):
+        r = httpx.get(f"{keyed_url}/healthz", headers=headers)
+        assert r.status_code == 200 and r.json() == {"status": "ok"}, headers
+        assert "tiny-random-gpt2" not in r.text and "access-test" not in r.text
+    full = httpx.get(f"{keyed_url}/healthz", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert full["status"] == "ok" and full["model"] == "tiny-random-gpt2" and full["policy"] == "access-test"
+    assert {"served", "blocked", "waiting"} <= set(full)
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1.evil.example", "localhost.evil"])
+@pytest.mark.parametrize("host", [
+    "evil.example", "evil.example:80", "127.0.0.1.evil.example", "localhost.evil",
+    "localhost:evil.example", "[::1]evil.example", "127.0.0.1:evil", "localhost:", "localhost:0",
+    "localhost:65536", "localhost:+80", "localhost:80:80", "::1", "[::1", "[::1]:", "[::1]:x", "local host",
+    "[fe80::1%25lo]",
+])
 def test_a_foreign_host_header_is_rejected(keyed_url: str, host: str) -> None:
     """A page that DNS-rebinds its own name to 127.0.0.1 sends its own name as Host."""
     for path in ("/v1/models", "/healthz"):
@@ -112,6 +123,68 @@ def test_cors_stays_off(keyed_url: str) -> None:
     assert not any(h.lower().startswith("access-control-allow") for h in r.headers)
     r = httpx.get(f"{keyed_url}/v1/models", headers={"Origin": "https://evil.example", "Authorization": f"Bearer {KEY}"})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+def test_two_host_headers_are_refused(keyed_url: str) -> None:
+    """httpx will not send two Host headers, so a raw socket does; the second must not win."""
+    import socket
+
+    port = int(keyed_url.rsplit(":", 1)[1])
+    for hosts in ([f"localhost:{port}", "evil.example"], ["evil.example", f"localhost:{port}"],
+                  [f"localhost:{port}", f"localhost:{port}"]):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            head = "".join(f"Host: {h}\r\n" for h in hosts)
+            sock.sendall(f"GET /healthz HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+            status = sock.recv(64).decode("latin-1").split(" ")[1]
+        assert status in ("400", "421"), (hosts, status)
+
+
+def test_host_parsing_is_strict() -> None:
+    from audit.guard.access import parse_host
+
+    assert parse_host("LocalHost:8000") == "localhost" and parse_host("[::1]:80") == "::1"
+    assert parse_host("[::1]") == "::1" and parse_host("127.0.0.1:65535") == "127.0.0.1"
+    for bad in ("localhost:evil.example", "[::1]evil.example", "::1", "localhost:0", "a_b.example", None):
+        assert parse_host(bad) is None, bad
+
+
+@pytest.mark.parametrize("key", [
+    "a" * 40,                                 # one character repeated
+    " " * 16,                                 # whitespace only
+    f" {KEY} ",                               # padded: clients strip it, then no one gets in
+    f"{KEY[:16]} {KEY[16:]}",                 # inner space
+    KEY + "é",                                # not ASCII
+    KEY + "\x07",                             # a control character
+    "0123456789abcdef" * 2,                   # a run
+    "passwordpassword" * 3,                   # a pattern repeated
+    "Tr0ub4dor&3",                            # short
+])
+def test_weak_or_malformed_keys_are_refused(key: str) -> None:
+    from audit.core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"the API key (is |holds |has about)"):
+        AccessControl.for_bind("127.0.0.1", key)
+
+
+def test_random_keys_of_128_bits_or_more_are_accepted() -> None:
+    import secrets
+
+    from audit.guard.access import key_entropy_bits
+
+    # 256-bit keys (what the error's hint suggests) always pass; the estimate is conservative, so a
+    # key of exactly 128 random bits (token_hex(16)) may read lower when it happens to hold runs
+    for _ in range(50):
+        for key in (secrets.token_urlsafe(32), secrets.token_hex(32), secrets.token_urlsafe(24)):
+            assert key_entropy_bits(key) >= 128, key
+            assert AccessControl.for_bind("127.0.0.1", key).api_key == key
+
+
+def test_serve_refuses_a_weak_key_in_one_line() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "F_WEAK_KEY": "x" * 64}
+    cmd = [sys.executable, "-m", "audit", "serve", "--moderation-only", "--port", "8999", "--api-key-env", "F_WEAK_KEY"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "the key in F_WEAK_KEY is one character repeated" in r.stderr and "token_urlsafe(32)" in r.stderr
 
 
 def test_allow_host_extends_the_list_and_star_turns_it_off() -> None:

@@ -2,7 +2,9 @@
 /v1/moderations, /v1/models, /healthz) with the gated filter applied to every request.
 
 Access: ``--api-key-env VAR`` requires ``Authorization: Bearer <key>`` with the key read from the
-environment variable VAR (a key is never accepted on the command line). Requests whose Host header
+environment variable VAR (a key is never accepted on the command line); the key must be printable
+ASCII without whitespace, with at least 128 bits of estimated entropy (``secrets.token_urlsafe(32)``).
+``/healthz`` answers only ``{"status": "ok"}`` to a request without the key. Requests whose Host header
 is not the bound address, localhost or 127.0.0.1 (or an ``--allow-host``) get 421. No CORS.
 ``--moderation-only`` loads no model and serves only /v1/moderations (the policy's checks)."""
 
@@ -50,15 +52,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-concurrency >= 1, --max-queue >= 0, --timeout > 0, --max-body-bytes >= 256")
     import os
 
-    from audit.guard.access import AccessControl, is_loopback
+    from audit.guard.access import AccessControl, check_key, is_loopback
 
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise UsageError(f"--api-key-env {args.api_key_env}: that environment variable is not set or empty")
-        if len(api_key) < 16:
-            raise UsageError(f"the key in {args.api_key_env} is shorter than 16 characters; use a long random key")
+        check_key(api_key, f"the key in {args.api_key_env}")  # >= 128 bits estimated, printable ASCII
     if not is_loopback(args.host):
         sys.stderr.write(f"warning: binding {args.host}: the server is reachable from other machines\n")
         if api_key is None:

@@ -150,7 +150,9 @@ def create_app(
         return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
+    async def healthz(request: Request) -> dict[str, Any]:
+        if access is not None and not access.key_ok(request.headers.get("authorization")):
+            return {"status": "ok"}  # liveness only: nothing about the model, policy or traffic
         s = state["slots"]
         return {
             "status": "ok",
