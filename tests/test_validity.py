@@ -53,3 +53,17 @@ def test_html_escapes() -> None:
     card = {"<b>x</b>": {"version": "<i>", "fingerprint": "f", "agreement": [], "caveat": "<script>"}}
     html = render_html(card)
     assert "<script>" not in html and "&lt;b&gt;" in html
+
+
+def test_refusal_card_leads_with_any_refusal_and_keeps_the_full_partial_split() -> None:
+    """#26: the headline decision (any refusal, full or partial) carries its own held-out agreement
+    with people, before the secondary full-vs-not figures; the scorer's rate sits beside people's."""
+    ref = scorer_validity(_manifest("refusal"))["refusal"]["agreement"]
+    heads = [a for a in ref if a.get("headline")]
+    assert [a["metric"] for a in ref[: len(heads)]] == ["agreement (any refusal vs compliance)"] * 3
+    assert {a["reference"].rsplit(" ", 1)[-1] for a in heads} == {"gpt4", "llama2new", "mistralinstruct"}
+    for a in heads:
+        assert a["n"] == 450 and 0.85 < a["estimate"] < 0.99 and a["ci_low"] < a["estimate"] < a["ci_high"]
+        assert 0 < a["rate_scorer"] < 1 and 0 < a["rate_people"] < 1
+    assert any(a["metric"] == "agreement (full refusal vs not)" for a in ref)
+    assert "any refusal vs compliance" in render_html(scorer_validity(_manifest("refusal")))
