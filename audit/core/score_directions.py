@@ -27,6 +27,8 @@ SCORE_DIRECTIONS: dict[str, str] = {
     "factual_contains": "better",
     "factual_semantic": "better",
     "stereotype_preferred": "neutral",
+    "regard_logodds": "better",  # likelihood counterfactual suites (audit/suites/panel.py)
+    "negative_logodds": "worse",
     "refusal": "neutral",  # refusing is right on harmful prompts and wrong on safe ones
     "refusal_full": "neutral",
     "refusal_partial": "neutral",

@@ -13,6 +13,8 @@ from audit.models.base import ModelBackend, clean_completion
 from audit.run.work_units import WorkUnit
 from audit.scorers.base import PromptContext, Reference
 from audit.store.cache import GenerationCache, cache_key
+from audit.suites.answers import decision_scores
+from audit.suites.panel import panel_scores
 
 
 def unit_requests(unit: WorkUnit) -> list[GenRequest]:
@@ -98,16 +100,29 @@ def _likelihood(
 ) -> None:
     reqs: list[LoglikelihoodRequest] = []
     where: list[tuple[int, str]] = []
+    chat = bool(unit.params.get("chat"))
     for i, e in enumerate(unit.entries):
+        framed = None
+        if e.item.answer_prefix is not None:  # an answer frame (suites/answers.py): answers verbatim
+            framed, templated = model.answer_context(e.item.context, e.item.answer_prefix, chat)
+            extra[i]["chat_template"] = templated
         for name, option in e.item.options.items():
             ctx = e.item.context
             cont = option if not ctx else (option if option.startswith((" ", "\n")) else " " + option)
+            if framed is not None:
+                ctx, cont = framed, option
             reqs.append(LoglikelihoodRequest(context=ctx, continuation=cont))
             where.append((i, name))
     results = model.loglikelihood(reqs)
     for (i, name), res in zip(where, results, strict=True):
         scores[i][f"ll_{name}"] = res.logprob
         extra[i][f"ll_{name}_tokens"] = res.n_tokens
+    if unit.panel:
+        for sc in scores:
+            sc.update(panel_scores(sc))
+    for e, sc in zip(unit.entries, scores, strict=True):
+        if e.item.answer_prefix is not None:
+            sc.update(decision_scores(sc))
 
 
 def _prompt_class(attributes: dict[str, Any]) -> str | None:

@@ -63,6 +63,7 @@ class WorkUnit:
     seed: int
     scorers: list[str]
     entries: list[UnitEntry]
+    panel: bool = False  # a likelihood counterfactual unit: derive the panel scores (suites/panel.py)
 
 
 @dataclass
@@ -167,6 +168,7 @@ def plan_work(
                     seed=seed,
                     scorers=list(suite.scorers),
                     entries=entries[i : i + size],
+                    panel=suite.prompts.continuations is not None,
                 )
             )
     return units

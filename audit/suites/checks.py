@@ -161,6 +161,8 @@ def check_score_keys(suite: Suite, where: Where, items: list[Item]) -> None:
     """Every metric's score key must come from a scorer of the suite (when that is knowable)."""
     if suite.task == "likelihood":
         keys = {f"ll_{o}" for it in items for o in it.options}
+        if suite.prompts.continuations is not None:
+            keys |= set(suite.prompts.continuations.score_keys())
         if suite.prompts.answers is not None:
             keys.add("logit_yes")  # suites/answers.py
     else:

@@ -14,6 +14,7 @@ from audit.suites.cells import add_cell_attributes
 from audit.suites.checks import check_attributes, check_metrics, check_score_keys, referenced_attributes
 from audit.suites.data import load_data_items
 from audit.suites.expand import expand_templates
+from audit.suites.panel import attach_panel
 from audit.suites.schema import BUILTIN_SUITES_DIR, LoadedSuite, Suite
 from audit.suites.yamlsafe import Where, format_validation_error, read_yaml
 
@@ -78,10 +79,14 @@ def check_structure(suite: Suite, where: Where) -> None:
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise where.error(("prompts", "data", i, "name"), f"duplicate data source name '{name}'")
+    if suite.task == "likelihood" and suite.prompts.templates and suite.prompts.continuations is None:
+        raise where.error(
+            ("task",), "task 'likelihood' needs data files with options, or templates with 'prompts.continuations'"
+        )
     if suite.task != "likelihood" and suite.prompts.answers is not None:
         raise where.error(("prompts", "answers"), "'answers' need task: likelihood")
-    if suite.task == "likelihood" and suite.prompts.templates:
-        raise where.error(("task",), "task 'likelihood' needs data files with options, not templates")
+    if suite.task != "likelihood" and suite.prompts.continuations is not None:
+        raise where.error(("prompts", "continuations"), "'continuations' need task: likelihood")
     seen: set[str] = set()
     for i, t in enumerate(suite.prompts.templates):
         if t.id in seen:
@@ -108,6 +113,8 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
     notes: list[str] = []
     if suite.prompts.templates:
         items, notes = expand_templates(suite, where, hasher)
+        if suite.prompts.continuations is not None:
+            attach_panel(items, suite.prompts.continuations)
     else:
         items = load_data_items(suite, where, hasher)
         if suite.prompts.answers is not None:

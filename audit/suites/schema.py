@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from audit.core.errors import UsageError
 from audit.core.types import GenParams
 from audit.suites.answers import AnswerFrame
+from audit.suites.panel import Continuations
 
 PROBES_DIR = Path(__file__).resolve().parent.parent.parent / "probes"
 BUILTIN_SUITES_DIR = PROBES_DIR / "suites"
@@ -279,6 +280,7 @@ class PromptSource(_Strict):
     fields: DataFields | None = None
     filter: dict[str, list[str | int]] = Field(default_factory=dict)  # keep rows whose column is in list
     format: str | None = None
+    continuations: Continuations | None = None  # likelihood templates: the phrase panel (suites/panel.py)
     answers: AnswerFrame | None = None  # likelihood data: a yes/no answer frame (suites/answers.py)
 
     @field_validator("format")
@@ -288,6 +290,8 @@ class PromptSource(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> PromptSource:
+        if self.continuations is not None and not self.templates:
+            raise ValueError("'continuations' go with 'templates' (a likelihood counterfactual suite)")
         if self.answers is not None and not self.data:
             raise ValueError("'answers' go with 'data' (each row's prompt is the question)")
         if bool(self.templates) == bool(self.data):
