@@ -17,6 +17,7 @@ from audit.metrics.frame import Frame
 from audit.stats.intervals import is_constant, pairwise_gap
 from audit.stats.resampling import clean_float, gap_test_between_units, gap_test_within_sets, ratio
 from audit.summary.estimates import Pending, flag_constant
+from audit.summary.variance import comparison_variance
 
 MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
 
@@ -127,6 +128,9 @@ def group_entries(
                 flag_constant(entry["gap"], v[in_cmp])
             seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
             entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
+            split = comparison_variance(frame, in_cmp, values, groups, v)
+            if split:
+                entry["variance_split"] = split
             out.append(entry)
     return out
 
