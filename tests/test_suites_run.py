@@ -9,6 +9,7 @@ import pytest
 
 from audit.cli import main
 from audit.suites import load_suite
+from audit.summary.checks import interval_problems
 
 # suite -> (limit, score keys every record of it must carry)
 CASES = {
@@ -124,3 +125,5 @@ def test_every_builtin_suite_runs_on_the_embedded_model(tmp_path: Path) -> None:
             assert sum(bool(r["completion"].strip()) for r in rows) >= 0.8 * len(rows), name
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["suites"]) == set(CASES)
+    # one set per group: every interval still inside its range, no unflagged zero-width one
+    assert interval_problems(summary) == []

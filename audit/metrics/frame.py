@@ -31,9 +31,15 @@ class Frame:
     members of one counterfactual set therefore always fall in one cluster.
     """
 
-    def __init__(self, records: Sequence[Any], directions: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[Any],
+        directions: dict[str, str] | None = None,
+        ranges: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
         self.records = list(records)
         self.directions = dict(directions or {})  # score key -> higher_is, from the run's scorers
+        self.ranges = dict(ranges or {})  # score key -> (low, high), from the run's scorers
         self.n = len(self.records)
         self.attributes: list[dict[str, Any]] = [_get(r, "attributes") or {} for r in self.records]
         self.scores: list[dict[str, Any]] = [_get(r, "scores") or {} for r in self.records]
@@ -86,6 +92,15 @@ class Frame:
     def direction(self, key: str | None) -> str:
         """The score key's ``higher_is``: the run's scorers' declaration first (see score_direction)."""
         return score_direction(key, self.directions)
+
+    def score_range(self, key: str | None) -> tuple[float, float] | None:
+        """The score key's possible (low, high) as the run's scorers declared it; 0/1 for the
+        derived ``stereotype_preferred``; None when unknown."""
+        if key is None:
+            return None
+        if key in self.ranges:
+            return self.ranges[key]
+        return (0.0, 1.0) if key == "stereotype_preferred" else None
 
     def score_keys(self) -> list[str]:
         keys: dict[str, None] = {}
@@ -141,6 +156,10 @@ class Part:
     higher_is: str = "neutral"
     ideal: float | None = None
     scale: str = "0..1"
+    # how the summary computes the part's interval when its columns are not a plain share or mean
+    # (audit/summary/estimates.py kinds "rate", "mean", "rates_mean", "rates_diff", "icat", with
+    # their own per-cluster columns); None: from the metric (share, mean, else linearized t)
+    ci: dict[str, Any] | None = None
 
 
 

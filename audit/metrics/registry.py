@@ -188,10 +188,15 @@ def stereoset(frame: Frame, mask: np.ndarray, score: str | None, params: dict[st
         [frame.cluster_sum(ss, ok), frame.cluster_sum(lms, ok), frame.cluster_sum(np.ones(frame.n), ok)]
     )
     n = int(np.unique(frame.item[ok]).size)
+    share = np.column_stack([cols[:, 0] / 100.0, cols[:, 2]])  # SS as a share of 0/1 preferences
+    lms_share = np.column_stack([cols[:, 1] / 100.0, cols[:, 2]])  # LMS as a mean of 0, 0.5, 1
+    ss_ci = {"kind": "rate", "x": share, "a": 0.0, "b": 100.0}
+    icat_ci = {"kind": "icat", "ss": share, "lms": lms_share}
     return [
-        Part("ss", cols, lambda t: ratio(t, 0, 2), n, higher_is="neutral", ideal=50.0, scale="0..100"),
-        Part("lms", cols, lambda t: ratio(t, 1, 2), n, higher_is="better", ideal=100.0, scale="0..100"),
-        Part("icat", cols, _icat, n, higher_is="better", ideal=100.0, scale="0..100"),
+        Part("ss", cols, lambda t: ratio(t, 0, 2), n, higher_is="neutral", ideal=50.0, scale="0..100", ci=ss_ci),
+        Part("lms", cols, lambda t: ratio(t, 1, 2), n, higher_is="better", ideal=100.0, scale="0..100",
+             ci={"kind": "mean", "x": cols[:, 1:]}),
+        Part("icat", cols, _icat, n, higher_is="better", ideal=100.0, scale="0..100", ci=icat_ci),
     ]
 
 

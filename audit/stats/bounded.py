@@ -12,6 +12,9 @@ Card.
   group's mean and the overall mean, the mean of group means): the standard error of its
   first-order expansion, se² = n/(n − 1) · Σ_i (∇f · (x_i − T/n))², and f ± t(n − 1) · se. For a
   ratio it is exactly the cluster-robust t interval. The gradient is numerical.
+- ``icat_interval(ss, lms)``: StereoSet's ICAT = LMS · min(SS, 100 − SS) / 50 grows with LMS and
+  with min(SS, 100 − SS), so the product of their (1 + level)/2 intervals (LMS: bounded mean; SS:
+  Wilson) holds ICAT with at least the level (Bonferroni); conservative, inside 0..100.
 - ``clip(lo, hi, low, high)``: an interval cut to the range, and whether it was cut.
 
 Limits: both need 2 clusters (else no interval); a figure with no observed variance gets a
@@ -27,7 +30,10 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from audit.stats.rates import wilson_cluster
+
 BOUNDED_METHOD = "Wilson-type interval for a bounded mean (effective n = p(1 − p)/se², cluster-robust se, t on clusters − 1 df)"
+ICAT_METHOD = "product of the 97.5% intervals of LMS (bounded mean) and min(SS, 100 − SS)/50 (Wilson), Bonferroni"
 DELTA_METHOD = "linearized cluster t (delta method, cluster-robust se, t on clusters − 1 df)"
 
 _NAN = {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "se": math.nan}
@@ -103,6 +109,22 @@ def delta_cluster_t(x: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], level
 
 def clip(lo: float, hi: float, low: float | None, high: float | None) -> tuple[float, float, bool]:
     """(lo, hi) cut to [low, high] (None: unbounded on that side), and whether anything was cut."""
-    new_lo = lo if low is None or not math.isfinite(lo) else max(lo, low)
-    new_hi = hi if high is None or not math.isfinite(hi) else min(hi, high)
-    return new_lo, new_hi, (new_lo != lo) or (new_hi != hi)
+    cut_lo = low is not None and math.isfinite(lo) and lo < low
+    cut_hi = high is not None and math.isfinite(hi) and hi > high
+    return (low if cut_lo else lo), (high if cut_hi else hi), bool(cut_lo or cut_hi)
+
+
+def icat_interval(ss: np.ndarray, lms: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """ICAT (0..100) bounds from per-cluster [SS successes, count] and [LMS sum in 0..1, count]."""
+    half = 1 - (1 - level) / 2
+    s = wilson_cluster(ss[:, 0], ss[:, 1], half)
+    lm = bounded_mean(lms[:, 0], lms[:, 1], 0.0, 1.0, level=half)
+    if not all(math.isfinite(v) for v in (s["ci_low"], s["ci_high"], lm["ci_low"], lm["ci_high"])):
+        return math.nan, math.nan
+
+    def g(p: float) -> float:
+        return 2.0 * min(p, 1.0 - p)
+
+    g_lo = min(g(s["ci_low"]), g(s["ci_high"]))
+    g_hi = 1.0 if s["ci_low"] <= 0.5 <= s["ci_high"] else max(g(s["ci_low"]), g(s["ci_high"]))
+    return 100.0 * lm["ci_low"] * g_lo, 100.0 * lm["ci_high"] * g_hi

@@ -14,9 +14,10 @@ import numpy as np
 
 from audit.gates.evaluate import MIN_CLUSTERS_WARN, StatsSettings
 from audit.metrics.frame import Frame
+from audit.stats.bounded import clip
 from audit.stats.intervals import is_constant, pairwise_gap
 from audit.stats.resampling import clean_float, gap_test_between_units, gap_test_within_sets, ratio
-from audit.summary.estimates import Pending, flag_constant
+from audit.summary.estimates import ZERO_WIDTH, Pending, flag_constant, flag_zero_width
 from audit.summary.variance import comparison_variance
 
 MAX_GROUPS = 50  # attributes with more distinct values are not compared group by group
@@ -111,21 +112,27 @@ def group_entries(
                 "gap": {},
                 "vs_overall": {},
             }
-            kind = "proportion" if _is_binary(v[in_cmp]) else "mean"
+            binary = _is_binary(v[in_cmp])
+            kind = "proportion" if binary else "mean"
+            rng = frame.score_range(key) or ((0.0, 1.0) if binary else None)
+            spread = None if rng is None else rng[1] - rng[0]
+            diff_range = None if spread is None else (-spread, spread)
             constant = is_constant(v[in_cmp])
             for gi, g in enumerate(groups):
                 cell = {"n": ns[gi]}
-                pending.add(cell, cols[gi], ratio, kind)
+                pending.add(cell, cols[gi], ratio, kind, value_range=rng)
                 entry["by_group"][g] = cell
                 diff: dict[str, Any] = {}
-                pending.add(diff, columns, _vs_overall_fn(gi, len(groups)))
+                pending.add(diff, columns, _vs_overall_fn(gi, len(groups)), value_range=diff_range)
                 entry["vs_overall"][g] = diff
-            pending.add(entry["overall"], c_all, ratio, kind)
+            pending.add(entry["overall"], c_all, ratio, kind, value_range=rng)
             entry["mean_of_groups"] = {"n": n_all}  # the unweighted mean of the group means (charts' line)
-            pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)))
-            entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level))
+            pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)), value_range=rng)
+            entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level, spread))
             if constant:
                 flag_constant(entry["gap"], v[in_cmp])
+            elif entry["gap"].get("ci_low") is not None and entry["gap"]["ci_high"] - entry["gap"]["ci_low"] <= ZERO_WIDTH:
+                flag_zero_width(entry["gap"], entry["gap"]["n_clusters"])
             seed = stats.seed + zlib.crc32(f"gap/{label}/{key}".encode())
             entry["gap"].update(_gap_test(frame, in_cmp, values, groups, v, stats.permutations, seed))
             split = comparison_variance(frame, in_cmp, values, groups, v)
@@ -168,10 +175,17 @@ def _prompt_totals(
 
 
 def _honest_gap(
-    frame: Frame, in_cmp: np.ndarray, values: np.ndarray, groups: list[str], v: np.ndarray, level: float
+    frame: Frame,
+    in_cmp: np.ndarray,
+    values: np.ndarray,
+    groups: list[str],
+    v: np.ndarray,
+    level: float,
+    spread: float | None = None,
 ) -> dict[str, Any]:
     """The gap as the largest pairwise difference, with intervals that can include 0
-    (audit/stats/intervals.py ``pairwise_gap``)."""
+    (audit/stats/intervals.py ``pairwise_gap``), cut to [0, high − low] of the score (``spread``)
+    and each pair's difference to [−spread, spread]."""
     sel = in_cmp & np.isfinite(v)
     pair = frame.attr("pair_id")
     if frame.has_pairs and all(p is not None for p in pair[sel]):
@@ -182,12 +196,31 @@ def _honest_gap(
         sums, counts, labels = _prompt_totals(frame, sel, values, groups, v)
         res = pairwise_gap(groups, level, sums=sums, counts=counts, labels=labels)
         n_clusters = int(sums.size)
+    method = res.get("interval", "no pair with 2 or more clusters")
+    cut_any = False
+    if spread is not None:
+        res["ci_low"], res["ci_high"], cut_any = clip(res["ci_low"], res["ci_high"], 0.0, spread)
+        for p in res["pairs"]:
+            p["ci_low"], p["ci_high"], cut = clip(p["ci_low"], p["ci_high"], -spread, spread)
+            cut_any = cut_any or cut
+        if cut_any:
+            method += f"; clipped to the range 0..{spread:g} (pairs to ±{spread:g})"
     out: dict[str, Any] = {k: clean_float(res[k]) for k in ("estimate", "ci_low", "ci_high")}
     out["n_clusters"] = n_clusters
-    out["method"] = res.get("interval", "no pair with 2 or more clusters")
+    out["method"] = method
+    if spread is not None:
+        out["range"] = [0.0, clean_float(spread)]
     out["pairs"] = [
         {**p, **{k: clean_float(p[k]) for k in ("diff", "se", "ci_low", "ci_high")}} for p in res["pairs"]
     ]
+    for p in out["pairs"]:
+        if p["ci_low"] is not None and p["ci_high"] - p["ci_low"] <= ZERO_WIDTH * max(1.0, abs(p["diff"] or 0.0)):
+            flag_zero_width(p, int(p.get("n") or 0))
+            # the gap's verdict would rest on a pair that looks certain without evidence
+            out.setdefault("uninformative", True)
+            out.setdefault("uninformative_reason", (
+                f"the difference {p['a']} − {p['b']} has no observed variance across {p.get('n')} clusters "
+                "(a zero-width interval is no evidence of a precise value)"))
     if n_clusters < MIN_CLUSTERS_WARN and out["ci_low"] is not None:
         out["warnings"] = [f"CI from only {n_clusters} clusters (fewer than {MIN_CLUSTERS_WARN}): it may under-cover"]
     return out

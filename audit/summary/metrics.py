@@ -48,8 +48,13 @@ def derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None:
 
 
 def metric_entries(
-    frame: Frame, specs: list[dict[str, Any]], pending: Pending, method: str, protocol: str
+    frame: Frame, specs: list[dict[str, Any]], pending: Pending, protocol: str, legacy_protocol: str | None = None
 ) -> list[dict[str, Any]]:
+    """Every declared metric's entries (and its ``by`` cells), their intervals registered in
+    ``pending``. The old call ``(frame, specs, pending, method, protocol)`` still works: each
+    figure now names its own method, so the method argument is ignored."""
+    if legacy_protocol is not None:
+        protocol = legacy_protocol
     entries: list[dict[str, Any]] = []
     for spec in specs:
         label = spec.get("name") or spec["metric"]
@@ -94,7 +99,6 @@ def metric_entries(
                 "ci_high": None,
                 "n": part.n,
                 "ci_level": pending.level,
-                "method": method,
                 "higher_is": part.higher_is,
                 "ideal": part.ideal,
                 "scale": part.scale,
@@ -105,7 +109,8 @@ def metric_entries(
             kind, scale = _kind(spec["metric"], part)
             if spec["metric"] == "mean" and kind == "mean" and base["score"]:
                 flag_constant(entry, frame.score(base["score"]))
-            pending.add(entry, part.columns, part.fn, kind, scale)
+            value_range = part_range(frame, spec["metric"], part, base["score"])
+            pending.add(entry, part.columns, part.fn, kind, scale, value_range, part.ci)
             by: dict[str, dict[str, Any]] = {}
             for (attr, v), bparts in by_parts.items():
                 if bparts[i].n == 0:  # a group this metric's data never holds (StereoSet's types in CrowS-Pairs)
@@ -113,7 +118,8 @@ def metric_entries(
                 cell: dict[str, Any] = {"n": bparts[i].n}
                 if bparts[i].extra:
                     cell["extra"] = {k: clean_float(x) for k, x in bparts[i].extra.items()}
-                pending.add(cell, bparts[i].columns, bparts[i].fn, *_kind(spec["metric"], bparts[i]))
+                pending.add(cell, bparts[i].columns, bparts[i].fn, *_kind(spec["metric"], bparts[i]),
+                            part_range(frame, spec["metric"], bparts[i], base["score"]), bparts[i].ci)
                 by.setdefault(attr, {})[v] = cell
             if by:
                 entry["by"] = by
@@ -122,9 +128,23 @@ def metric_entries(
 
 
 def _kind(metric_name: str, part: Any) -> tuple[str, float]:
-    """How a metric part's CI is computed: Wilson for shares, t for plain means, else bootstrap."""
+    """How a metric part's CI is computed (audit/summary/estimates.py): the part's own ``ci`` kind,
+    else Wilson for shares, the bounded-mean interval for plain means, else linearized t."""
+    if part.ci is not None:
+        return str(part.ci["kind"]), 1.0
     if part.fn is not ratio or np.asarray(part.columns).shape[1] != 2:
-        return "bootstrap", 1.0
+        return "smooth", 1.0
     if metric_name in PROPORTION_METRICS:
         return "proportion", 100.0 if part.scale == "0..100" else 1.0
     return "mean", 1.0
+
+
+SCALES = {"0..1": (0.0, 1.0), "0..100": (0.0, 100.0), "-1..1": (-1.0, 1.0)}
+
+
+def part_range(frame: Frame, metric_name: str, part: Any, score: str | None) -> tuple[float, float] | None:
+    """The range a metric part can take: the score's declared range for a mean (and an expected
+    maximum) of a score, else from the part's definition (``scale``)."""
+    if part.scale == "score" or metric_name == "expected_max_toxicity":
+        return frame.score_range(score) or SCALES.get(part.scale)
+    return SCALES.get(part.scale)

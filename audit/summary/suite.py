@@ -1,9 +1,9 @@
 """One suite's summary: ``summarize_suite`` computes, from the suite's records, every declared
 metric (overall and per ``by`` attribute), per-group comparisons of every score (per-group value,
 overall, gap, each group versus overall), paired permutation tests on counterfactual pairs with
-Holm correction and Cohen's dz, and the worst examples. All CIs come from one seeded cluster
-bootstrap per suite (``audit.stats.resampling.ColumnBank``), so figures are reproducible and mutually
-consistent. ``protocol_of`` is the generation protocol every figure quotes.
+Holm correction and Cohen's dz, and the worst examples. Every CI is closed-form over the clusters
+(``audit/summary/estimates.py`` says which method each kind of figure gets), inside the figure's
+range, so figures are reproducible. ``protocol_of`` is the generation protocol every figure quotes.
 
 The parts live in ``summary_metrics`` (metrics), ``summary_groups`` (group comparisons and gaps),
 ``summary_paired`` (paired tests) and ``summary_estimates`` (the deferred CIs).
@@ -11,16 +11,16 @@ The parts live in ``summary_metrics`` (metrics), ``summary_groups`` (group compa
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from audit.core.score_directions import scorer_directions
+from audit.core.score_ranges import scorer_ranges
 from audit.gates.evaluate import StatsSettings
 from audit.metrics.frame import Frame
-from audit.stats.resampling import ColumnBank, clean_float
+from audit.stats.resampling import clean_float
 from audit.summary.attacks import attack_section, has_attacks, is_attack_spec, split_records
 from audit.summary.estimates import Pending
 from audit.summary.groups import finish_gaps, group_comparisons, group_entries, group_score_keys
@@ -28,6 +28,11 @@ from audit.summary.metrics import default_metric_specs, derive_likelihood_scores
 from audit.summary.paired import paired_tests
 
 N_WORST = 5
+# what each figure of a group comparison uses (each figure also names its own ``method``)
+GROUP_METHODS = (
+    "by_group/overall: Wilson (0/1 scores) or bounded-mean interval (cluster-robust se); "
+    "gap: pairwise t; vs_overall, mean_of_groups: linearized cluster t; resampling unit: clusters"
+)
 
 
 def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +102,8 @@ def summarize_suite(
     stats: StatsSettings,
 ) -> dict[str, Any]:
     plain_records, attack_records = split_records(records) if has_attacks(records) else (records, [])
-    frame = Frame(plain_records, scorer_directions(manifest))  # every figure but the attack ones: plain prompts
+    # every figure but the attack ones: plain prompts
+    frame = Frame(plain_records, scorer_directions(manifest), scorer_ranges(manifest))
     protocol = protocol_of(suite_manifest, manifest)
     task = suite_manifest.get("task", "generate")
     specs = list(suite_manifest.get("metrics") or []) or default_metric_specs(frame, task)
@@ -106,10 +112,8 @@ def summarize_suite(
     if task == "likelihood":
         derive_likelihood_scores(frame, specs)
     unit = "counterfactual sets" if frame.has_pairs else "prompts"
-    method = f"bootstrap ({stats.resamples}, percentile, resampling {unit})"
-    bank = ColumnBank(frame.n_clusters)
-    pending = Pending(bank, stats.ci_level)
-    metrics = metric_entries(frame, specs, pending, method, protocol["text"])
+    pending = Pending(stats.ci_level)
+    metrics = metric_entries(frame, specs, pending, protocol["text"])
     keys = group_score_keys(frame)
     if (
         task == "likelihood"
@@ -119,11 +123,10 @@ def summarize_suite(
         keys.append("stereotype_preferred")
     comparisons = group_comparisons(frame, suite_manifest.get("group_attributes") or [])
     groups = group_entries(frame, comparisons, keys, pending, stats)
-    bank.run(stats.resamples, stats.seed + zlib.crc32(suite_id.encode()))
     pending.fill()
     finish_gaps(groups)
     for g in groups:
-        g["method"] = method
+        g["method"] = GROUP_METHODS
         g["protocol"] = protocol["text"]
     tests = paired_tests(frame, comparisons, keys, stats)
     for t in tests:
@@ -154,12 +157,9 @@ def _attacks(suite_id: str, records: list[Any], specs: list[dict[str, Any]], man
     ``attacks`` section (audit/summary/attacks.py)."""
     if not records:
         return {}
-    frame = Frame(records, scorer_directions(manifest))
-    bank = ColumnBank(frame.n_clusters)
-    pending = Pending(bank, stats.ci_level)
-    method = f"bootstrap ({stats.resamples}, percentile, resampling prompts with their attacked versions)"
-    entries = metric_entries(frame, specs, pending, method, protocol)
-    bank.run(stats.resamples, stats.seed + zlib.crc32(f"{suite_id}+attacks".encode()))
+    frame = Frame(records, scorer_directions(manifest), scorer_ranges(manifest))
+    pending = Pending(stats.ci_level)
+    entries = metric_entries(frame, specs, pending, protocol)
     pending.fill()
     metrics.extend(entries)
     return {"attacks": attack_section(frame, entries, stats.ci_level, protocol)}
