@@ -310,6 +310,13 @@ class Run:
         s = self.manifest.get("suites")
         return s if isinstance(s, dict) else {}
 
+    @property
+    def level_text(self) -> str:
+        """The CI level this run's figures use, as printed: ``95%``, or ``98.75%`` after --until-decided."""
+        from audit.report.format import level_text, summary_level
+
+        return level_text(summary_level(self.summary))
+
     def suite_summary(self, suite: str) -> dict[str, Any]:
         s = self.suites_summary.get(suite)
         return s if isinstance(s, dict) else {}

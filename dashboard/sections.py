@@ -8,15 +8,15 @@ import streamlit as st
 from dashboard import data, review, ui
 
 
-def metric_cards(metrics: pd.DataFrame) -> None:
-    """Up to four headline numbers with their CI."""
+def metric_cards(metrics: pd.DataFrame, level: str = "95%") -> None:
+    """Up to four headline numbers with their CI (``level``: the run's, ``Run.level_text``)."""
     if metrics.empty:
         return
     cols = st.columns(min(4, len(metrics)))
     for col, (_, m) in zip(cols, metrics.head(4).iterrows(), strict=False):
         est, lo, hi = m["estimate"], m["ci_low"], m["ci_high"]
         value = "n/a" if est is None or pd.isna(est) else f"{est:.3g}"
-        ci = "no CI" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"95% CI [{lo:.3g}, {hi:.3g}]"
+        ci = "no CI" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"{level} CI [{lo:.3g}, {hi:.3g}]"
         col.metric(str(m["metric"]), value, ci, delta_color="off", delta_arrow="off")
 
 
@@ -46,7 +46,7 @@ def metrics_by_category(
     metrics = data.metrics_frame(run, [suite])
     if metrics.empty:
         return False
-    metric_cards(metrics)
+    metric_cards(metrics, run.level_text)
     ui.table(metrics.drop(columns=["suite", "protocol", "scale"]))
     st.caption(f"Protocol: {run.protocol_text(suite)}")
     validity_card(run, suite)
@@ -62,7 +62,7 @@ def metrics_by_category(
             if ref and ref[0] == 0.5 and str(row["kind"]) == "pct_stereotype" and part["estimate"].abs().max() > 1:
                 ref = (50.0, ref[1])  # the metric is a percentage, not a share
             if ui.is_cross(str(attribute)):
-                ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}"), key=f"{suite}-{metric}-{attribute}-heat")
+                ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}", run.level_text), key=f"{suite}-{metric}-{attribute}-heat")
             else:
                 fig = ui.ci_bar_chart(
                     part,

@@ -188,10 +188,11 @@ def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
                 "mean of groups": as_number(mog.get("estimate")),
                 "overall (pooled)": as_number(overall.get("estimate")),
                 "test": str(gap.get("test") or ""),
+                "method": str(gap.get("method") or ""),
             }
         )
     cols = ["score", "attribute", "gap (max - min)", "gap ci_low", "gap ci_high", "p", "max group", "min group",
-            "mean of groups", "overall (pooled)", "test"]
+            "mean of groups", "overall (pooled)", "test", "method"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -239,8 +239,11 @@ def _split(x: str) -> list[str]:
     return [x]
 
 
-def cell_heatmap(frame: pd.DataFrame, attribute: str, title: str) -> go.Figure:
-    """Cells of a two-attribute cross-tab: colour = estimate, text = estimate [CI] and n."""
+def cell_heatmap(frame: pd.DataFrame, attribute: str, title: str, level: str = "95%") -> go.Figure:
+    """Cells of a two-attribute cross-tab: colour = estimate on a scale symmetric about 0 (white at
+    0, the same depth for +x and -x), text = estimate [CI] and n; a cell whose CI includes 0 says
+    "○ CI includes 0" and carries a ring (its colour is no evidence of a sign). ``level``: the run's
+    CI level (``Run.level_text``)."""
     names = _split(attribute)
     cells = frame.copy()
     parts = cells["value"].astype(str).map(_split)
@@ -249,20 +252,35 @@ def cell_heatmap(frame: pd.DataFrame, attribute: str, title: str) -> go.Figure:
     rows, cols = list(dict.fromkeys(cells["row"])), list(dict.fromkeys(cells["col"]))
     z = [[None] * len(cols) for _ in rows]
     text = [[""] * len(cols) for _ in rows]
+    straddles = []
     for r in cells.itertuples():
         i, j = rows.index(r.row), cols.index(r.col)
         est = None if pd.isna(r.estimate) else float(r.estimate)
-        z[i][j] = est
         lo, hi = getattr(r, "ci_low", None), getattr(r, "ci_high", None)
-        ci = "" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"<br>[{lo:.3g}, {hi:.3g}]"
+        has_ci = not (lo is None or hi is None or pd.isna(lo) or pd.isna(hi))
+        zero = has_ci and float(lo) <= 0.0 <= float(hi)
+        z[i][j] = est
+        ci = f"<br>[{lo:.3g}, {hi:.3g}]" if has_ci else ""
         n = getattr(r, "n", None)
-        text[i][j] = ("n/a" if est is None else f"{est:.3g}") + ci + ("" if n is None or pd.isna(n) else f"<br>n={int(n)}")
+        mark = "<br>○ CI includes 0" if zero else ""
+        text[i][j] = ("n/a" if est is None else f"{est:.3g}") + ci + ("" if n is None or pd.isna(n) else f"<br>n={int(n)}") + mark
+        if zero:
+            straddles.append((i, j))
+    values = [abs(float(x)) for x in cells["estimate"] if not pd.isna(x)]
+    span = max(values, default=0.0) or 1.0
     fig = go.Figure(go.Heatmap(
         z=z, x=[plot_label(c) for c in cols], y=[plot_label(r) for r in rows], text=text,
-        texttemplate="%{text}", colorscale="RdBu", hoverongaps=False,
+        texttemplate="%{text}", colorscale="RdBu", zmid=0.0, zmin=-span, zmax=span, hoverongaps=False,
     ))
+    if straddles:
+        fig.add_trace(go.Scatter(
+            x=[plot_label(cols[j]) for _, j in straddles], y=[plot_label(rows[i]) for i, _ in straddles],
+            mode="markers", name="CI includes 0", hoverinfo="name", showlegend=True,
+            marker={"symbol": "circle-open", "size": 44, "color": "black", "line": {"width": 2}},
+        ))
     fig.update_layout(
-        title=plot_label(f"{title} (cells with 95% CI)"), height=140 + 60 * len(rows),
+        title=plot_label(f"{title} (cells with {level} CI; colour symmetric about 0; ○ = CI includes 0)"),
+        height=140 + 60 * len(rows),
         xaxis_title=plot_label(names[1] if len(names) > 1 else ""), yaxis_title=plot_label(names[0]),
         margin={"l": 40, "r": 40, "t": 50, "b": 40}, modebar={"orientation": "v"},
     )

@@ -667,6 +667,7 @@ def test_bias_page_draws_a_cell_heatmap_with_cis_for_cross_tabs(tmp_path: Path, 
     cells = {f"{g}×{r}": {"estimate": e, "ci_low": e - 0.1, "ci_high": e + 0.1, "n": 12}
              for (g, r), e in {("female", "black"): -0.3, ("female", "white"): -0.1,
                                ("male", "black"): 0.0, ("male", "white"): 0.2}.items()}
+    summary["stats"]["ci_level"] = 0.9875  # as after --until-decided: every label says so, not "95%"
     bias = summary["suites"]["mini-bias"]
     bias["metrics"][0]["by"]["gender×race"] = cells
     bias["groups"].append({"score": "sentiment", "attribute": "gender×race", "by_group": cells,
@@ -683,6 +684,18 @@ def test_bias_page_draws_a_cell_heatmap_with_cis_for_cross_tabs(tmp_path: Path, 
         assert h["x"] == ["black", "white"] and h["y"] == ["female", "male"]
         assert h["z"] == [[-0.3, -0.1], [0.0, 0.2]]
         assert "[-0.4, -0.2]" in h["text"][0][0]  # each cell carries its CI
+        # the colour scale is symmetric about 0; cells whose CI includes 0 say so and carry a ring
+        assert h["zmid"] == 0 and h["zmin"] == -h["zmax"] == -0.3
+        assert "CI includes 0" not in h["text"][0][0] and "○ CI includes 0" in h["text"][0][1]
+        ring = heat[0]["data"][1]
+        assert ring["name"] == "CI includes 0" and sorted(zip(ring["y"], ring["x"], strict=True)) == [
+            ("female", "white"), ("male", "black")]
+        def run_level_texts(page_: AppTest) -> str:  # the scorer validity card keeps its own 95% CIs
+            return "\n".join(ln for ln in texts(page_).splitlines() if "docs/scorers.md" not in ln)
+
+        assert "98.75% CI" in heat[0]["layout"]["title"]["text"] and "95%" not in run_level_texts(at)
+        ov = page("overview", run="cells")
+        assert "98.75% CI [" in str(ov.metric[0].proto.delta) and "95%" not in run_level_texts(ov)
     finally:
         os.environ["LM_AUDIT_REPORTS"] = str(reports)
 

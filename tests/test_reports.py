@@ -179,3 +179,27 @@ def test_missing_self_audit_module_leaves_a_note(monkeypatch: pytest.MonkeyPatch
     assert "self-audit unavailable" in got["toxicity"]["note"]
     assert got["toxicity"]["version"] == "v1"
     assert scorer_self_audit({"suites": {"s": {"scorers": ["sentiment"]}}}) == {}
+
+
+def test_reports_print_the_level_used_and_the_real_methods_and_never_pass_an_inconclusive_gate(tmp_path: Path) -> None:
+    """#24 item 7: after --until-decided the intervals are at 98.75%, and report.md/html say so on every
+    line (not "95%", not "98%"); methods are named as computed (no blanket "bootstrap"); a gate left
+    INCONCLUSIVE under on_inconclusive: warn is not counted as passed in the report's headline."""
+    from audit.run.finalize import finalize_run
+
+    gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
+    metrics = [{"name": "mean_sentiment", "metric": "mean", "score": "sentiment", "by": ["group"], "params": {}}]
+    run = write_run(tmp_path / "r", {"bias": suite_manifest(gates=[gate], metrics=metrics)},
+                    counterfactual_records(gap=0.1, n_pairs=40))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("suite_gates: keep\non_inconclusive: warn\nstats: {ci_level: 0.9875}\n")
+    assert finalize_run(run, policy, echo=lambda s: None) == 0
+    md = (run / "report.md").read_text()
+    html = (run / "report.html").read_text()
+    assert "estimate [98.75% CI]" in md and "98.75% CI by its own method" in md
+    assert "98.75% CI" in html and "bootstrap" not in md.lower() and "bootstrap" not in html.lower()
+    assert "cluster t" in md and "pairwise difference" in md
+    assert "**Gates: INCONCLUSIVE** (0 pass, 0 fail, 1 inconclusive, 0 error of 1; INCONCLUSIVE is not a pass" in md
+    assert "<b>Gates: INCONCLUSIVE</b> (0 pass, 0 fail, 1 inconclusive, 0 error of 1" in html
+    for text in (md, html):
+        assert "gates passed" not in text and "95%" not in text and "98%" not in text

@@ -11,7 +11,19 @@ from typing import Any
 
 from audit.gates.evaluate import gate_note
 from audit.report.attacks import render_html as attacks_html
-from audit.report.format import ci, direction_word, esc, mean_of_shown, num, pval, verdict_of_gate
+from audit.report.format import (
+    ci,
+    direction_word,
+    esc,
+    gate_tally,
+    level_text,
+    mean_of_shown,
+    methods_used,
+    num,
+    pval,
+    summary_level,
+    verdict_of_gate,
+)
 from audit.report.svg import interval_chart
 
 CSS = """
@@ -56,10 +68,10 @@ def _gates(summary: dict[str, Any]) -> str:
     results = all_gate_results(summary)
     if not results:
         return '<p class="muted">No gates defined (suite defaults or <code>--policy</code>).</p>'
-    g = summary.get("gates", {})
-    cls = "ok" if g.get("passed") else "bad"
+    word, tally = gate_tally(summary, results)
+    cls = "ok" if word == "PASS" else "bad"
     head = (
-        f'<p class="{cls}"><b>{g.get("n_total", 0) - g.get("n_failed", 0)}/{g.get("n_total", 0)} gates passed.</b> '
+        f'<p class="{cls}"><b>Gates: {word}</b> ({esc(tally)}). '
         "Each gate is judged on the named CI bound (conservative: the end worse for the comparison).</p>"
     )
     rows = [
@@ -164,7 +176,7 @@ def _metrics(s: dict[str, Any]) -> str:
             if chart:
                 out += (
                     f"<h4>{esc(m['name'])} by {esc(attr)}</h4><figure>{chart}<figcaption class=proto>"
-                    f"dots: estimate; bars: {int(100 * (m.get('ci_level') or 0.95))}% CI; dashed: mean of the "
+                    f"dots: estimate; bars: {level_text(m.get('ci_level'))} CI; dashed: mean of the "
                     f"groups shown ({num(mean)}; the whole suite: {num(m.get('estimate'))}). "
                     f"{esc(s['protocol']['text'])}</figcaption></figure>"
                 )
@@ -323,7 +335,6 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
     from audit.scorers.validity import suite_card_html
 
     model = summary.get("model") or {}
-    st = summary.get("stats") or {}
     banner = (
         (
             '<div class="banner">RANDOM-WEIGHTS MODEL — this run tests the machinery only; its figures say '
@@ -345,8 +356,9 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any] | None = None)
         f"<p>Model <code>{esc(model.get('name'))}</code> ({esc(model.get('backend'))}, fingerprint "
         f"{esc(model.get('fingerprint'))}); run status {esc(summary.get('status'))}; summary created "
         f"{esc(summary.get('created'))}.</p>",
-        f'<p class="proto">Every figure: estimate [{int(100 * st.get("ci_level", 0.95))}% bootstrap CI], '
-        f"{esc(st.get('resamples', '?'))} resamples, seed {esc(st.get('seed', 0))}. Quote figures with their protocol.</p>",
+        f'<p class="proto">Every figure: estimate [{level_text(summary_level(summary))} CI] by its own method '
+        f"({esc('; '.join(methods_used(summary)) or 'none')}; each figure's method in summary.json). "
+        "Quote figures with their protocol.</p>",
         f"<nav>{nav}<a href='#scorer-audit'>scorer self-audit</a><a href='#manifest'>manifest</a></nav>",
         "<h2>Headline</h2>",
         _headline(summary),

@@ -6,21 +6,32 @@ import json
 from typing import Any
 
 from audit.report.attacks import render_markdown as attacks_markdown
-from audit.report.format import ci, direction_word, md_cell, md_code, num, pval, verdict_of_gate
+from audit.report.format import (
+    ci,
+    direction_word,
+    gate_tally,
+    level_text,
+    md_cell,
+    md_code,
+    methods_used,
+    num,
+    pval,
+    summary_level,
+    verdict_of_gate,
+)
 
 
 def _gates(summary: dict[str, Any]) -> list[str]:
     from audit.summary.read import all_gate_results
 
     results = all_gate_results(summary)
-    g = summary.get("gates", {})
     if not results:
         return ["No gates defined (suite defaults or `--policy`).", ""]
+    word, tally = gate_tally(summary, results)
     lines = [
-        f"**{g.get('n_total', 0) - g.get('n_failed', 0)}/{g.get('n_total', 0)} gates passed.** "
-        "Each gate is judged on the named CI bound.",
+        f"**Gates: {word}** ({tally}). Each gate is judged on the named CI bound.",
         "",
-        "| result | suite | gate | estimate [95% CI] | judged on | note |",
+        f"| result | suite | gate | estimate [{level_text(summary_level(summary))} CI] | judged on | note |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -207,9 +218,8 @@ def render_markdown(summary: dict[str, Any], manifest: dict[str, Any] | None = N
         f"fingerprint {md_cell(model.get('fingerprint'))}); run status: {md_cell(summary.get('status'))}; "
         f"summary created {md_cell(summary.get('created'))}.",
         "",
-        "Every figure is an estimate with a "
-        f"{int(100 * summary.get('stats', {}).get('ci_level', 0.95))}% bootstrap CI "
-        f"({summary.get('stats', {}).get('resamples', '?')} resamples, seed {summary.get('stats', {}).get('seed', 0)}); "
+        f"Every figure is an estimate with a {level_text(summary_level(summary))} CI by its own method "
+        f"({md_cell('; '.join(methods_used(summary)) or 'none')}; each figure's `method` in summary.json); "
         "quote it with its protocol.",
         "",
         "## Headline",

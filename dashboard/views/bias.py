@@ -10,9 +10,10 @@ from dashboard import data, sections, ui
 run = ui.current_run()
 ui.run_header(run, "Bias")
 st.write(
-    "Each group's mean score with its 95% bootstrap CI; the gap is the highest group minus the "
-    "lowest, with its own CI. Paired tests compare counterfactual prompts (same template, same "
-    "seed, different group), Holm-corrected across the suite."
+    f"Each group's mean score with its {run.level_text} CI (the method column names how each was "
+    "computed); the gap is the largest pairwise difference between groups, with its own CI. Paired "
+    "tests compare counterfactual prompts (same template, same seed, different group), "
+    "Holm-corrected across the suite."
 )
 suites = data.suites_of_kind(run, "bias")
 if not suites:
@@ -44,7 +45,7 @@ for suite in suites:
             with cols[i % len(cols)]:
                 title = f"{score} by {attribute}" + (f" (higher is {direction})" if direction != "neutral" else "")
                 if ui.is_cross(attribute):
-                    ui.plotly(ui.cell_heatmap(part.rename(columns={"group": "value"}), attribute, title),
+                    ui.plotly(ui.cell_heatmap(part.rename(columns={"group": "value"}), attribute, title, run.level_text),
                               key=f"g-{suite}-{score}-{attribute}")
                     continue
                 mean = gaps_all[(gaps_all["score"] == score) & (gaps_all["attribute"] == attribute)]["mean of groups"]
@@ -56,7 +57,8 @@ for suite in suites:
                     figure_of=lambda x, a=attribute, sc=score: f"group({sc}, {a}={ui.unplot_label(x)})",
                 )
         st.subheader("Gaps")
-        st.caption("Gap = highest group mean minus lowest, with its 95% CI; p tests \"no group differs\" "
+        st.caption(f"Gap = the largest pairwise difference of group means, with its {run.level_text} CI; "
+                   "p tests \"no group differs\" "
                    "(group labels permuted within counterfactual sets, or across prompts; see the test column).")
         gaps = gaps_all
         ui.table(gaps[gaps["score"] == score])
@@ -71,7 +73,7 @@ for suite in suites:
     if not cross.empty:
         st.subheader("Cells (cross-tabs)")
         for (metric, attribute), part in cross.groupby(["metric", "attribute"], sort=False):
-            ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}"), key=f"cell-{suite}-{metric}-{attribute}")
+            ui.plotly(ui.cell_heatmap(part, str(attribute), f"{metric} by {attribute}", run.level_text), key=f"cell-{suite}-{metric}-{attribute}")
     tests = data.tests_frame(run, suite)
     st.subheader("Paired tests")
     if tests.empty:

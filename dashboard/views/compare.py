@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from audit.report.format import level_text
 from dashboard import data, ui
 
 run = ui.current_run()
@@ -93,4 +94,5 @@ if table.empty:
 else:
     verdict_cards(table["verdict"])
     ui.table(table)
-    delta_chart(table, "figure", "cmp-official", "delta B - A with 95% CI")
+    level = level_text((result.get("stats") or {}).get("ci_level"))
+    delta_chart(table, "figure", "cmp-official", f"delta B - A with {level} CI")

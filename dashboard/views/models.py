@@ -7,6 +7,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from audit.report.format import level_text
 from dashboard import data, ui
 
 st.title("Models")
@@ -54,7 +55,7 @@ for sid in dict.fromkeys(board["suite"]):
     ideal = rows["ideal"].dropna()
     if len(ideal):
         fig.add_vline(x=float(ideal.iloc[0]), line_dash="dash", annotation_text="ideal")
-    fig.update_layout(title=ui.plot_label(f"{figure}: estimate and 95% CI on {int(rows['shared'].max() or 0)} shared clusters"),
+    fig.update_layout(title=ui.plot_label(f"{figure}: estimate and {level_text(result.get('ci_level'))} CI on {int(rows['shared'].max() or 0)} shared clusters"),
                       height=120 + 40 * len(rows), margin={"l": 40, "r": 40, "t": 50, "b": 40}, yaxis={"autorange": "reversed"})
     ui.plotly(fig, key=f"models-chart-{sid}")
     with st.expander("pairwise tests"):

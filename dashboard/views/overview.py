@@ -55,7 +55,7 @@ else:
         title = run.suite_manifest(sid).get("title") or run.suite_summary(sid).get("title")
         if title:
             st.caption(str(title))
-        sections.metric_cards(sub)
+        sections.metric_cards(sub, run.level_text)
         ui.table(sub.drop(columns=["suite", "protocol", "scale"]))
         st.caption(f"Protocol: {run.protocol_text(sid)}")
 
