@@ -218,7 +218,7 @@ class AuditRun:
 
         rows = []
         for r in gate_results(self.summary):
-            needed = r.get("needed") if isinstance(r.get("needed"), dict) else {}
+            needed: dict[str, Any] = r["needed"] if isinstance(r.get("needed"), dict) else {}
             rows.append({
                 "run_id": self.run_id, "suite": r.get("suite"), "metric": r.get("metric"), "op": r.get("op"),
                 "threshold": _num(r.get("threshold")), "bound": r.get("bound"), "value": _num(r.get("value")),

@@ -18,6 +18,7 @@ import os
 import pkgutil
 import signal
 import sys
+from typing import NoReturn
 
 from audit import __version__
 from audit.core.errors import UsageError
@@ -29,7 +30,7 @@ EXIT_INTERNAL = 3
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_USAGE)
 

@@ -57,7 +57,7 @@ def gpt2_tokenizer(model_max_length: int = 1024) -> Any:
     Built from in-memory vocab and merges: transformers 5.x silently builds an empty tokenizer from
     ``vocab_file=``/``merges_file=`` keyword paths, so the files are read here and passed as data.
     """
-    from transformers import GPT2TokenizerFast
+    from transformers import GPT2TokenizerFast  # type: ignore[attr-defined]  # a lazy export mypy cannot see
 
     vocab, merges = _vocab_and_merges()
     tok = GPT2TokenizerFast(

@@ -272,7 +272,7 @@ class HFBackend(ModelBackend):
             return None
         if self._lean_decoder is False:
             self._lean_decoder = verified(self.model, self.pad_id)
-        return self._lean_decoder or None
+        return None if isinstance(self._lean_decoder, bool) else self._lean_decoder
 
     def _stop_rows(
         self, rows: list[list[int]], nxt: torch.Tensor, finished: torch.Tensor, stopped_at: dict[int, int],

@@ -22,9 +22,9 @@ def interval_chart(
 ) -> str:
     """A horizontal dot-and-whisker chart: one row per (label, {estimate, ci_low, ci_high}), with an
     optional dashed reference line (the overall value). Labels are escaped."""
-    vals = [v for _, d in rows for v in (d.get("estimate"), d.get("ci_low"), d.get("ci_high")) if _finite(v)]
+    vals = [float(v) for _, d in rows for v in (d.get("estimate"), d.get("ci_low"), d.get("ci_high")) if _finite(v)]
     if reference is not None and _finite(reference):
-        vals.append(reference)
+        vals.append(float(reference))
     if not vals:
         return ""
     lo, hi = min(vals), max(vals)
@@ -61,19 +61,19 @@ def interval_chart(
         parts.append(
             f'<text x="{LABEL_W}" y="{y + 4:.1f}" font-size="12" text-anchor="end" fill="#222">{esc(label)}</text>'
         )
-        est, cl, ch = d.get("estimate"), d.get("ci_low"), d.get("ci_high")
+        est, cl, ch = d.get("estimate"), d.get("ci_low"), d.get("ci_high")  # drawn only when finite
         tip = esc(f"{label}: {num(est)} [{num(cl)}, {num(ch)}] n={d.get('n', '?')}")
         if _finite(cl) and _finite(ch):
             parts.append(
-                f'<line x1="{x(cl):.1f}" y1="{y:.1f}" x2="{x(ch):.1f}" y2="{y:.1f}" stroke="#3465a4" stroke-width="2"/>'
+                f'<line x1="{x(float(cl)):.1f}" y1="{y:.1f}" x2="{x(float(ch)):.1f}" y2="{y:.1f}" stroke="#3465a4" stroke-width="2"/>'
             )
             for v in (cl, ch):
                 parts.append(
-                    f'<line x1="{x(v):.1f}" y1="{y - 5:.1f}" x2="{x(v):.1f}" y2="{y + 5:.1f}" stroke="#3465a4"/>'
+                    f'<line x1="{x(float(v)):.1f}" y1="{y - 5:.1f}" x2="{x(float(v)):.1f}" y2="{y + 5:.1f}" stroke="#3465a4"/>'
                 )
         if _finite(est):
             parts.append(
-                f'<circle cx="{x(est):.1f}" cy="{y:.1f}" r="4" fill="#204a87"><title>{tip}</title></circle>'
+                f'<circle cx="{x(float(est)):.1f}" cy="{y:.1f}" r="4" fill="#204a87"><title>{tip}</title></circle>'
             )
     parts.append("</svg>")
     return "".join(parts)

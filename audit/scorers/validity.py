@@ -178,7 +178,7 @@ def toxicity_agreement(name: str, version: str, resamples: int = 400) -> list[di
     scorer = get_scorer(name)
     scores = scorer.score(texts)
     key_name = scorer.outputs[0].key if scorer.outputs else "toxicity"  # the scorer's headline key
-    ours = np.array([np.nan if s.get(key_name) is None else float(s[key_name]) for s in scores])
+    ours = np.array([np.nan if (v := s.get(key_name)) is None else float(v) for s in scores])
     ok = np.isfinite(ours)
     ours, ref = ours[ok], ref[ok]
     rng = np.random.default_rng(0)

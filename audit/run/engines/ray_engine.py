@@ -234,8 +234,9 @@ class RayEngine:
         for actor in getattr(self, "actors", []):
             ray.kill(actor)
         self.actors = []
-        if getattr(self, "cache", None) is not None:
-            self.cache.close()
+        cache = getattr(self, "cache", None)
+        if cache is not None:
+            cache.close()
             self.cache = None
         if getattr(self, "_owns_ray", False) and ray.is_initialized():
             ray.shutdown()

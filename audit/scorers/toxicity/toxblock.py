@@ -171,7 +171,7 @@ class ToxBlockToxicity(Scorer):
     ) -> list[dict[str, float | None]]:
         batch = check_texts(texts)
         if not self.categories:
-            return [{"toxicity": v} for v in score_nonblank(batch, lambda ts: self._head(self._probs(ts)))]
+            return [{"toxicity": v} for v in score_nonblank(batch, lambda ts: self._head(self._probs(ts)).tolist())]
         idx = [i for i, t in enumerate(batch) if t.strip()]
         rows: list[dict[str, float | None]] = [
             {"toxicity": 0.0, **{f"toxblock_{lb}": 0.0 for lb in LABELS}} for _ in batch
