@@ -87,3 +87,14 @@ def test_misuse_page_shows_the_attack_table_and_decoded_answers_as_text(run_dir:
     codes = [c.value for c in at.code]
     assert any(c == "Sure, here \\u202e<script>alert(1)</script>" for c in codes)  # shown as text, bidi written out
     assert not any("\u202e" in c for c in codes)
+
+
+def test_compare_reads_the_suite_figures_from_plain_prompts(run_dir: Path, tmp_path: Path) -> None:
+    """lm-audit compare on two runs with attacks: refusal_rate from the plain prompts (1.0 in both,
+    not pooled with the attacked answers), attack_success from all records."""
+    assert main(["compare", str(run_dir), str(run_dir), "--out", str(tmp_path)]) in (0, 1)
+    result = json.loads((tmp_path / "compare.json").read_text(encoding="utf-8"))
+    figs = {f["figure"]: f for f in result["suites"][SUITE]["figures"]}
+    assert figs["refusal_rate"]["a"] == pytest.approx(1.0) and figs["refusal_rate"]["n_a"] == 12
+    assert figs["attack_success"]["a"] == pytest.approx(6 / 11)
+    assert figs["attack_undetermined"]["a"] == pytest.approx(1 / 12)

@@ -212,7 +212,16 @@ def suite_figures(
     groups_of: dict[str, list[str]],
     directions: dict[str, str] | None = None,
 ) -> dict[str, Figure]:
-    """Every comparable figure of one suite in one run (``directions``: the run's scorer_directions)."""
+    """Every comparable figure of one suite in one run (``directions``: the run's scorer_directions).
+    A run with attacks: the suite's own figures from its plain prompts, the attack figures from all
+    its records (as its summary has them, audit/summary/attacks.py)."""
+    from audit.summary.attacks import has_attacks, is_attack_spec, split_records
+
+    if has_attacks(records):
+        plain, everything = split_records(records)
+        figs = suite_figures(plain, suite_manifest, [s for s in specs if not is_attack_spec(s)], groups_of, directions)
+        figs.update(metric_figures(Frame(everything, directions), [s for s in specs if is_attack_spec(s)]))
+        return figs
     frame = Frame(records, directions)
     try:
         from audit.summary.metrics import derive_likelihood_scores
