@@ -113,7 +113,7 @@ class AuditRun:
         from audit.store.run_store import read_records_checked
 
         records, _ = read_records_checked(self.path, self.manifest)
-        review = ovr.load_overrides(self.path) if self.reviewed else []
+        review = ovr.load_overrides(self.path, records, self.manifest) if self.reviewed else []
         rows = [r if isinstance(r, dict) else asdict(r) for r in ovr.apply(records, review)]
         return rows, {ov.key for ov in ovr.effective(review)}
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from audit.summary.read import overrides_note
 from dashboard.safe_io import (
     MANIFEST,
     OVERRIDES,
@@ -56,6 +57,8 @@ class RunEntry:
     error: str | None = None
     # PASS / FAIL / INCONCLUSIVE / ERROR counts (audit.gates.evaluate.gate_counts); None: an old summary
     gate_verdicts: tuple[int, int, int, int] | None = None
+    overrides: str = ""  # "2 applied, 1 verdict(s) changed" when reviewer overrides are in the figures
+    overrides_note: str | None = None  # the full line (audit.summary.read.overrides_note)
 
     @property
     def gates_verdict(self) -> str:
@@ -145,7 +148,17 @@ def _entry(d: Path, root: Path) -> RunEntry:
              _int(gates.get("n_error")))
             if all(k in gates for k in ("n_pass", "n_fail", "n_inconclusive")) else None
         ),
+        overrides=_overrides_short(summary),
+        overrides_note=overrides_note(summary) if summary else None,
     )
+
+
+def _overrides_short(summary: dict[str, Any] | None) -> str:
+    eff = (summary or {}).get("overrides_effect")
+    if not isinstance(eff, dict) or not eff.get("n_lines"):
+        return ""
+    changed = eff.get("changed_gates") if isinstance(eff.get("changed_gates"), list) else []
+    return f"{eff.get('n_applied', 0)} applied, {len(changed)} verdict(s) changed"
 
 
 def run_path(reports: Path, run_id: Any) -> Path | None:
@@ -176,9 +189,10 @@ def runs_frame(runs: list[RunEntry]) -> pd.DataFrame:
                 "created": r.created,
                 "status": r.status,
                 "gates": gates,
+                "overrides": r.overrides,
             }
         )
-    return pd.DataFrame(rows, columns=["run", "model", "suites", "created", "status", "gates"])
+    return pd.DataFrame(rows, columns=["run", "model", "suites", "created", "status", "gates", "overrides"])
 
 
 # --------------------------------------------------------------------------- one run

@@ -70,7 +70,8 @@ def _drill_cached(path: str, suite: str, figure: str, max_records: int, stamps: 
         sm = (manifest.get("suites") or {}).get(suite)
         if not isinstance(sm, dict):
             return None, f"suite {suite!r} is not in this run"
-        records = [r for r in apply(read_records(path), load_overrides(path)) if r.suite == suite]
+        every = read_records(path)
+        records = [r for r in apply(every, load_overrides(path, every, manifest)) if r.suite == suite]
         return influence(records, sm, figure, max_records), ""
     except (UsageError, FigureNotFound) as exc:
         return None, str(exc)

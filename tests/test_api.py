@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
@@ -76,8 +75,9 @@ def test_load_runs_stacks_with_run_id(tmp_path: Path) -> None:
 def test_overrides_apply_like_the_summary(tmp_path: Path) -> None:
     run_dir = audit_run(tmp_path)
     key = "tox/p0/0"
-    line = {"key": key, "score": "toxicity", "value": 0.99, "who": "ana", "why": "test", "when": "2026-12-01T00:00:00Z"}
-    (run_dir / "overrides.jsonl").write_text(json.dumps(line) + "\n")
+    from audit.store.overrides import append_override  # writes the line with its hash chain
+
+    append_override(run_dir, key, score="toxicity", value=0.99, who="ana", why="test", when="2026-12-01T00:00:00Z")
     reviewed = load_run(run_dir).records.set_index("key")
     assert reviewed.loc[key, "toxicity"] == 0.99 and reviewed.loc[key, "overridden"]
     raw = load_run(run_dir, reviewed=False).records.set_index("key")

@@ -4,7 +4,9 @@
   or read them with ``inspect_ai.log.read_eval_log`` / ``inspect_ai.analysis.samples_df``;
 - ``model-card``: a Hugging Face model-card section ("Bias, Risks, and Limitations" and
   "Evaluation"), its ``model-index`` metadata and ``.eval_results/*.yaml``; with ``--card
-  README.md`` both go into that card, leaving the rest of it unchanged;
+  README.md`` both go into that card, leaving the rest of it unchanged. A damaged, incomplete,
+  failed or running run gets none (exit 2) unless ``--allow-damaged``, which states the damage in
+  the YAML metadata itself;
 - ``csv`` / ``parquet``: records, metrics, groups and gates tables.
 
 Files go to RUN_DIR/export/<inspect|model-card|tables>/ unless ``--out`` says otherwise.
@@ -33,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: the placeholder lm-audit/<suite>)")
     p.add_argument("--model-name", help="model-card: the model's name in model-index (default: the run's model)")
     p.add_argument("--source-url", metavar="URL", help="model-card: where the run's logs are published (https://...)")
+    p.add_argument("--allow-damaged", action="store_true",
+                   help="model-card: write it for a damaged, incomplete, failed or running run, with the damage "
+                   "stated in the YAML metadata (refused by default)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from audit.export import export_run
 
     model_card_only = {"--card": args.card, "--hub-dataset": args.hub_dataset, "--model-name": args.model_name,
-                       "--source-url": args.source_url}
+                       "--source-url": args.source_url, "--allow-damaged": args.allow_damaged}
     if "model-card" not in args.formats:
         given = [k for k, v in model_card_only.items() if v]
         if given:
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     hub = parse_hub_datasets(args.hub_dataset)
     for fmt in formats:
         paths = export_run(args.run_dir, fmt, args.out, card=args.card, hub_datasets=hub,
-                           model_name=args.model_name, source_url=args.source_url)
+                           model_name=args.model_name, source_url=args.source_url,
+                           allow_damaged=args.allow_damaged)
         for p in paths:
             print(f"{fmt}: {p}")
         if fmt == "inspect" and paths:

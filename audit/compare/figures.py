@@ -20,6 +20,7 @@ import numpy as np
 
 from audit.core.errors import UsageError
 from audit.metrics.registry import METRICS, Frame, compute_metric
+from audit.store.overrides import OVERRIDES, apply, effective, load_overrides
 from audit.store.run_store import read_manifest, read_records_checked
 
 # metrics whose per-record (or per-prompt) outcome is 0/1: (numerator column, denominator column, scale)
@@ -131,6 +132,10 @@ def load_runs(paths: Sequence[Path]) -> list[RunData]:
             labels[label] = 1
         if problem:
             raise DamagedRunError(f"run {path} cannot be compared: {problem}")
+        # reviewer overrides count here as in every figure of the run; a bad file refuses (exit 2)
+        review = load_overrides(path, records, manifest)
+        n_applied = len({ov.key for ov in effective(review)} & {r.key for r in records})
+        records = apply(records, review)
         by_suite: dict[str, list[Any]] = {}
         for r in records:
             by_suite.setdefault(r.suite, []).append(r)
@@ -144,6 +149,7 @@ def load_runs(paths: Sequence[Path]) -> list[RunData]:
             "seed": manifest.get("seed"),
             "selection_seed": manifest.get("selection_seed"),
             "n_records": len(records),
+            "overrides": {"n_lines": len(review), "n_applied": n_applied, "trail": str(path / OVERRIDES)} if review else None,
         }
         runs.append(RunData(path, label, manifest, by_suite, summary, len(records), info))
     return runs
@@ -318,3 +324,17 @@ def protocol_warning(runs: Sequence[RunData], sid: str) -> str | None:
         return None
     detail = "; ".join(f"{k} '{v}'" for k, v in texts.items())
     return f"protocols differ: {detail}; differences mix model and protocol"
+
+
+def override_notes(runs: Sequence[RunData]) -> list[str]:
+    """One line when any run carries reviewer overrides: they are applied to its records here, as in
+    its own summary, and each run's count and trail are named."""
+    if not any(r.info.get("overrides") for r in runs):
+        return []
+    parts = []
+    for r in runs:
+        ov = r.info.get("overrides")
+        parts.append(
+            f"{r.label}: {ov['n_applied']} applied ({ov['n_lines']} line(s) in {ov['trail']})" if ov else f"{r.label}: none"
+        )
+    return ["reviewer overrides are applied to the compared records: " + "; ".join(parts)]

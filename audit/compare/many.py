@@ -17,6 +17,7 @@ from audit.compare.figures import (
     item_coverage,
     load_runs,
     metric_specs,
+    override_notes,
     protocol_warning,
     scorer_warnings,
     suite_figures,
@@ -210,7 +211,7 @@ def compare_many(
         "ci_level": stats.ci_level,
         "stats": stats.model_dump(),
         "runs": [r.info for r in runs],
-        "warnings": scorer_warnings(runs),
+        "warnings": scorer_warnings(runs) + override_notes(runs),
         "n_figures": n_figures,
         "suites": suites,
     }

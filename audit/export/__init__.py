@@ -32,8 +32,11 @@ def export_run(
     hub_datasets: dict[str, str] | None = None,
     model_name: str | None = None,
     source_url: str | None = None,
+    allow_damaged: bool = False,
 ) -> list[Path]:
-    """Write one export of a run folder; returns the files written."""
+    """Write one export of a run folder; returns the files written. A damaged, incomplete, failed or
+    running run gets no model card (hub metadata) unless ``allow_damaged``, which states the damage
+    in its YAML (``audit.export.hub_guard``)."""
     from audit.core.errors import UsageError
 
     if fmt not in FORMATS:
@@ -50,10 +53,16 @@ def export_run(
         from audit.export.inspect_log import write_inspect_logs
 
         return write_inspect_logs(data, out)
+    from audit.export.hub_guard import hub_problem
     from audit.export.model_card import write_model_card
 
+    damage = hub_problem(Path(run_dir), data.manifest, data.summary)
+    if damage and not allow_damaged:
+        raise UsageError(
+            f"{run_dir}: no hub metadata from this run ({damage}); --allow-damaged writes it with the damage stated"
+        )
     return write_model_card(data, out, card=card, hub_datasets=hub_datasets, model_name=model_name,
-                            source_url=source_url)
+                            source_url=source_url, damage=damage)
 
 
 def after_run(run_dir: Path, junit: Path | None = None, echo: Callable[[str], None] = print) -> None:

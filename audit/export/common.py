@@ -49,7 +49,7 @@ def load_run_data(run_dir: Path | str, *, fresh: bool = False) -> RunData:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     records, _damaged = read_records_checked(run_dir, manifest)
-    review = ovr.load_overrides(run_dir)
+    review = ovr.load_overrides(run_dir, records, manifest)
     rows = [r if isinstance(r, dict) else _record_dict(r) for r in ovr.apply(records, review)]
     summary = None if fresh else _read_summary(run_dir)
     if summary is None:

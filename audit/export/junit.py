@@ -23,6 +23,7 @@ from typing import Any
 
 from audit.export.common import ci_level, est_ci, figure_text, fmt, gate_results, verdict
 from audit.gates.evaluate import judged_text
+from audit.summary.read import overrides_note
 
 _BAD_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -49,6 +50,9 @@ def gate_message(r: dict[str, Any], level: float = 0.95) -> str:
     extra += [f"warning: {w}" for w in r.get("warnings") or []]
     if r.get("protocol"):
         extra.append(f"protocol: {r['protocol']}")
+    changed = r.get("changed_by_overrides")
+    if isinstance(changed, dict):
+        extra.append(f"verdict changed by reviewer overrides ({changed.get('before')} without them)")
     return "; ".join([f"{head}: {body}", *extra])
 
 
@@ -128,6 +132,16 @@ def gates_junit(summary: dict[str, Any]) -> str:
         "random_weights": str(bool(model.get("random_weights"))).lower(),
         "on_inconclusive": on_inc,
     }
+    effect = summary.get("overrides_effect")
+    if isinstance(effect, dict) and effect.get("n_lines"):  # reviewer overrides are in the figures
+        changed = [c.get("gate") for c in effect.get("changed_gates") or [] if isinstance(c, dict)]
+        props.update(
+            overrides_applied=str(effect.get("n_applied", 0)),
+            overrides_lines=str(effect.get("n_lines")),
+            overrides_changed_gates="; ".join(str(c) for c in changed) or "none",
+            overrides_trail=effect.get("trail"),
+            overrides=overrides_note(summary),
+        )
     return _document(f"lm-audit gates: {summary.get('run_id')}", list(suites.values()), props)
 
 

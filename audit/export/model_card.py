@@ -40,6 +40,7 @@ from audit.export.common import (
     suite_figures,
     verdict,
 )
+from audit.export.hub_guard import DAMAGED, mark_entries, mark_results
 from audit.report.format import direction_word, md_cell
 
 BEGIN = "<!-- lm-audit:begin"
@@ -381,15 +382,22 @@ def write_model_card(
     hub_datasets: dict[str, str] | None = None,
     model_name: str | None = None,
     source_url: str | None = None,
+    damage: str | None = None,
 ) -> list[Path]:
     """Write ``model-card.md`` (the section), ``model-index.yaml`` and ``.eval_results/*.yaml``
-    into ``out_dir``; with ``card``, also put the section and model-index into that README.md."""
+    into ``out_dir``; with ``card``, also put the section and model-index into that README.md.
+    ``damage`` (``--allow-damaged``): why the run is not whole, stated in the YAML (``hub_guard``)."""
     unknown = sorted(set(hub_datasets or {}) - set(data.summary.get("suites") or {}))
     if unknown:
         raise UsageError(f"--hub-dataset names suites not in this run: {', '.join(unknown)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     section = card_section(data)
     results = model_index_results(data, hub_datasets)
+    if damage:
+        warning = f"> **Warning: {DAMAGED}.** {md_cell(damage)}. Its figures are not a finished audit.\n\n"
+        head, nl, rest = section.partition("## Bias, Risks, and Limitations\n\n")
+        section = head + nl + warning + rest
+        results = mark_results(results, damage)
     name = model_name or str(data.model.get("name") or "model")
     paths = [out_dir / "model-card.md", out_dir / "model-index.yaml"]
     paths[0].write_text(section, encoding="utf-8")
@@ -398,6 +406,7 @@ def write_model_card(
     er_dir.mkdir(exist_ok=True)
     for suite in data.summary.get("suites") or {}:
         entries = eval_results_entries(data, suite, hub_datasets, source_url)
+        entries = mark_entries(entries, damage) if damage else entries
         if entries:
             p = er_dir / f"lm-audit-{safe_name(suite)}.yaml"
             p.write_text(_dump(entries), encoding="utf-8")

@@ -7,18 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 from audit.gates.evaluate import MIN_CLUSTERS_WARN, gate_line, verdict_of
-from audit.summary.read import all_gate_results
+from audit.summary.read import all_gate_results, overrides_note
 
 
 def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) -> None:
     if (summary.get("model") or {}).get("random_weights"):
         echo("note: this run used a RANDOM-WEIGHTS model; its figures say nothing about a real model")
+    if summary.get("incomplete"):  # a running, interrupted or failed run never passes
+        echo(f"gates: FAILED: {summary['incomplete']}")
     results = all_gate_results(summary)
     if not results:
         echo("gates: none defined (suite defaults or --policy)")
         return
     for r in results:
-        echo(gate_line(r))
+        changed = r.get("changed_by_overrides")  # audit/summary/override_effect.py
+        echo(gate_line(r) + (f"  [verdict changed by reviewer overrides: {changed.get('before')} without them]"
+                             if isinstance(changed, dict) else ""))
     g = summary["gates"]
     verdicts = [verdict_of(r) for r in results]
     thin = [r for r in results if isinstance(r.get("n_clusters"), int) and r["n_clusters"] < MIN_CLUSTERS_WARN]
@@ -30,6 +34,8 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
             "`lm-audit plan --from RUN` says how many each gate needs"
         )
     echo(tally_line(verdicts, str(g.get("on_inconclusive", "fail")), bool(g["passed"])))
+    if overrides_note(summary):
+        echo(str(overrides_note(summary)))
 
 
 def overall_verdict(verdicts: list[str]) -> str:

@@ -30,3 +30,7 @@ class RunConfig:
     # selection at a larger limit holds the smaller one's prompts); the driver writes the summary
     grow_limits: bool = False
     finalize: bool = True
+    # a look of --until-decided: its state goes into the manifest (``sequential``) and the run stays
+    # ``running`` at the end of the look; the driver holds the run folder's lock across the looks
+    sequential: dict[str, Any] | None = None
+    lock_held: bool = False

@@ -35,7 +35,7 @@ from audit.run.work_units import (
 from audit.store.cache import GenerationCache
 from audit.store.run_store import RunStore
 
-__all__ = ["Engine", "LocalEngine", "RunConfig", "SuiteRequest", "make_engine", "run_audit"]
+__all__ = ["Engine", "LocalEngine", "RunConfig", "SuiteRequest", "default_run_id", "make_engine", "run_audit"]
 
 
 
@@ -102,6 +102,14 @@ def _packages() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out
+
+
+def default_run_id(config: RunConfig) -> str:
+    """The run folder name when ``--name`` is not given: time and model."""
+    from audit.models.registry import DEFAULT_MODEL
+
+    model_name = config.model or DEFAULT_MODEL
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(model_name).name.replace(':', '_')[:40]}"
 
 
 def _now() -> str:
@@ -201,12 +209,10 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         raise UsageError("no suite given: use --suite NAME|PATH or --profile NAME")
     planned = plan_suites(config.suites, config.selection_seed)  # validate before loading a model
     model_name = config.model or DEFAULT_MODEL
-    run_id = (
-        config.name
-        or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(model_name).name.replace(':', '_')[:40]}"
-    )
+    run_id = config.name or default_run_id(config)
     store = RunStore(config.out, run_id)
-    store.lock()  # one writer per run folder; readers (report, dashboard) never rewrite it
+    if not config.lock_held:  # --until-decided holds it across its looks
+        store.lock()  # one writer per run folder; readers (report, dashboard) never rewrite it
     scorer_names = sorted({n for ps in planned for n in ps.loaded.suite.scorers})
     scorers_info = {n: scorer_card(n, get_scorer(n)) for n in scorer_names}
     phase("scorers loaded")
@@ -240,6 +246,10 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
             _check_resume(old, manifest, store.dir, config.grow_limits)
             manifest["created"] = old.get("created", manifest["created"])
             manifest["suites"] = {**old.get("suites", {}), **manifest["suites"]}
+            if "sequential" in old:
+                manifest["sequential"] = old["sequential"]
+        if config.sequential is not None:
+            manifest["sequential"] = config.sequential
         done = store.completed_keys()
         if done:
             say(f"resuming {store.dir}: {len(done)} records already done")
@@ -271,9 +281,10 @@ def run_audit(config: RunConfig, echo: Callable[[str], None] | None = None) -> t
         finally:
             bar.close()
             store.close()
-        manifest["status"] = "complete"
-        manifest["finished"] = _now()
-        store.write_manifest(manifest)
+        if config.sequential is None:  # a look of --until-decided is not the end of the run
+            manifest["status"] = "complete"
+            manifest["finished"] = _now()
+            store.write_manifest(manifest)
     finally:
         engine.close()
         store.close()

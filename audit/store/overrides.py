@@ -18,7 +18,13 @@ Overrides are keyed by ``record.key``, which is stable across resume and re-scor
 applying. The file is append-only: a later line for the same (key, score or label) supersedes an
 earlier one, and the history stays. ``build_summary`` applies them before any statistic and lists
 them in ``summary["overrides"]`` with the figures of their suite before and after.
-A malformed file is a ``UsageError`` naming ``overrides.jsonl:<line>``.
+A malformed file is a ``UsageError`` naming ``overrides.jsonl:<line>`` (exit 2).
+
+Integrity (``audit/store/override_integrity.py``): every line carries ``prev``, the SHA-256 of the
+line before it, so an edited earlier line is refused; ``who``, ``why`` and ``when`` are checked
+(a visible author, no control or bidi characters, a plausible time); a repeated JSON key is refused;
+and, given the run's records, a score key the record lacks or a value outside the scorer's declared
+range is refused. Write lines with ``append_override`` or ``lm-audit override``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
+from audit.store.override_integrity import (
+    GENESIS,
+    author_problem,
+    chain_head,
+    check_against_run,
+    check_chain,
+    label_keys,
+    line_hash,
+    parse_line,
+    reason_problem,
+    when_problem,
+)
 
 OVERRIDES = "overrides.jsonl"
 MAX_BYTES = 16 << 20
@@ -81,9 +99,7 @@ def _targets(label: str, scores: dict[str, Any]) -> list[str]:
     spec = LABELS[label]
     if spec is None:
         return []
-    stem = spec[0]
-    keys = [k for k in scores if k == stem or k.startswith(f"{stem}_")]
-    return keys or [stem]
+    return label_keys(spec[0], scores) or [spec[0]]
 
 
 def validate(obj: Any, where: str) -> Override:
@@ -121,20 +137,25 @@ def validate(obj: Any, where: str) -> Override:
             raise UsageError(f"{where}: '{name}' is required (a non-empty string): overrides carry their provenance")
         if len(v) > MAX_TEXT:
             raise UsageError(f"{where}: '{name}' is longer than {MAX_TEXT} characters")
+        problem = author_problem(v.strip()) if name == "who" else reason_problem(v)
+        if problem:
+            raise UsageError(f"{where}: '{name}' {problem}: overrides name a visible author and reason")
         texts[name] = v.strip()
     when = obj.get("when")
     if not isinstance(when, str):
         raise UsageError(f"{where}: 'when' must be an ISO 8601 time, e.g. 2026-12-01T22:00:00Z")
-    try:
-        datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{where}: 'when' is not an ISO 8601 time: {when[:40]!r}") from None
+    problem = when_problem(when)
+    if problem:
+        raise UsageError(f"{where}: 'when' {problem}")
     return Override(key, score, label, value, texts["who"], texts["why"], when)
 
 
-def load_overrides(run_dir: Path | str) -> list[Override]:
+def load_overrides(
+    run_dir: Path | str, records: Sequence[Any] | None = None, manifest: dict[str, Any] | None = None
+) -> list[Override]:
     """Every line of ``<run>/overrides.jsonl`` in order ([] when there is none).
-    Raises UsageError with ``file:line`` for the first bad line."""
+    Raises UsageError with ``file:line`` for the first bad line, a broken hash chain, and (given the
+    run's ``records`` and ``manifest``) a score key the record lacks or a value outside its range."""
     path = Path(run_dir) / OVERRIDES
     if not path.exists() and not path.is_symlink():
         return []
@@ -144,17 +165,23 @@ def load_overrides(run_dir: Path | str) -> list[Override]:
         raise UsageError(f"{path}: larger than {MAX_BYTES >> 20} MiB; is it really an overrides file?")
     out: list[Override] = []
     raw = path.read_bytes()
+    expected, previous = GENESIS, None
     for i, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
             continue
         where = f"{path}:{i}"
         try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "not valid JSON"
-            raise UsageError(f"{where}: {msg}") from None
+            obj = parse_line(line)
+        except RecursionError:
+            raise UsageError(f"{where}: not valid JSON") from None
+        except ValueError as exc:
+            raise UsageError(f"{where}: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}") from None
         ov = validate(obj, where)
+        check_chain(obj.get("prev"), expected, where, previous)
+        expected, previous = line_hash(line), i
         out.append(Override(**{**ov.__dict__, "line": i}))
+    if records is not None:
+        check_against_run(out, records, manifest or {}, str(path), LABELS)
     return out
 
 
@@ -174,8 +201,12 @@ def append_override(
     when: str | None = None,
     known_keys: Iterable[str] | None = None,
 ) -> Override:
-    """Validate and append one override line (O_APPEND, one write, fsync); returns it.
-    ``known_keys``, when given, must contain ``key`` (a typo must not become a silent no-op)."""
+    """Validate and append one override line (O_APPEND, one write, fsync, under an exclusive lock so
+    the hash chain stays one line after another); returns it. The line carries ``prev`` (the chain);
+    the chain so far must hold, and the record's score key and the value's range are checked against
+    the run. ``known_keys``, when given, must contain ``key`` (a typo must not become a silent no-op)."""
+    import fcntl
+
     obj: dict[str, Any] = {"key": key}
     if score is not None:
         obj["score"] = score
@@ -186,17 +217,33 @@ def append_override(
     ov = validate(obj, "override")
     if known_keys is not None and key not in set(known_keys):
         raise UsageError(f"override: no record with key {key!r} in this run")
-    path = Path(run_dir) / OVERRIDES
+    run = Path(run_dir)
+    path = run / OVERRIDES
     if path.is_symlink():
         raise UsageError(f"{path}: is a symlink; refusing to write through it")
-    line = (json.dumps(ov.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    records, manifest = _run_records(run)
+    check_against_run([ov], records, manifest, "override", LABELS)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        os.write(fd, line)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        load_overrides(run)  # never extend a broken chain
+        raw = path.read_bytes()
+        sep = b"" if not raw or raw.endswith(b"\n") else b"\n"
+        body = {**ov.to_dict(), "prev": chain_head(raw)}
+        os.write(fd, sep + (json.dumps(body, ensure_ascii=False, sort_keys=True) + "\n").encode())
         os.fsync(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # also releases the lock
     return ov
+
+
+def _run_records(run: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The run's readable records and manifest, to check an override against ([] and {} without a run)."""
+    from audit.store.run_store import RECORDS, read_manifest, scan_records
+
+    if not (run / "manifest.json").is_file():
+        return [], {}
+    return scan_records(run / RECORDS).rows, read_manifest(run)
 
 
 def effective(overrides: Sequence[Override]) -> list[Override]:

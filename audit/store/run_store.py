@@ -5,7 +5,8 @@ Durability rules, so a killed run loses nothing and duplicates nothing:
   is flushed and fsynced after every batch;
 - on open, a torn last line (a write cut by SIGKILL or power loss) is cut off; a line in the middle
   that does not parse, or holds fields of the wrong type, is moved to ``records.quarantine.jsonl``
-  (its record is made again) and never hides the lines after it; duplicate keys keep their first copy;
+  (its record is made again) and never hides the lines after it; duplicate keys keep their first copy (a
+  duplicate with different scores or text marks the run damaged for readers);
 - readers (``report``, ``gate``, ``compare``, the dashboard) read every line and report each bad one
   as ``records.jsonl:LINE: what is wrong`` (``read_records_checked``); such a run is *damaged*, and a
   damaged, empty or short run never passes a gate or a comparison;
@@ -154,6 +155,8 @@ class RecordsRead:
     bad_lines: list[int] = field(default_factory=list)
     torn_tail: bool = False
     n_duplicates: int = 0
+    # a key written again with other scores or text: "records.jsonl:9: key 'k' repeats line 2 with different scores"
+    conflicts: list[str] = field(default_factory=list)
     error: str | None = None  # the file itself could not be read (a folder, no permission)
 
 
@@ -168,7 +171,7 @@ def scan_records(path: Path) -> RecordsRead:
         out.error = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
         return out
     lines, out.torn_tail = _split_lines(raw)
-    seen: set[str] = set()
+    seen: dict[str, tuple[int, dict[str, Any]]] = {}
     for n, line in lines:
         if not line.strip():
             continue
@@ -181,8 +184,14 @@ def scan_records(path: Path) -> RecordsRead:
             continue
         if row["key"] in seen:
             out.n_duplicates += 1
+            first_line, first = seen[row["key"]]
+            differs = [f for f in ("scores", "completion") if first.get(f) != row.get(f)]
+            if differs:
+                out.conflicts.append(
+                    f"{path.name}:{n}: key {row['key']!r:.80} repeats line {first_line} with different {' and '.join(differs)}"
+                )
             continue
-        seen.add(row["key"])
+        seen[row["key"]] = (n, row)
         out.rows.append(row)
     return out
 
@@ -202,6 +211,11 @@ def repair_records(path: Path, rewrite: bool = True) -> list[dict[str, Any]]:
     found = scan_records(path)
     if found.error:
         raise UsageError(f"{path}: {found.error.partition(': ')[2]}")
+    if rewrite and found.conflicts:  # lm-audit never writes these: which copy is right is unknown
+        raise UsageError(
+            f"{path.parent / found.conflicts[0]}; this run cannot be resumed as it is: "
+            "move the folder aside and start the run again"
+        )
     if rewrite and (found.torn_tail or found.bad_lines or found.n_duplicates):
         raw = path.read_bytes()
         lines, _ = _split_lines(raw)
@@ -378,8 +392,9 @@ def read_records_checked(
     The damage dict (``summary["damaged"]``): ``n_unreadable`` (lines that are not a valid record),
     ``unreadable`` (the first 50 as ``records.jsonl:LINE: what is wrong``), ``n_read``,
     ``n_expected`` (from the manifest, or None) and ``reason`` (one line). A run is damaged when a
-    line is unreadable, records.jsonl cannot be read, there are no records, or fewer than the
-    manifest promises. Unreadable lines are skipped; the rest are still returned.
+    line is unreadable, records.jsonl cannot be read, a key was written twice with different scores
+    or text (``n_conflicting_duplicates``; the first copy is returned), there are no records, or fewer
+    than the manifest promises. Unreadable lines are skipped; the rest are still returned.
     """
     run_dir = Path(run_dir)
     if manifest is None:
@@ -399,6 +414,9 @@ def read_records_checked(
         reasons.append(found.error)
     if n_unreadable:
         reasons.append(f"{n_unreadable} unreadable line(s) in {RECORDS}, first {unreadable[0]}")
+    if found.conflicts:  # which copy is right cannot be known: the run's figures cannot be trusted
+        reasons.append(f"{len(found.conflicts)} record key(s) written twice with different results, first {found.conflicts[0]}")
+        unreadable += found.conflicts[: max(0, MAX_REPORTED - len(unreadable))]
     if n_read == 0:
         reasons.append("the run holds no records")
     elif n_expected is not None and n_read < n_expected:
@@ -410,6 +428,7 @@ def read_records_checked(
     damage = {
         "n_unreadable": n_unreadable,
         "unreadable": unreadable,
+        "n_conflicting_duplicates": len(found.conflicts),
         "n_read": n_read,
         "n_expected": n_expected,
         "reason": "; ".join(reasons),

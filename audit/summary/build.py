@@ -20,7 +20,10 @@ from audit.gates.evaluate import (
     gate_counts,
     load_policy,
 )
+from audit.stats.sequential import sequential_summary, spent_stats
 from audit.store.run_store import read_manifest, read_records_checked
+from audit.store.status import incomplete_reason, run_status
+from audit.summary.override_effect import override_effect
 from audit.summary.suite import summarize_suite
 
 SCHEMA_VERSION = 1
@@ -83,16 +86,25 @@ def _records_by_suite(records: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def build_summary(
-    run_dir: Path, policy: Path | Policy | None = None, *, self_audit: bool = True, overrides: bool = True
+    run_dir: Path,
+    policy: Path | Policy | None = None,
+    *,
+    self_audit: bool = True,
+    overrides: bool = True,
+    status: str | None = None,
 ) -> dict[str, Any]:
     """Compute the summary of a run folder (nothing is written). Reviewer overrides
-    (``overrides.jsonl``, see audit/store/overrides.py) are applied first unless ``overrides=False``."""
+    (``overrides.jsonl``, see audit/store/overrides.py) are applied first unless ``overrides=False``.
+    A sequential run (``--until-decided``) is judged at its spent CI level (``audit.stats.sequential``);
+    a run whose status is not ``complete`` (``status`` overrides what the folder says) never passes."""
     from audit.store import overrides as ovr
 
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     manifest = read_manifest(run_dir)
+    status = status or run_status(run_dir, manifest)
+    pol = pol.model_copy(update={"stats": spent_stats(manifest, pol.stats)})
     records, damaged = read_records_checked(run_dir, manifest)  # damaged: unreadable lines, a short or empty run
-    review = ovr.load_overrides(run_dir) if overrides else []
+    review = ovr.load_overrides(run_dir, records, manifest) if overrides else []
     by_suite = _records_by_suite(ovr.apply(records, review))
     suites: dict[str, dict[str, Any]] = {}
     for sid, sm in (manifest.get("suites") or {}).items():
@@ -110,7 +122,7 @@ def build_summary(
         "schema_version": SCHEMA_VERSION,
         "run_id": manifest.get("run_id"),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "status": manifest.get("status"),
+        "status": status,
         "model": {k: model.get(k) for k in ("name", "backend", "fingerprint", "random_weights")},
         "stats": pol.stats.model_dump(),
         "policy": str(policy) if isinstance(policy, str | Path) else None,
@@ -125,7 +137,13 @@ def build_summary(
     summary["score_directions"] = score_directions_of(records, scorer_directions(manifest))
     if damaged:  # a damaged, empty or short run never passes
         summary["gates"]["passed"] = False
+    if incomplete_reason(status):  # nor does a running, interrupted or failed one
+        summary["gates"]["passed"] = False
+        summary["incomplete"] = incomplete_reason(status)
+    if isinstance(manifest.get("sequential"), dict):
+        summary["sequential"] = sequential_summary(manifest["sequential"], pol.stats.ci_level)
     if review:
-        before = build_summary(run_dir, policy, self_audit=False, overrides=False)
+        before = build_summary(run_dir, policy, self_audit=False, overrides=False, status=status)
         summary["overrides"] = ovr.describe(review, records, before, summary)
+        summary["overrides_effect"] = override_effect(review, records, before, summary, Path(run_dir))
     return summary

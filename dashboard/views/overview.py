@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
+from audit.report.format import md_cell
+from audit.summary.read import overrides_note
 from dashboard import data, sections, ui
 
 run = ui.current_run()
 ui.run_header(run, "Overview")
 
 st.header("Gates")
+if overrides_note(run.summary or {}):  # reviewer overrides changed figures: say so beside every verdict
+    st.warning(f"{md_cell(overrides_note(run.summary or {}), 1000)}. The Drill-down page lists each override "
+               "(who, why, when).")
 gates = data.gates_frame(run)
 overall = (run.summary or {}).get("gates") if isinstance((run.summary or {}).get("gates"), dict) else None
 if gates.empty:

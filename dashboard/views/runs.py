@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from audit.report.format import md_cell
 from dashboard import data, ui
 
 st.title("Runs")
@@ -48,6 +49,8 @@ if selected is not None:
     cols[0].metric("Model", entry.model)
     cols[1].metric("Suites", len(entry.suites))
     cols[2].metric("Status", entry.status)
+    if entry.overrides_note:
+        st.warning(md_cell(entry.overrides_note, 1000))
     if entry.gates_total:
         cols[3].metric("Gates", entry.gates_verdict, help=entry.gates_text)
         st.caption(f"Gates: {entry.gates_text}. INCONCLUSIVE is never a pass, whatever on_inconclusive says.")
