@@ -7,12 +7,16 @@
   its cap (``MAX_JSON_BYTES``) or nested deeper than ``MAX_DEPTH``. So one damaged run (a
   summary nested 50,000 deep) cannot raise on any page, its own or another run's.
 - ``parse_records(path, root)``: ``records.jsonl`` read-only, complete lines only.
+- ``scrub(value)``: lone surrogates (a ``\\ud800`` escape in a hand-edited or hostile file parses
+  to one) become U+FFFD in every string and key, since no page can encode them; every JSON file
+  read here is scrubbed, and so is what audit computes from the raw records for a page.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ MAX_JSON_BYTES = {MANIFEST: 8 << 20, SUMMARY: 64 << 20}
 DEFAULT_MAX_BYTES = 16 << 20
 MAX_LINE_BYTES = 4 << 20  # one record line
 MAX_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def reports_dir() -> Path:
@@ -72,13 +77,45 @@ def depth_of(value: Any, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+def scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate, in strings and dict keys at any depth, replaced by
+    U+FFFD (iteratively: the depth is bounded by ``MAX_DEPTH`` before this runs, but no recursion
+    anyway). Values without one come back as they are."""
+
+    def fix(x: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", x) if isinstance(x, str) else x
+
+    top: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(top, 0)]  # (container, key or index) whose value to fix
+    while stack:
+        parent, k = stack.pop()
+        v = parent[k]
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                parent[k] = fix(v)
+        elif isinstance(v, list):
+            stack.extend((v, i) for i in range(len(v)))
+        elif isinstance(v, dict):
+            if any(isinstance(key, str) and _SURROGATE.search(key) for key in v):
+                fixed = {fix(key): item for key, item in v.items()}
+                v.clear()
+                v.update(fixed)
+            stack.extend((v, key) for key in v)
+    return top[0]
+
+
 def load_json_text(raw: bytes | str) -> Any:
-    """Parse JSON; ``None`` when invalid or nested deeper than ``MAX_DEPTH``."""
+    """Parse JSON; ``None`` when invalid or nested deeper than ``MAX_DEPTH``. Lone surrogates are
+    scrubbed (``scrub``)."""
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None
-    return None if depth_of(value) > MAX_DEPTH else value
+    if depth_of(value) > MAX_DEPTH:
+        return None
+    if "\\u" in raw if isinstance(raw, str) else b"\\u" in raw:  # a surrogate can only come from an escape
+        value = scrub(value)
+    return value
 
 
 def read_json(path: Path, root: Path, max_bytes: int | None = None) -> Any:

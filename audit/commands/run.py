@@ -142,18 +142,26 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.junit is not None and args.model and len(args.model) > 1:  # one JUnit file per run: a multi-model run has several
         raise UsageError("--junit takes one --model; with several, use 'lm-audit gate RUN --junit FILE' per run")
-    if args.model and len(args.model) > 1:
-        from audit.compare.multirun import run_many_models
-
-        return run_many_models(config, args.model)
     if args.budget is not None and not args.until_decided:
         raise UsageError("--budget needs --until-decided")
-    if args.until_decided:
-        from audit.run.until_decided import run_until_decided
+    from audit.store.leftovers import remove_unused, run_dirs
 
-        run_dir, code = run_until_decided(config, args.budget if args.budget is not None else 400)
-    else:
-        run_dir, code = run_audit(config)
+    before = run_dirs(args.out)
+    try:
+        if args.model and len(args.model) > 1:
+            from audit.compare.multirun import run_many_models
+
+            return run_many_models(config, args.model)
+        if args.until_decided:
+            from audit.run.until_decided import run_until_decided
+
+            run_dir, code = run_until_decided(config, args.budget if args.budget is not None else 400)
+        else:
+            run_dir, code = run_audit(config)
+    except BaseException:  # a start that failed (say, at model loading) leaves no folder holding only .lock
+        for name in sorted(run_dirs(args.out) - before):
+            remove_unused(args.out / name)
+        raise
     print(f"report: {run_dir / 'report.html'}")
     print(f"summary: {run_dir / 'summary.json'}")
     from audit.export import after_run  # --junit file, and how to export (Inspect, model card, tables)

@@ -42,7 +42,8 @@ def _too_long(row: Any) -> str | None:
     return None
 
 
-def _read_rows(data_path: Path) -> list[Any]:
+def _read_rows(data_path: Path) -> tuple[list[Any], list[int] | None]:
+    """The rows of a data file and, for .jsonl/.txt/.csv, the file line each row starts on."""
     suffix = data_path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv", ".txt"):
         raise UsageError(f"{data_path}: unsupported data format '{suffix}' (use .jsonl, .json, .csv or .txt)")
@@ -50,27 +51,32 @@ def _read_rows(data_path: Path) -> list[Any]:
         size = data_path.stat().st_size
         if size > MAX_DATA_BYTES:
             raise UsageError(f"{data_path}: file is {size:,} bytes, over the limit of {MAX_DATA_BYTES:,} for a data file")
-        rows = _parse_rows(data_path, suffix)
+        rows, lines = _parse_rows(data_path, suffix)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{data_path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{data_path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise UsageError(f"{data_path}: JSON nested too deeply (rows must be flat objects)") from None
-    for n, row in enumerate(rows, 1):
+    for n, row in enumerate(rows):
         col = _too_long(row)
         if col is not None:
-            where = f"{data_path}:{n}" if suffix in (".jsonl", ".txt") else f"{data_path}: row {n}"
-            raise UsageError(f"{where}: field '{col}' is over the limit of {MAX_FIELD_CHARS:,} characters")
-    return rows
+            raise UsageError(f"{row_where(data_path, lines, n)}: field '{col}' is over the limit of {MAX_FIELD_CHARS:,} characters")
+    return rows, lines
 
 
-def _parse_rows(data_path: Path, suffix: str) -> list[Any]:
+def row_where(data_path: Path, lines: list[int] | None, n: int) -> str:
+    """``file:line`` of row ``n`` (0-based) where lines are known, else ``file: row N``."""
+    return f"{data_path}:{lines[n]}" if lines is not None else f"{data_path}: row {n + 1}"
+
+
+def _parse_rows(data_path: Path, suffix: str) -> tuple[list[Any], list[int] | None]:
     if suffix == ".jsonl":
-        rows = []
+        rows, lines = [], []
         with data_path.open(encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 if line.strip():
+                    lines.append(n)
                     try:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as exc:
@@ -79,21 +85,24 @@ def _parse_rows(data_path: Path, suffix: str) -> list[Any]:
                         raise UsageError(f"{data_path}:{n}: JSON nested too deeply (rows must be flat objects)") from None
                     if len(rows) > MAX_ITEMS:
                         raise UsageError(f"{data_path}:{n}: more than {MAX_ITEMS:,} rows")
-        return rows
+        return rows, lines
     if suffix == ".json":
         data = json.loads(data_path.read_text(encoding="utf-8"))
         if not isinstance(data, list):
             raise UsageError(f"{data_path}:1: a .json data file must hold a list of objects")
         if len(data) > MAX_ITEMS:
             raise UsageError(f"{data_path}: more than {MAX_ITEMS:,} rows")
-        return data
+        return data, None
     if suffix == ".csv":
         with data_path.open(encoding="utf-8", newline="") as fh, _csv_field_limit(MAX_FIELD_CHARS):
             reader = csv.DictReader(fh)
-            rows = []
+            rows, lines = [], []
             try:
+                start = 2  # the header is line 1
                 for row in reader:
                     rows.append(row)
+                    lines.append(start)
+                    start = reader.line_num + 1
                     if len(rows) > MAX_ITEMS:
                         raise UsageError(f"{data_path}:{reader.line_num}: more than {MAX_ITEMS:,} rows")
             except csv.Error as exc:
@@ -102,9 +111,21 @@ def _parse_rows(data_path: Path, suffix: str) -> list[Any]:
                         f"{data_path}:{reader.line_num + 1}: a field is over the limit of {MAX_FIELD_CHARS:,} characters"
                     ) from None
                 raise UsageError(f"{data_path}:{reader.line_num}: invalid CSV: {exc}") from None
-            return rows
+            return rows, lines
     with data_path.open(encoding="utf-8") as fh:
-        return [{"prompt": line.rstrip("\n")} for line in fh if line.strip()]
+        numbered = [(n, line) for n, line in enumerate(fh, 1) if line.strip()]
+    return [{"prompt": line.rstrip("\n")} for _, line in numbered], [n for n, _ in numbered]
+
+
+def _text_columns(f: Any) -> list[tuple[str, str]]:
+    """(role, column) of the fields that must hold text: the prompt, the context, the options."""
+    out = [("prompt", f.prompt)] if f.prompt else []
+    out += [("context", f.context)] if f.context else []
+    return out + [(f"option '{name}'", col) for name, col in f.options.items()]
+
+
+def _json_kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(v), "a number")
 
 
 def _as_list(v: Any) -> list[str]:
@@ -131,7 +152,7 @@ def load_data_items(suite: Suite, where: Where, hasher: Any) -> list[Item]:
                 "in a folder under it, or in the built-in probes folder)",
             )
         hasher.update(data_path.read_bytes())
-        rows = _read_rows(data_path)
+        rows, lines = _read_rows(data_path)
         f = src.fields
         if "pair_id" in f.attributes or "pair_id" in src.attributes:
             raise where.error(
@@ -150,7 +171,7 @@ def load_data_items(suite: Suite, where: Where, hasher: Any) -> list[Item]:
         row_of: dict[str, int] = {}
         for n, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise UsageError(f"{data_path}:{n + 1}: row {n + 1} is not an object")
+                raise UsageError(f"{row_where(data_path, lines, n)}: row {n + 1} is not an object")
             missing = [c for c in needed if c not in row]
             if missing:
                 raise where.error(
@@ -158,6 +179,10 @@ def load_data_items(suite: Suite, where: Where, hasher: Any) -> list[Item]:
                 )
             if any(row[col] not in allowed for col, allowed in src.filter.items()):
                 continue
+            for role, col in _text_columns(f):
+                if not isinstance(row.get(col, ""), str):
+                    got = "null" if row[col] is None else f"{_json_kind(row[col])} ({json.dumps(row[col])[:40]})"
+                    raise UsageError(f"{row_where(data_path, lines, n)}: {role} column '{col}' is {got}, not text")
             row_id = str(row[f.id]) if f.id else str(n)
             item_id = f"{src.name}:{row_id}" if src.name else row_id
             if item_id in row_of:

@@ -149,7 +149,12 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
-    loader = StrictLoader(text)
+    try:
+        loader = StrictLoader(text)  # the reader refuses NUL and other non-printable characters here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise UsageError(f"{path}:{line}: invalid YAML: control character U+{code:04X} is not allowed") from None
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
