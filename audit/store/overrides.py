@@ -94,7 +94,7 @@ class Override:
         return {**head, "value": self.value, "who": self.who, "why": self.why, "when": self.when}
 
 
-def _targets(label: str, scores: dict[str, Any]) -> list[str]:
+def label_targets(label: str, scores: dict[str, Any]) -> list[str]:
     """The score keys a label sets: ``toxicity`` also covers ``toxicity_*`` second opinions."""
     spec = LABELS[label]
     if spec is None:
@@ -255,7 +255,7 @@ def effective(overrides: Sequence[Override]) -> list[Override]:
     return [ov for ov in last.values() if not ov.withdrawn]
 
 
-def _get(rec: Any, name: str) -> Any:
+def field_of(rec: Any, name: str) -> Any:
     return rec[name] if isinstance(rec, dict) else getattr(rec, name)
 
 
@@ -270,136 +270,21 @@ def apply(records: Sequence[Any], overrides: Sequence[Override]) -> list[Any]:
         by_key.setdefault(ov.key, []).append(ov)
     out = []
     for rec in records:
-        ovs = by_key.get(_get(rec, "key"))
+        ovs = by_key.get(field_of(rec, "key"))
         if not ovs:
             out.append(rec)
             continue
         if any(ov.label == EXCLUDE for ov in ovs):
             continue
         rec = copy.deepcopy(rec)
-        scores = _get(rec, "scores")
+        scores = field_of(rec, "scores")
         for ov in ovs:
             if ov.score is not None:
                 scores[ov.score] = ov.value
             else:
                 spec = LABELS[ov.label or ""]
                 if spec is not None:
-                    for k in _targets(ov.label or "", scores):
+                    for k in label_targets(ov.label or "", scores):
                         scores[k] = spec[1]
         out.append(rec)
-    return out
-
-
-# --------------------------------------------------------------------------- before / after
-
-
-def _figures(suite: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every figure of one suite summary by its gate name."""
-    out: dict[str, dict[str, Any]] = {}
-    for m in suite.get("metrics") or []:
-        if not isinstance(m, dict):
-            continue
-        out[str(m.get("name"))] = m
-        for attr, cells in (m.get("by") or {}).items():
-            for v, c in (cells or {}).items():
-                if isinstance(c, dict):
-                    out[f"{m.get('name')}[{attr}={v}]"] = c
-    for g in suite.get("groups") or []:
-        if isinstance(g, dict) and isinstance(g.get("gap"), dict):
-            out[f"gap({g.get('score')}, {g.get('attribute')})"] = g["gap"]
-    return out
-
-
-def _short(d: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not d:
-        return None
-    return {k: d.get(k) for k in ("estimate", "ci_low", "ci_high", "n")}
-
-
-def _differs(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
-    if (a is None) != (b is None):
-        return True
-    for k in ("estimate", "ci_low", "ci_high", "n"):
-        x, y = (a or {}).get(k), (b or {}).get(k)
-        if isinstance(x, int | float) and isinstance(y, int | float):
-            if abs(float(x) - float(y)) > 1e-12:
-                return True
-        elif x != y:
-            return True
-    return False
-
-
-def _verdict(r: dict[str, Any]) -> str:
-    try:
-        from audit.gates.evaluate import verdict_of  # type: ignore[attr-defined]
-
-        return str(verdict_of(r))
-    except ImportError:
-        return "PASS" if r.get("passed") else ("ERROR" if r.get("error") else "FAIL")
-
-
-def changes(before: dict[str, Any], after: dict[str, Any], suite: str) -> list[dict[str, Any]]:
-    """The figures and gates of ``suite`` whose value differs between two summaries."""
-    sb = (before.get("suites") or {}).get(suite) or {}
-    sa = (after.get("suites") or {}).get(suite) or {}
-    fb, fa = _figures(sb), _figures(sa)
-    out = []
-    for name in dict.fromkeys([*fb, *fa]):
-        if _differs(fb.get(name), fa.get(name)):
-            out.append({"figure": name, "before": _short(fb.get(name)), "after": _short(fa.get(name))})
-    gb = {(g.get("metric"), g.get("op"), g.get("threshold")): g for g in sb.get("gates") or []}
-    for g in sa.get("gates") or []:
-        old = gb.get((g.get("metric"), g.get("op"), g.get("threshold")))
-        vb, va = (_verdict(old) if old else None), _verdict(g)
-        if old is None or vb != va or _differs(old, g):
-            out.append(
-                {
-                    "gate": f"{g.get('metric')} {g.get('op')} {g.get('threshold')}",
-                    "figure": g.get("metric"),
-                    "before": {**(_short(old) or {}), "verdict": vb},
-                    "after": {**(_short(g) or {}), "verdict": va},
-                }
-            )
-    return out
-
-
-def describe(
-    overrides: Sequence[Override], records: Sequence[Any], before: dict[str, Any], after: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """``summary["overrides"]``: every line with its status, the record's original values, and the
-    figures of its suite before and after all of that suite's overrides."""
-    by_key = {_get(r, "key"): r for r in records}
-    active = {id(ov) for ov in effective(overrides)}
-    superseded: set[int] = set()
-    seen: dict[tuple[str, str], Override] = {}
-    for ov in overrides:
-        if (ov.key, ov.target) in seen:
-            superseded.add(id(seen[(ov.key, ov.target)]))
-        seen[(ov.key, ov.target)] = ov
-    per_suite: dict[str, list[dict[str, Any]]] = {}
-    out = []
-    for ov in overrides:
-        rec = by_key.get(ov.key)
-        entry: dict[str, Any] = {**ov.to_dict(), "line": ov.line}
-        if rec is None:
-            entry.update(suite=None, status="no such record in this run (kept for a resumed run)")
-            entry["figures"] = []
-            out.append(entry)
-            continue
-        suite = _get(rec, "suite")
-        scores = _get(rec, "scores") or {}
-        if ov.score is not None:
-            entry["original"] = {ov.score: scores.get(ov.score)}
-        elif ov.label != EXCLUDE:
-            entry["original"] = {k: scores.get(k) for k in _targets(ov.label or "", scores)}
-        if id(ov) in active:
-            status = "applied"
-        elif id(ov) in superseded:
-            status = "superseded by a later line"
-        else:
-            status = "withdrawn"
-        if suite not in per_suite:
-            per_suite[suite] = changes(before, after, suite)
-        entry.update(suite=suite, status=status, figures=per_suite[suite])
-        out.append(entry)
     return out

@@ -23,7 +23,7 @@ from audit.gates.evaluate import (
 from audit.stats.sequential import sequential_summary, spent_stats
 from audit.store.run_store import read_manifest, read_records_checked
 from audit.store.status import incomplete_reason, run_status
-from audit.summary.override_effect import override_effect
+from audit.summary.override_effect import describe, override_effect
 from audit.summary.suite import summarize_suite
 
 SCHEMA_VERSION = 1
@@ -144,6 +144,6 @@ def build_summary(
         summary["sequential"] = sequential_summary(manifest["sequential"], pol.stats.ci_level)
     if review:
         before = build_summary(run_dir, policy, self_audit=False, overrides=False, status=status)
-        summary["overrides"] = ovr.describe(review, records, before, summary)
+        summary["overrides"] = describe(review, records, before, summary)
         summary["overrides_effect"] = override_effect(review, records, before, summary, Path(run_dir))
     return summary
