@@ -43,7 +43,7 @@ def official_compare(a: Run, b: Run) -> tuple[dict[str, Any] | None, str]:
     return _official_compare_cached(str(a.path), str(b.path), _stamps([a, b]))
 
 
-@st.cache_data(max_entries=8, show_spinner="Comparing the runs (paired bootstrap and permutation tests) ...")
+@st.cache_data(max_entries=8, show_spinner="Comparing the runs (paired intervals and their p-values) ...")
 def _official_compare_cached(a: str, b: str, stamps: tuple[Any, ...]) -> tuple[dict[str, Any] | None, str]:
     from audit.compare.report import compare_runs
     from audit.core.errors import UsageError

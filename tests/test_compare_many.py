@@ -72,7 +72,8 @@ def test_three_runs_are_ranked_with_significance_letters(three: list[Path]) -> N
     pairs = {(p["a"], p["b"]): p for p in fig["pairwise"]}
     assert set(pairs) == {("run-A", "run-B"), ("run-A", "run-C"), ("run-B", "run-C")}
     ac = pairs[("run-A", "run-C")]
-    assert ac["test"] == "mcnemar-exact" and ac["significant"] and ac["p_holm"] >= ac["p_value"]
+    assert ac["test"] == "Newcombe hybrid score interval" and ac["exact_test"]["test"] == "mcnemar-exact"
+    assert ac["significant"] and ac["p_holm"] >= ac["p_value"]
     assert ac["delta"] == pytest.approx(ac["est_b"] - ac["est_a"]) and ac["ci_low"] > 0
     assert not pairs[("run-A", "run-B")]["significant"]
     # the items only some runs hold are reported, with which runs hold them
@@ -126,7 +127,8 @@ def test_two_runs_show_a_and_b_on_the_shared_items(tmp_path: Path, capsys: pytes
     assert main(["compare", str(a), str(b)]) == 0
     text = capsys.readouterr().out
     line = next(ln for ln in text.splitlines() if "refusal_rate" in ln)
-    assert f"A {r['a']:.3f} -> B {r['b']:.3f} (n_shared=80)" in line and "mcnemar-exact" in line
+    assert f"A {r['a']:.3f} -> B {r['b']:.3f} (n_shared=80)" in line and "Newcombe hybrid score interval" in line
+    assert "decided by the 95% CI of the worsening" in line
     assert text.rstrip().endswith("figures, no thresholds set") and "PASS" not in text
 
 
@@ -171,20 +173,22 @@ def test_fewer_than_two_runs_is_a_usage_error(three: list[Path]) -> None:
 
 
 def test_few_shared_prompts_give_no_false_certainty(tmp_path: Path) -> None:
-    """The issue's case: runs that share 3 prompts. The old compare printed a tight CI excluding 0
-    beside p = 0.25-0.50; now the interval is a t interval, the verdict follows the test, and a
-    warning says how far the test can go. With no shared prompt and a single set, no zero-width CI."""
+    """The issue's case: runs that share 3 prompts. The old compare printed a tight percentile CI
+    excluding 0 beside p = 0.25-0.50; now the interval is a t interval (t(2) = 4.3 standard errors)
+    and the p-value comes from the same interval, so they agree, and a warning says how rough it is.
+    With no shared prompt and a single set, no zero-width CI."""
     tox = suite_manifest(scorers=["toxicity"], group_attributes=[], metrics=[{"metric": "mean", "score": "toxicity"}])
     rng = np.random.default_rng(5)
     a_recs = [record("tox", f"p{i}", 0, {"toxicity": float(rng.uniform(0.2, 0.3))}) for i in range(40)]
     b_recs = [record("tox", f"p{i}", 0, {"toxicity": a_recs[i]["scores"]["toxicity"] - 0.05 + d})
-              for i, d in enumerate((-0.01, 0.0, 0.01))]
+              for i, d in enumerate((-0.05, 0.0, 0.05))]
     b_recs += [record("tox", f"q{i}", 0, {"toxicity": float(rng.uniform(0.2, 0.3))}) for i in range(37)]
     a = write_run(tmp_path / "a", {"tox": tox}, a_recs)
     b = write_run(tmp_path / "b", {"tox": tox}, b_recs)
     r = compare_runs(a, b, FAST)["suites"]["tox"]["figures"][0]
     assert r["n_shared"] == 3 and r["delta"] == pytest.approx(-0.05)
-    assert r["p_value"] >= 0.2 and r["verdict"] == "no significant change"
+    assert r["p_value"] >= 0.2 and r["verdict"] == "no significant change" and r["ci_low"] < 0 < r["ci_high"]
+    assert r["test"] == "paired cluster bootstrap (300, t on 3 clusters (bootstrap SE))"
     assert any("only 3 shared clusters" in w for w in r["warnings"])
     assert r["ci_high"] - r["ci_low"] > 0
     one = write_run(tmp_path / "one", {"bias": _suites()["bias"]}, counterfactual_records(n_pairs=1, seed=1))
@@ -193,3 +197,33 @@ def test_few_shared_prompts_give_no_false_certainty(tmp_path: Path) -> None:
     for f in compare_runs(one, two, FAST)["suites"]["bias"]["figures"]:
         assert f["n_shared"] == 0 and f["verdict"] == "no significant change"
         assert f["ci_low"] is None or f["ci_low"] < f["ci_high"]
+
+
+def test_an_uninformative_run_is_marked_and_never_ranked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """#24 item 7: a random-weights model whose sentiment is always 0 has a gap of 0 by construction.
+    The ranked table and compare mark it uninformative and never rank it first (or at all); a
+    constant-0 mean gets no rate-style interval; a regression threshold on it fails."""
+    real = counterfactual_records(gap=0.3, seed=1)
+    flat = [r | {"scores": {"sentiment": 0.0}} for r in counterfactual_records(gap=0.0, seed=2)]
+    a = write_run(tmp_path / "real", {"bias": _suites()["bias"]}, real, model="real-model")
+    b = write_run(tmp_path / "random", {"bias": _suites()["bias"]}, flat, model="random", random_weights=True)
+    res = compare_many([a, b], FAST)
+    gap = _figure(res, "bias", "gap(sentiment, gender)")
+    by_run = {m["run"]: m for m in gap["models"]}
+    assert by_run["random"]["uninformative"] and by_run["random"]["rank"] is None and by_run["random"]["letters"] == ""
+    assert by_run["real"]["rank"] == 1 and gap["models"][0]["run"] == "real"
+    assert any("uninformative in random" in w for w in gap["warnings"])
+    assert not any(p["significant"] for p in gap["pairwise"])
+    mean = {m["run"]: m for m in _figure(res, "bias", "mean_sentiment")["models"]}["random"]
+    assert mean["uninformative"] and mean["ci_low"] is None and "uninformative" in mean["method"]
+    from audit.compare.render import many_lines
+
+    line = next(ln for ln in many_lines(res) if "gap(sentiment, gender)" in ln)
+    assert "1. real" in line and "-. random 0.000 (uninformative: constant score, not ranked)" in line
+    main(["compare", str(a), str(b)])
+    out = capsys.readouterr().out
+    assert any("gap(sentiment, gender)" in ln and ln.rstrip().endswith(": uninformative") for ln in out.splitlines()), out
+    two = compare_runs(a, b, FAST, max_regression={"gap(sentiment, gender)": 0.05})
+    r = next(f for f in two["suites"]["bias"]["figures"] if f["figure"] == "gap(sentiment, gender)")
+    assert r["verdict"] == "uninformative" and r["uninformative"] == ["random"] and r["regressed"] is True
+    assert any("says nothing" in w for w in r["warnings"]) and not two["passed"]

@@ -54,19 +54,22 @@ def _binary_fig(x: np.ndarray) -> Figure:
 
 
 def test_clustered_permutation_test_holds_its_level() -> None:
-    """k = 3 samples per prompt with a strong prompt effect: the cluster permutation test (McNemar's
-    permutation equivalent) keeps about 5% false positives."""
+    """k = 3 samples per prompt with a strong prompt effect: the deciding interval (cluster-adjusted
+    Newcombe) and its p-value, and the cluster permutation cross-check (McNemar's permutation
+    equivalent), each keep about 5% false positives."""
     stats = StatsSettings(resamples=200, permutations=400)
     rng = np.random.default_rng(2)
     reps = 300
-    hits = 0
+    hits = exact = 0
     for r in range(reps):
         xa, xb = _outcomes(rng, 40, 0.25, 0.25, k=3, prompt_sd=1.0)
         fa, fb = _binary_fig(xa), _binary_fig(xb)
         res = paired(fa, fb, fa.keys, stats, seed=r)
-        assert res["test"] == "permutation"
+        assert res["test"] == "Newcombe hybrid score interval (cluster-adjusted)"
+        assert res["exact_test"]["test"] == "permutation"
         hits += res["p_value"] < 0.05
-    assert 0.02 <= hits / reps <= 0.08
+        exact += res["exact_test"]["p_value"] < 0.05
+    assert 0.02 <= hits / reps <= 0.08 and 0.02 <= exact / reps <= 0.08
 
 
 @pytest.mark.parametrize(
@@ -103,7 +106,8 @@ def test_intervals_are_honest_at_the_boundary() -> None:
     assert lo < 0 < hi and lo >= -1 and hi <= 1
     res = paired(_binary_fig(zeros[:, None]), _binary_fig(zeros[:, None]), [f"p{i}" for i in range(55)],
                  StatsSettings(resamples=200, permutations=200), 0)
-    assert res["test"] == "mcnemar-exact" and res["p_value"] == 1.0 and res["ci_low"] < 0 < res["ci_high"]
+    assert res["test"] == "Newcombe hybrid score interval" and res["exact_test"] == {"test": "mcnemar-exact", "p_value": 1.0}
+    assert res["p_value"] == 1.0 and res["ci_low"] < 0 < res["ci_high"]
 
 
 def test_letters_follow_the_significant_pairs() -> None:
@@ -116,3 +120,44 @@ def test_letters_follow_the_significant_pairs() -> None:
         assert set(got[x]) & set(got[y])
     for x, y in [("A", "C"), ("A", "D"), ("B", "D")]:  # significant: share none
         assert not set(got[x]) & set(got[y])
+
+
+def _mean_fig(x: np.ndarray, higher_is: str = "worse", kind: str = "metric") -> Figure:
+    """A continuous figure: the mean of per-prompt scores (one record per prompt)."""
+    cols = np.column_stack([x, np.ones_like(x)])
+    return Figure("m", cols, [f"p{i}" for i in range(len(x))], lambda t: ratio(t, 0, 1), higher_is, None, kind=kind)
+
+
+@pytest.mark.parametrize("kind", ["binary", "mean", "few", "ideal"])
+def test_interval_and_p_value_come_from_one_method_and_agree(kind: str) -> None:
+    """#24 item 7: "delta -0.555 [-0.882, -0.229], p=0.0706" cannot happen: the p-value is the smallest
+    alpha whose interval leaves 0 out, so across random datasets "the CI excludes 0" and "p < 0.05"
+    agree every time, and the verdict follows both; the result says which interval decided."""
+    from audit.compare.paired import verdict
+
+    rng = np.random.default_rng({"binary": 1, "mean": 2, "few": 3, "ideal": 4}[kind])
+    stats = StatsSettings(resamples=400, permutations=200)
+    outcomes = set()
+    for trial in range(40):
+        n = 6 if kind == "few" else 50
+        if kind == "binary":
+            xa, xb = _outcomes(rng, n, 0.3, float(rng.uniform(0.2, 0.5)))
+            fa, fb = _binary_fig(xa), _binary_fig(xb)
+        elif kind == "ideal":  # distance from an ideal: the worsening has its own interval and p
+            xa = rng.normal(0.5, 0.2, n)
+            xb = xa + rng.normal(float(rng.uniform(-0.15, 0.15)), 0.2, n)
+            fa, fb = (Figure("m", np.column_stack([x, np.ones_like(x)]), [f"p{i}" for i in range(n)],
+                             lambda t: ratio(t, 0, 1), "neutral", 0.5) for x in (xa, xb))
+        else:
+            xa = rng.normal(0.3, 0.2, n)
+            xb = xa + rng.normal(float(rng.uniform(-0.15, 0.15)), 0.2, n)
+            fa, fb = _mean_fig(xa), _mean_fig(xb)
+        res = paired(fa, fb, fa.keys, stats, seed=trial)
+        lo, hi, p = res["worsening_ci_low"], res["worsening_ci_high"], res["p_worse"]
+        excludes = lo > 0 or hi < 0
+        assert excludes == (p < 0.05), (trial, res)
+        assert (verdict(res, True, 0.05) != "no significant change") == excludes
+        assert (res["ci_low"] > 0 or res["ci_high"] < 0) == (res["p_value"] < 0.05)
+        assert res["decided_by"].startswith("the 95% CI of the worsening")
+        outcomes.add(excludes)
+    assert outcomes == {True, False}  # both kinds of result were met

@@ -20,6 +20,7 @@ import numpy as np
 
 from audit.core.errors import UsageError
 from audit.metrics.registry import METRICS, Frame, compute_metric
+from audit.stats.intervals import is_constant
 from audit.store.overrides import OVERRIDES, apply, effective, load_overrides
 from audit.store.run_store import read_manifest, read_records_checked
 
@@ -61,6 +62,9 @@ class Figure:
     ideal: float | None
     kind: str = "metric"  # "metric" or "gap"
     binary: Binary | None = None
+    # the score it reads is constant in this run (a random-weights model's sentiment is always 0):
+    # no signal, never ranked or called better or worse
+    uninformative: bool = False
 
     def rows(self, keys: Sequence[str]) -> np.ndarray:
         """The columns of ``keys`` (clusters this run holds), in that order."""
@@ -181,11 +185,12 @@ def metric_figures(frame: Frame, specs: list[dict[str, Any]]) -> dict[str, Figur
         for p in parts:
             name = f"{label}.{p.name}" if len(parts) > 1 else label
             binary = _BINARY_PARTS.get((metric, p.name)) or (_BINARY_METRICS.get(metric) if len(parts) == 1 else None)
-            if binary is None and metric in _MEAN_METRICS and _score_is_binary(frame, score):
+            constant = binary is None and bool(score) and is_constant(frame.score(str(score)))
+            if binary is None and not constant and metric in _MEAN_METRICS and _score_is_binary(frame, score):
                 binary = (0, 1, 1.0)
             out[name] = Figure(
                 name, p.columns, frame.cluster_keys, p.fn, p.higher_is, p.ideal,
-                binary=Binary(*binary) if binary else None,
+                binary=Binary(*binary) if binary else None, uninformative=constant,
             )
     return out
 
@@ -206,7 +211,8 @@ def gap_figures(frame: Frame, group_attributes: list[str], groups_of: dict[str, 
             cols = [frame.record_ratio(v, mask & (values == g))[0] for g in groups]
             name = f"gap({key}, {label})"
             out[name] = Figure(
-                name, np.hstack(cols), frame.cluster_keys, gap_fn(len(groups)), "worse", None, kind="gap"
+                name, np.hstack(cols), frame.cluster_keys, gap_fn(len(groups)), "worse", None, kind="gap",
+                uninformative=is_constant(v[mask & np.isin(values, groups)]),
             )
     return out
 

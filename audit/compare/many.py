@@ -87,13 +87,18 @@ def compare_figure_many(
     if few:
         res["warnings"].append(few)
     bad = figure_badness(f0)
+    flat = [r.label for r, f in zip(runs, figs, strict=True) if f.uninformative]
+    if flat:
+        res["warnings"].append(f"uninformative in {', '.join(flat)}: the score is constant (e.g. a random-weights "
+                               "model); not ranked and in no significance group")
     models = []
     for i, (run, fig) in enumerate(zip(runs, figs, strict=True)):
         est = estimate_on(fig, fig.rows(shared), stats, seed + 7 * i)
         b = None
-        if bad is not None and shared:
+        if bad is not None and shared and not fig.uninformative:
             b = float(bad(fig.rows(shared).sum(0)))
-        models.append({"run": run.label, "model": run.info.get("model"), **est, "_bad": b})
+        models.append({"run": run.label, "model": run.info.get("model"), **est, "_bad": b,
+                       "uninformative": fig.uninformative})
     labels = [m["run"] for m in models]
     ranks = _ranks(labels, [m["_bad"] for m in models]) if bad is not None else dict.fromkeys(labels)
     pairs = []
@@ -105,7 +110,7 @@ def compare_figure_many(
     p_for = [p["p_worse"] if bad is not None else p["p_value"] for p in pairs]
     for p, adj in zip(pairs, holm(p_for), strict=True):
         p["p_holm"] = adj
-        p["significant"] = adj is not None and adj < alpha
+        p["significant"] = adj is not None and adj < alpha and not ({p["a"], p["b"]} & set(flat))
     significant = {frozenset((p["a"], p["b"])) for p in pairs if p["significant"]}
 
     def sort_key(m: dict[str, Any]) -> tuple[float, float]:
@@ -114,7 +119,7 @@ def compare_figure_many(
         return (rank if rank is not None else math.inf, -est)
 
     models.sort(key=sort_key)
-    order = [m["run"] for m in models if m["estimate"] is not None]
+    order = [m["run"] for m in models if m["estimate"] is not None and not m["uninformative"]]
     letters = letter_groups(order, significant) if shared else {}
     for m in models:
         m.pop("_bad")
@@ -151,23 +156,26 @@ def compare_many(
                  "n_shared": int,                       # clusters held by every run: all numbers use them
                  "n_clusters": {label: int}, "warnings": [str],
                  "models": [{"run": label, "model": str, "estimate", "ci_low", "ci_high", "n", "method",
-                             "rank": int | None,        # 1 = best; None when the figure has no direction
+                             "rank": int | None,        # 1 = best; None: no direction, or uninformative
+                             "uninformative": bool,     # the score is constant in that run: never ranked
                              "letters": str}],          # ranked order; a shared letter = not significantly different
                  "pairwise": [{"a": label, "b": label, "est_a", "est_b", "delta", ...}]}]}}}
 
     Each ``pairwise`` entry is B − A for one pair of runs (``a``, ``b`` are run labels; the
     estimates on the shared clusters are ``est_a``, ``est_b``): ``delta``, ``ci_low``, ``ci_high``,
-    ``p_value`` (test of delta = 0), ``p_worse`` (test of "B is worse", which the ranking letters
-    use; equals ``p_value`` unless the figure has an ideal such as 50), ``p_holm`` (Holm over the
-    figure's pairs), ``significant`` (p_holm < alpha), ``test`` ("mcnemar-exact" or "permutation"),
-    ``method``, ``worsening`` (+ CI), ``discordant`` ({"a_only", "b_only"} for McNemar, else None),
-    ``n_shared``.
+    ``p_value`` (delta = 0, from the same method and level as the CI: 1 - alpha), ``p_worse`` ("B is
+    worse", which the ranking letters use; equals ``p_value`` unless the figure has an ideal such as
+    50), ``p_holm`` (Holm over the figure's pairs), ``significant`` (p_holm < alpha; never for an
+    uninformative run), ``test`` (the interval's method), ``decided_by``, ``exact_test`` (exact
+    McNemar or permutation: a cross-check), ``method``, ``worsening`` (+ CI), ``discordant``
+    ({"a_only", "b_only"} for paired 0/1 outcomes, else None), ``n_shared``.
 
     Raises ``UsageError`` for fewer than two runs or no shared suite, and ``DamagedRunError`` (a
     ``UsageError``) for a damaged or empty run.
     """
-    stats = stats or StatsSettings()
     settings = settings or CompareSettings()
+    # one level for intervals, p-values and significance letters: 1 - alpha
+    stats = (stats or StatsSettings()).model_copy(update={"ci_level": 1 - settings.alpha})
     if len(run_dirs) < 2:
         raise UsageError("compare needs at least two runs")
     runs = load_runs([Path(p) for p in run_dirs])

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.report.format import direction_word, md_cell, num, pval
+from audit.report.format import direction_word, level_text, md_cell, num, pval
 
 
 def _cell(m: dict[str, Any]) -> str:
+    if m.get("uninformative"):
+        return f"{num(m['estimate'])} (uninformative: constant score, not ranked)"
     return f"{num(m['estimate'])} [{num(m['ci_low'])}, {num(m['ci_high'])}] {m['letters']}".rstrip()
 
 
@@ -39,8 +41,9 @@ def many_lines(result: dict[str, Any]) -> list[str]:
             for w in f["warnings"]:
                 out.append(f"    warning: {w}")
     out.append(
-        f"letters: runs sharing a letter do not differ significantly (pairwise paired tests, Holm over "
-        f"each figure's pairs, alpha={result['alpha']})"
+        f"letters: runs sharing a letter do not differ significantly (pairwise paired intervals and their "
+        f"p-values at {level_text(result['ci_level'])}, Holm over each figure's pairs, alpha={result['alpha']}); "
+        "uninformative runs (constant score) are never ranked"
     )
     return out
 
@@ -62,9 +65,10 @@ def render_many_markdown(result: dict[str, Any]) -> str:
         "",
         f"Every figure is computed on the clusters (prompts or counterfactual sets) **all** runs hold "
         f"(n shared). Runs are ranked best first; runs sharing a letter are not significantly "
-        f"different (pairwise paired tests — exact McNemar for 0/1 outcomes, else paired permutation — "
-        f"with Holm's correction over each figure's pairs, alpha = {result['alpha']}). "
-        f"{int(100 * result['ci_level'])}% CIs.",
+        f"different (pairwise paired intervals — Newcombe for 0/1 outcomes, else paired cluster bootstrap "
+        f"— each with the p-value of the same interval, Holm's correction over each figure's pairs, "
+        f"alpha = {result['alpha']}). {level_text(result['ci_level'])} CIs. A run whose score is constant "
+        f"(uninformative, e.g. random weights) is marked and never ranked.",
         "",
     ]
     lines += [f"> warning: {md_cell(w)}" for w in result.get("warnings", [])]

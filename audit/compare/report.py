@@ -5,12 +5,14 @@ For every figure both runs hold — each suite metric (and part) and each group 
 counterfactual sets) both runs hold, and ``n_shared`` says how many; items only one run holds are
 counted in ``coverage`` and a warning, never dropped silently. The tests (``audit.compare.paired``):
 
-- 0/1 outcomes (refusal, factual, stereotype preferred, any 0/1 score): exact McNemar test, or its
-  permutation equivalent when a cluster holds several outcomes, with Newcombe's hybrid score
-  interval on the paired difference of proportions (valid at 0 and 1);
-- continuous figures: paired permutation test and paired cluster bootstrap CI;
-- a verdict from the figure's direction (higher better, lower better, or closest to an ideal such
-  as 50 for pct_stereotype): ``better``, ``worse`` or ``no significant change`` (p >= alpha).
+- 0/1 outcomes (refusal, factual, stereotype preferred, any 0/1 score): Newcombe's hybrid score
+  interval on the paired difference of proportions (valid at 0 and 1), exact McNemar as a cross-check;
+- continuous figures: paired cluster bootstrap CI (t on a handful of clusters);
+- interval and p-value from one method at one level, 1 - alpha, so they always agree; the verdict
+  reads that interval (``decided_by``), from the figure's direction (higher better, lower better,
+  or closest to an ideal such as 50 for pct_stereotype): ``better``, ``worse`` or ``no significant
+  change``; ``uninformative`` when the score is constant in either run (never ranked, and a
+  threshold on it fails: no signal is not a pass).
 
 Runs with no shared prompts fall back to independent bootstraps (no test). A regression fails
 when it exceeds a threshold given with ``--max-regression`` or in the policy's
@@ -38,7 +40,7 @@ from audit.compare.paired import estimate_on, few_clusters_warning, figure_badne
 from audit.core.errors import UsageError
 from audit.core.score_directions import scorer_directions
 from audit.gates.evaluate import CompareSettings, StatsSettings
-from audit.report.format import md_cell, num, pval
+from audit.report.format import level_text, md_cell, num, pval
 
 
 def _threshold_for(suite: str, figure: str, thresholds: dict[str, float]) -> float | None:
@@ -71,8 +73,9 @@ def compare_runs(
     max_regression: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Deltas B − A per figure with paired tests, verdicts and (optional) regression thresholds."""
-    stats = stats or StatsSettings()
     settings = settings or CompareSettings()
+    # one level for intervals, p-values and verdicts: 1 - alpha
+    stats = (stats or StatsSettings()).model_copy(update={"ci_level": 1 - settings.alpha})
     thresholds = {**settings.max_regression, **(max_regression or {})}
     runs = load_runs([Path(run_a), Path(run_b)])
     ra, rb = runs
@@ -124,6 +127,11 @@ def compare_runs(
             thr = _threshold_for(sid, name, thresholds)
             res["max_regression"] = thr
             res["regressed"] = judge(res, thr, settings.bound)
+            flat = [lab for lab, f in ((ra.label, fa), (rb.label, fb)) if f.uninformative]
+            if flat:  # no signal is never "no significant change", and never passes a threshold
+                res.update(uninformative=flat, verdict="uninformative", regressed=True if thr is not None else None)
+                res["warnings"].append(f"uninformative in {', '.join(flat)}: the score is constant (e.g. a "
+                                       "random-weights model), so this delta says nothing")
             n_regressed += bool(res["regressed"])
             results.append(res)
         n_figures += len(results)
@@ -188,9 +196,11 @@ def render_compare_markdown(result: dict[str, Any]) -> str:
         f"# lm-audit compare: {md_cell(a['run_id'])} (A) → {md_cell(b['run_id'])} (B)",
         "",
         f"A: `{md_cell(a['model'])}`; B: `{md_cell(b['model'])}`. A, B and delta = B − A are all on the "
-        f"prompts both runs hold (n shared). {int(100 * result['stats']['ci_level'])}% CIs; 0/1 outcomes: "
-        f"exact McNemar (or its permutation equivalent) with a Newcombe interval; other figures: paired "
-        f"permutation test and paired bootstrap. Verdict at alpha = {result['alpha']}.",
+        f"prompts both runs hold (n shared). {level_text(result['stats']['ci_level'])} CIs, and each "
+        f"p-value from the same interval (p < {result['alpha']} exactly when the CI excludes 0): 0/1 "
+        f"outcomes: Newcombe hybrid score interval; other figures: paired cluster bootstrap (t on fewer "
+        f"than 10 clusters). The verdict reads that interval (the worsening's, for figures with an "
+        f"ideal); the exact McNemar or permutation test is a cross-check in compare.json only.",
         "",
     ]
     lines += [f"> warning: {md_cell(w)}" for w in result.get("warnings", [])]
@@ -232,6 +242,7 @@ def compare_lines(result: dict[str, Any]) -> list[str]:
                 f"{word:9} {sid}  {r['figure']}: A {num(r['a'])} -> B {num(r['b'])} (n_shared={r['n_shared']}), "
                 f"delta {num(r['delta'])} [{num(r['ci_low'])}, {num(r['ci_high'])}], "
                 f"p={pval(r['p_value'])} ({r['test'] or 'no test'}{_discordant(r)}){_distance(r)}: {r['verdict']}"
+                + (f" (decided by {r['decided_by']})" if r.get("decided_by") and r["verdict"] != "uninformative" else "")
             )
             out += [f"          warning: {w}" for w in r.get("warnings", [])]
     for k in result.get("unknown_thresholds", []):

@@ -81,9 +81,11 @@ if result is None:
     ui.missing(f"The comparison is not available: {why}.", "The dashboard shows only what `lm-audit compare A B` computes.")
     st.stop()
 st.caption(
-    "As `lm-audit compare A B`: every figure recomputed on the prompts both runs share, with a "
-    "paired bootstrap CI of the delta and a paired permutation test; the verdict accounts for "
-    "each figure's direction (or its ideal value, e.g. 50 for pct_stereotype)."
+    "As `lm-audit compare A B`: every figure recomputed on the prompts both runs share; the delta's "
+    "CI and its p-value come from one method at one level (Newcombe for 0/1 outcomes, a paired "
+    "cluster bootstrap otherwise), and the verdict reads that interval, from each figure's direction "
+    "(or its ideal value, e.g. 50 for pct_stereotype). A figure whose score is constant in a run is "
+    "uninformative, never better or worse."
 )
 for sid, s in (result.get("suites") or {}).items():
     for w in (s.get("warnings") or []) if isinstance(s, dict) else []:
