@@ -63,3 +63,40 @@ def test_streaming_on_the_embedded_model_matches_generate() -> None:
     assert events[-1].decision.allowed == batched.decision.allowed
     if batched.decision.allowed and batched.decision.action == "none":
         assert events[-1].text == batched.text
+
+
+def test_the_default_policy_meets_the_attack_targets_on_the_obfuscation_set() -> None:
+    """Issue #26: per technique, bypass <= 0.05 on toxic text and false block <= 0.05 on benign twins
+    (the techniques the filter was fixed for, and one it was not built for)."""
+    from audit.guard.attack_eval import evaluate_attacks, resolve_techniques
+
+    names = "rtl-reversal,interleave-emoji,interleave-punct,zero-width,base64"
+    result = evaluate_attacks(load_policy(None), resolve_techniques(names), "output", held_out=0)
+    assert result["plain"]["block_toxic"]["rate"] == 1.0 and result["plain"]["false_block_twins"]["k"] == 0
+    for name, row in result["techniques"].items():
+        assert row["bypass"]["rate"] <= 0.05 and row["false_block"]["rate"] <= 0.05, (name, row)
+        b = row["bypass"]
+        assert b["n"] == 40 and 0.0 <= b["ci_low"] <= b["rate"] <= b["ci_high"] < 0.2 and "Wilson" in b["ci"]
+    assert result["all_meet_target"]
+    # base64 is decoded by the filter's normalizer only (the display tricks also by the scorer itself)
+    assert result["techniques"]["base64"]["bypass_without_normalization"]["rate"] == 1.0
+
+
+def test_gate_eval_attacks_writes_per_technique_figures_and_rejects_unknown_names(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    policy = tmp_path / "terms.yaml"
+    policy.write_text(
+        "name: terms-only\noutput_checks:\n  - {name: words, terms: [idiot, stupid, moron, fuck, shit], action: block}\n"
+    )
+    out = tmp_path / "eval"
+    args = ["gate-eval", "--policy", str(policy), "--out", str(out), "--no-latency", "--held-out", "0"]
+    assert main([*args, "--attacks", "rtl-reversal,rot13"]) == 0
+    report = json.loads((out / "gate_eval.json").read_text())
+    techniques = report["attacks"]["output"]["techniques"]
+    assert list(techniques) == ["rtl-reversal", "rot13"]
+    assert techniques["rtl-reversal"]["bypass"]["rate"] < techniques["rtl-reversal"]["bypass_without_normalization"]["rate"]
+    md = (out / "gate_eval.md").read_text()
+    assert "Under attack" in md and "| rtl-reversal |" in md
+    capsys.readouterr()
+    assert main([*args, "--attacks", "rtl-reversal,no-such-attack"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown attack no-such-attack" in err and len(err.splitlines()) == 1

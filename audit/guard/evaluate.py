@@ -9,7 +9,8 @@ Figures (all over the vendored labelled texts in ``audit/guard/data/eval_texts.y
 - ``identity``: the false-block rate on benign identity mentions, per group. Lower is better;
   a gap between groups is a bias of the scorer the policy inherits.
 - ``bypass``: per obfuscation (leetspeak, homoglyphs, zero-width, spacing, case, ...), the share
-  of toxic texts caught in plain form whose obfuscated variant passes. Lower is better. The same
+  of toxic texts caught in plain form whose obfuscated variant passes (``reversed``: written
+  backwards). Lower is better. The same
   figures with normalization switched off show what the hardening buys.
 - ``latency``: per generation on a real model, the filter's added time (p50, p95) next to the
   generation time.
@@ -92,6 +93,11 @@ def combined(text: str) -> str:
     return zero_width(homoglyphs(leetspeak(text)))
 
 
+def reversed_text(text: str) -> str:
+    """Written backwards, with no control character (``toidi na era uoy``)."""
+    return text[::-1]
+
+
 OBFUSCATIONS: dict[str, Callable[[str], str]] = {
     "leetspeak": leetspeak,
     "homoglyphs": homoglyphs,
@@ -102,6 +108,7 @@ OBFUSCATIONS: dict[str, Callable[[str], str]] = {
     "diacritics": diacritics,
     "repeats": repeats,
     "combined": combined,
+    "reversed": reversed_text,
 }
 
 

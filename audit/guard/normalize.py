@@ -20,7 +20,9 @@ Attackers dodge keyword-heavy scorers by writing ``ｆｕｃｋ``, ``fսck`` (Ar
 
 ``variants`` adds the other readings a checker should score too (the worst one counts): the
 logical order of text behind an override (what a model reads), a line written backwards
-(``toidi na era uoy``) read forwards, and spaced-out runs split into words. Steps 0-2 and 5 are
+(``toidi na era uoy``) read forwards, spaced-out runs split into words, and text written in
+base64 or a Caesar shift (ROT13) decoded, and offensive words scrambled by character noise
+restored (``noise.py``). Steps 0-2 and 5 are
 ``audit.text.deobfuscate``, shared with the scorers that read untrusted text directly.
 
 Every output character remembers the span of original characters it came from, so a span found
@@ -40,7 +42,14 @@ from pydantic import BaseModel, ConfigDict
 
 from audit.guard.confusables import fold_confusable
 from audit.guard.lexicon import OFFENSIVE_WORDS
-from audit.text.deobfuscate import interleaved_gaps, is_invisible, reads_reversed, visual_order
+from audit.guard.noise import looks_noised, restorations
+from audit.text.deobfuscate import (
+    decoded_readings,
+    interleaved_gaps,
+    is_invisible,
+    reads_reversed,
+    visual_order,
+)
 
 LEET: dict[str, str] = {
     "0": "o",
@@ -87,6 +96,8 @@ class NormalizeOptions(BaseModel):
     leetspeak: bool = True
     repeats: bool = True
     reversed: bool = True
+    decode: bool = True
+    noise: bool = True
 
 
 @dataclass
@@ -290,6 +301,25 @@ def _from_items(original: str, items: list[tuple[str, int, int]]) -> NormalizedT
     )
 
 
+def _restored(norm: NormalizedText) -> NormalizedText | None:
+    """``norm`` with scrambled offensive words restored (``noise.py``); None when none is."""
+    found = restorations(norm.text)
+    if not found:
+        return None
+    text, starts, ends = list(norm.text), list(norm.starts), list(norm.ends)
+    for a, b, word in found:  # same length: each letter maps to the whole original word
+        text[a:b] = word
+        starts[a:b], ends[a:b] = [min(starts[a:b])] * len(word), [max(ends[a:b])] * len(word)
+    return NormalizedText(original=norm.original, text="".join(text), starts=starts, ends=ends)
+
+
+def _whole_span(original: str, norm: NormalizedText) -> NormalizedText:
+    """A reading decoded from ``original`` (base64, a Caesar shift): each character maps to the
+    whole original text, since decoding does not keep character positions."""
+    n = len(norm.text)
+    return NormalizedText(original=original, text=norm.text, starts=[0] * n, ends=[len(original)] * n)
+
+
 def reversed_lines(norm: NormalizedText) -> NormalizedText | None:
     """``norm`` with each line that reads backwards (``toidi na era uoy``) turned around, keeping
     the map to the original; ``None`` when no line does."""
@@ -322,6 +352,10 @@ def variants(text: str, options: NormalizeOptions | None = None) -> list[Normali
         out.append(normalize(text, opts, logical=True))
     if opts.reversed:
         out += [r for r in (reversed_lines(n) for n in list(out)) if r is not None]
+    if opts.decode:
+        out += [_whole_span(text, normalize(r, opts)) for r in decoded_readings(text, _LEXICON)]
+    if opts.noise and looks_noised(text) and (restored := _restored(first)) is not None:
+        out.append(restored)
     unique: dict[str, NormalizedText] = {}
     for n in out:
         unique.setdefault(n.text, n)

@@ -2,7 +2,9 @@
 
 Whole-text scores dilute: a TF-IDF or transformer classifier averages a single insult with three
 paragraphs of weather talk. ``spans(text)`` returns the ``[start, end)`` character spans to score:
-the whole text, each sentence, and windows of ``size_words`` words moved by ``stride_words``.
+the whole text, each sentence, each clause after a colon or semicolon (a request framed as
+"... the following: <request>" is scored alone), and windows of ``size_words`` words moved by
+``stride_words``.
 A check keeps the worst score over the spans.
 """
 
@@ -12,6 +14,7 @@ import re
 
 _WORD = re.compile(r"\S+")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+_CLAUSE = re.compile(r"[^:;\n]+")  # after a colon: a quoted or framed request is scored alone
 _WORD_CHARS = re.compile(r"[^\W_]+")
 
 
@@ -24,6 +27,11 @@ def spans(text: str, size_words: int = 24, stride_words: int = 12, sentences: bo
         for m in _SENTENCE.finditer(text):
             piece = m.group(0)
             if piece.strip():
+                lead = len(piece) - len(piece.lstrip())
+                out.append((m.start() + lead, m.end()))
+        for m in _CLAUSE.finditer(text):
+            piece = m.group(0)
+            if piece.strip() and m.end() - m.start() < len(text):
                 lead = len(piece) - len(piece.lstrip())
                 out.append((m.start() + lead, m.end()))
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]

@@ -9,8 +9,9 @@ Limits: only neutral descriptors are listed (slurs are not, so they still count)
 other senses are replaced too ("black coffee", "old car", "go straight"), which is harmless for a
 toxicity score but changes the text; identity-targeted hate that uses only a neutral descriptor plus
 neutral words ("Muslims should leave") loses its target, so neutralization lowers recall on
-identity attacks while it removes false positives on benign identity mentions. Terms split by
-zero-width characters are not matched.
+identity attacks while it removes false positives on benign identity mentions. The wrapper
+neutralizes text as a reader sees it (``audit.text.deobfuscate``), so terms split by zero-width
+characters or written behind a right-to-left override are matched too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from functools import cache
 from audit.core.types import stable_hash
 from audit.scorers.base import Reference, Scorer, check_texts
 from audit.scorers.calibration import load_calibration
+from audit.text.deobfuscate import deobfuscate
 
 
 @cache
@@ -64,4 +66,4 @@ class IdentityNeutralized(Scorer):
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
         batch = check_texts(texts)
-        return self.inner.score([neutralize(t, self.placeholder) for t in batch], refs)
+        return self.inner.score([neutralize(deobfuscate(t), self.placeholder) for t in batch], refs)

@@ -31,6 +31,8 @@ between whole words (``you😀are``) become a space, not a join.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from functools import lru_cache
@@ -170,6 +172,17 @@ def _pieces(word: str) -> list[tuple[int, int, bool]]:
     return out
 
 
+def _edge_separator(piece: str, sep: str, emoji: bool, at_end: bool) -> int:
+    """How many characters of ``piece`` (punctuation before or after an interleaved word) are the
+    word's separator, left there by a transform that interleaves every character."""
+    if emoji:
+        chars = piece[::-1] if at_end else piece
+        return next((i for i, c in enumerate(chars) if not (is_emoji_like(c) or is_invisible(c))), len(piece))
+    if at_end:
+        return len(sep) if piece.endswith(sep) else 0
+    return len(sep) if piece.startswith(sep) else 0
+
+
 def interleaved_gaps(text: str, keep_acronyms: bool = True) -> list[tuple[int, int, str]]:
     """``(start, end, replacement)`` for every separator to remove (``""``) or to turn into a word
     gap (``" "``: emoji between multi-letter words). A word is spelled letter by letter when all
@@ -204,12 +217,26 @@ def interleaved_gaps(text: str, keep_acronyms: bool = True) -> list[tuple[int, i
                 (m.start() + s, m.start() + e, "".join(c for c in g if c in _APOSTROPHES), len(letters))
                 for (s, e, _), g in zip(inner, gaps, strict=True)
             ]
-            longest = max(longest, len(letters))
+            n = len(letters)
+            for edge, (s, e, is_letters) in ((0, pieces[0]), (1, pieces[-1])):  # "jerk_." -> "jerk."
+                if is_letters:
+                    continue
+                cut = _edge_separator(word[s:e], cores[0], emoji, at_end=edge == 0)
+                if cut:
+                    found.append(
+                        (
+                            m.start() + (e - cut if edge == 0 else s),
+                            m.start() + (e if edge == 0 else s + cut),
+                            "",
+                            n,
+                        )
+                    )
+            longest = max(longest, n)
             continue
         for s, e, _ in inner:  # emoji between multi-letter runs: a word gap
             if _is_emoji_gap(word[s:e]):
                 found.append((m.start() + s, m.start() + e, " ", 99))
-    return [(s, e, r) for s, e, r, n in found if n >= 3 or (n == 2 and longest >= 3)]
+    return sorted((s, e, r) for s, e, r, n in found if n >= 3 or (n == 2 and longest >= 3))
 
 
 # ---------------------------------------------------------------------- backwards writing
@@ -236,6 +263,62 @@ def reads_reversed(line: str, known: frozenset[str] = frozenset()) -> bool:
     forward = sum(w in _COMMON or w in known for w in words)
     backward = sum(w[::-1] in _COMMON or w[::-1] in known for w in words)
     return backward > forward
+
+
+# ---------------------------------------------------------------------- encodings
+
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}(?![A-Za-z0-9+/=])")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _english_hits(text: str, known: frozenset[str]) -> tuple[int, int]:
+    words = [w for w in _LETTERS.findall(text.casefold()) if len(w) > 1]
+    return sum(w in _COMMON or w in known for w in words), len(words)
+
+
+def _caesar(text: str, shift: int) -> str:
+    rot = _ALPHABET[shift:] + _ALPHABET[:shift]
+    return text.translate(str.maketrans(_ALPHABET + _ALPHABET.upper(), rot + rot.upper()))
+
+
+def _base64_decoded(text: str) -> str | None:
+    changed = False
+
+    def decode(m: re.Match[str]) -> str:
+        nonlocal changed
+        run = m.group(0)
+        try:
+            plain = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return run
+        if sum(c.isprintable() or c.isspace() for c in plain) < 0.95 * len(plain):
+            return run
+        changed = True
+        return plain
+
+    out = _BASE64_RUN.sub(decode, text)
+    return out if changed else None
+
+
+def decoded_readings(text: str, known: frozenset[str] = frozenset()) -> list[str]:
+    """Readings of ``text`` written in an encoding a model can read: base64 runs (12+ characters)
+    decoded in place when they decode to readable UTF-8, and the Caesar shift (ROT13 is shift 13)
+    under which the text holds the most common English words (or ``known`` words), when that is
+    more than as written, at least two, and at least 3 in 10 of its words. Only texts with few English words as written are tried (under 1 in 5)."""
+    out: list[str] = []
+    if (b64 := _base64_decoded(text)) is not None:
+        out.append(b64)
+    hits, n = _english_hits(text, known)
+    if n and hits < 0.2 * n:
+        best, best_hits = None, hits
+        for shift in range(1, 26):
+            shifted = _caesar(text, shift)
+            h, _ = _english_hits(shifted, known)
+            if h > best_hits:
+                best, best_hits = shifted, h
+        if best is not None and best_hits >= max(2, 0.3 * n):
+            out.append(best)
+    return out
 
 
 # ---------------------------------------------------------------------- plain text

@@ -9,6 +9,12 @@ sequence-classification model. ``neutralize_identity=True`` wraps any of them wi
 
 Every toxicity scorer returns the key ``toxicity`` in [0, 1], higher is worse, and gives empty or
 whitespace-only text exactly 0.0 (nothing to flag), whatever the backend.
+
+Every backend scores text as a reader sees it (``readable_batch``: ``audit.text.deobfuscate``):
+right-to-left overrides undone, word-splitting invisible characters removed, symbols between the
+letters of a word stripped, so ``i\u200bd\u200bi\u200bo\u200bt`` scores as ``idiot``. Text without
+such tricks is passed unchanged (none of 4,702 vendored human and model texts changes; see
+docs/filter.md), so figures on ordinary text do not move. Versions carry ``+deobf1``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from audit.core.errors import ScorerUnavailableError
 from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
+from audit.text.deobfuscate import deobfuscate
 
 TOXICITY = ScoreSpec(
     key="toxicity",
@@ -29,6 +36,12 @@ TOXICITY = ScoreSpec(
 )
 
 EMBEDDED_ALIASES = ("embedded", "profanity-check", "alt-profanity-check")
+DEOBFUSCATED = "+deobf1"  # version suffix: the backend scores ``readable_batch`` text
+
+
+def readable_batch(texts: Sequence[str]) -> list[str]:
+    """The texts as a reader sees them (``audit.text.deobfuscate``); ordinary text unchanged."""
+    return [deobfuscate(t) for t in check_texts(texts)]
 
 
 def package_version(dist: str) -> str:
@@ -74,7 +87,7 @@ class ProfanityCheckToxicity(Scorer):
             ) from None
         self._vectorizer = pc.vectorizer
         self._model = pc.model
-        self.version = f"alt-profanity-check-{package_version('alt-profanity-check')}"
+        self.version = f"alt-profanity-check-{package_version('alt-profanity-check')}{DEOBFUSCATED}"
 
     def _predict(self, texts: list[str]) -> Sequence[float]:
         return self._model.predict_proba(self._vectorizer.transform(texts))[:, 1]
@@ -82,7 +95,7 @@ class ProfanityCheckToxicity(Scorer):
     def score(
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
-        batch = check_texts(texts)
+        batch = readable_batch(texts)
         return [{"toxicity": p} for p in score_nonblank(batch, self._predict)]
 
 
@@ -104,7 +117,7 @@ class ClassifierToxicity(Scorer):
 
         options.setdefault("default_labels", TOXIC_LABEL_NAMES)
         self._clf = HFClassifier(key="toxicity", higher_is="worse", scorer_name="toxicity", **options)
-        self.version = self._clf.version
+        self.version = self._clf.version + DEOBFUSCATED
 
     def _predict(self, texts: list[str]) -> list[float]:
         return [min(1.0, max(0.0, v)) for v in self._clf.weighted(texts)]
@@ -112,7 +125,7 @@ class ClassifierToxicity(Scorer):
     def score(
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
-        batch = check_texts(texts)
+        batch = readable_batch(texts)
         return [{"toxicity": p} for p in score_nonblank(batch, self._predict)]
 
 

@@ -22,10 +22,16 @@ from typing import Any
 
 from audit.core.errors import ScorerUnavailableError, UsageError
 from audit.core.types import stable_hash
-from audit.scorers.base import Reference, Scorer, check_texts
+from audit.scorers.base import Reference, Scorer
 from audit.scorers.hf_classifier import batched_logits, default_device, quiet_loading
 from audit.scorers.options import as_bool, as_int
-from audit.scorers.toxicity.common import TOXICITY, package_version, score_nonblank
+from audit.scorers.toxicity.common import (
+    DEOBFUSCATED,
+    TOXICITY,
+    package_version,
+    readable_batch,
+    score_nonblank,
+)
 
 RELEASE_URL = "https://github.com/unitaryai/detoxify/releases/download/"
 # variant -> (release path, hub id of the config/tokenizer the checkpoint names)
@@ -186,7 +192,7 @@ class DetoxifyToxicity(Scorer):
         st = path.stat()
         self.version = (
             f"detoxify-{package_version('detoxify')}:{variant}:{path.name}:"
-            f"{stable_hash([st.st_size, self.classes, self.model.config.to_dict()], n=8)}"
+            f"{stable_hash([st.st_size, self.classes, self.model.config.to_dict()], n=8)}{DEOBFUSCATED}"
         )
 
     def _predict(self, texts: list[str]) -> list[float]:
@@ -198,5 +204,5 @@ class DetoxifyToxicity(Scorer):
     def score(
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
-        batch = check_texts(texts)
+        batch = readable_batch(texts)
         return [{"toxicity": p} for p in score_nonblank(batch, self._predict)]

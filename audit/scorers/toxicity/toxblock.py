@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from audit.core.errors import ScorerUnavailableError, UsageError
-from audit.scorers.base import Reference, Scorer, ScoreSpec, check_texts
-from audit.scorers.toxicity.common import TOXICITY, score_nonblank
+from audit.scorers.base import Reference, Scorer, ScoreSpec
+from audit.scorers.toxicity.common import DEOBFUSCATED, TOXICITY, readable_batch, score_nonblank
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "data" / "toxblock-0.1.2.npz"
 WEIGHTS_SHA256 = "491490dbe2ac341e6ab10e4f4156e8a98389544f941e27dc3ac1e657c7539b9d"
@@ -152,7 +152,7 @@ class ToxBlockToxicity(Scorer):
         self.rescale = as_bool(rescale, "rescale")
         self.model = load_model()
         suffix = "" if label == "toxic" else f"-{label}"
-        self.version = f"tox-block-0.1.2-numpy{suffix}{'-rescaled' if self.rescale else ''}"
+        self.version = f"tox-block-0.1.2-numpy{suffix}{'-rescaled' if self.rescale else ''}{DEOBFUSCATED}"
         self.outputs = (TOXICITY, *(_spec(lb) for lb in LABELS)) if self.categories else (TOXICITY,)
 
     def _probs(self, texts: list[str]) -> np.ndarray:
@@ -169,7 +169,7 @@ class ToxBlockToxicity(Scorer):
     def score(
         self, texts: Sequence[str], refs: Sequence[Reference] | None = None
     ) -> list[dict[str, float | None]]:
-        batch = check_texts(texts)
+        batch = readable_batch(texts)
         if not self.categories:
             return [{"toxicity": v} for v in score_nonblank(batch, lambda ts: self._head(self._probs(ts)).tolist())]
         idx = [i for i, t in enumerate(batch) if t.strip()]
