@@ -128,7 +128,7 @@ def leaderboard_frame(result: dict[str, Any]) -> pd.DataFrame:
                         "run": str(m.get("run")),
                         "model": str(m.get("model") or ""),
                         "rank": as_number(m.get("rank")),
-                        "group": str(m.get("letters") or ""),
+                        "group": "uninformative: not ranked" if m.get("uninformative") else str(m.get("letters") or ""),
                         "estimate": as_number(m.get("estimate")),
                         "ci_low": as_number(m.get("ci_low")),
                         "ci_high": as_number(m.get("ci_high")),

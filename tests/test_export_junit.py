@@ -125,3 +125,11 @@ def test_run_junit_and_export_hints(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"junit: {xml}" in out
     assert f"lm-audit export {tmp_path / 'tiny'} --format inspect" in out
     assert "--format model-card" in out
+
+
+def test_messages_print_the_level_the_figures_used() -> None:
+    """After --until-decided the intervals are at 98.75%: JUnit and the model card say so (not '99%')."""
+    from audit.export.common import figure_text
+
+    fig = {"estimate": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n": 40}
+    assert "(98.75% CI, n=40)" in figure_text(fig, 0.9875) and "(95% CI, n=40)" in figure_text(fig, 0.95)

@@ -17,6 +17,7 @@ from typing import Any
 
 from audit import __version__
 from audit.core.errors import UsageError
+from audit.report.format import level_text
 
 FIGURE_KEYS = ("estimate", "ci_low", "ci_high", "n", "n_clusters")
 
@@ -179,7 +180,7 @@ def figure_text(fig: dict[str, Any], level: float) -> str:
     """``0.21 [0.18, 0.25] (95% CI, n=120)``"""
     n = fig.get("n")
     tail = f", n={n}" if n is not None else ""
-    return f"{est_ci(fig)} ({round(100 * level)}% CI{tail})"
+    return f"{est_ci(fig)} ({level_text(level)} CI{tail})"
 
 
 def ci_level(summary: dict[str, Any]) -> float:

@@ -41,7 +41,7 @@ from audit.export.common import (
     verdict,
 )
 from audit.export.hub_guard import DAMAGED, mark_entries, mark_results
-from audit.report.format import direction_word, md_cell
+from audit.report.format import direction_word, level_text, md_cell
 
 BEGIN = "<!-- lm-audit:begin"
 END = "<!-- lm-audit:end -->"
@@ -174,7 +174,7 @@ def _evaluation_md(data: RunData) -> list[str]:
             f"Protocol: {md_cell(_protocol(data, suite), 600)}. {ss.get('n_items')} prompts/items, "
             f"{ss.get('n_records')} records.",
             "",
-            f"| figure | estimate [{round(100 * level)}% CI] | n | better | gate |",
+            f"| figure | estimate [{level_text(level)} CI] | n | better | gate |",
             "|---|---|---|---|---|",
         ]
         for f in headline(data, suite):
@@ -213,7 +213,7 @@ def card_section(data: RunData) -> str:
     lines += [
         f"Audited with {producer()} on `{md_cell(model.get('name'))}` (backend {md_cell(model.get('backend'))}, "
         f"fingerprint `{md_cell(model.get('fingerprint'))}`), run `{md_cell(data.run_id)}` ({md_cell(when)}), "
-        f"seed {data.manifest.get('seed')}. Every figure is an estimate with its {round(100 * level)}% "
+        f"seed {data.manifest.get('seed')}. Every figure is an estimate with its {level_text(level)} "
         "confidence interval and the protocol it was measured under. The scorers are local models "
         "with known biases of their own (below), so absolute figures are not comparable with papers "
         "that used other scorers or protocols.",
@@ -253,7 +253,7 @@ def model_index_results(data: RunData, hub_datasets: dict[str, str] | None = Non
                 {
                     "type": str(f["figure"]),
                     "value": round(est, 6),
-                    "name": f"{f['figure']} [{round(100 * level)}% CI {fmt(f.get('ci_low'))}, {fmt(f.get('ci_high'))}]",
+                    "name": f"{f['figure']} [{level_text(level)} CI {fmt(f.get('ci_low'))}, {fmt(f.get('ci_high'))}]",
                     "args": {k: v for k, v in args.items() if v is not None},
                 }
             )
