@@ -237,6 +237,20 @@ def needed_text(more: int | None, unit: str, where: str = "") -> str:
 # --------------------------------------------------------------------------- before a run
 
 
+def n_for_equivalence(sd: float, margin: float, n_pairs: int = 1, power: float = 0.8, alpha: float = 0.05) -> int | None:
+    """The closed form kept for callers (simulation tests of #25): sets for a gap gate ``gap <= margin``
+    to pass an unbiased model, each of ``n_pairs`` pairs (treated as independent) at power
+    ``power ** (1 / n_pairs)``: ((z_{1-alpha/2} + z_{(1+p)/2}) · sd / margin)². Conservative next to
+    ``units_needed``, which simulates the correlated pairs (what ``lm-audit plan`` prints)."""
+    if not (_finite(sd) and _finite(margin)) or margin <= 0:
+        return None
+    if sd <= 0:
+        return 2
+    per_pair = power ** (1.0 / max(1, n_pairs))
+    za, zb = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf((1 + per_pair) / 2)
+    return max(2, math.ceil(((za + zb) * sd / margin) ** 2))
+
+
 def default_effect(metric: str, scale: str) -> float:
     """How far the true value is assumed to sit on the safe side of a threshold when ``--effect`` is
     not given, in the figure's own scale: 1 point on a percentage (0-100), 0.01 on a rate or share
