@@ -29,7 +29,7 @@ from typing import Any
 from audit.core.errors import UsageError
 from audit.stats.sequential import MAX_LOOKS, looks_that_add, schedule, spent_level
 
-__all__ = ["MAX_LOOKS", "run_until_decided", "schedule", "spent_level", "undecided_suites"]
+__all__ = ["MAX_LOOKS", "plan_looks", "run_until_decided", "schedule", "spent_level", "undecided_suites"]
 
 def undecided_suites(summary: dict[str, Any]) -> set[str]:
     from audit.gates.evaluate import verdict_of
@@ -42,7 +42,7 @@ def undecided_suites(summary: dict[str, Any]) -> set[str]:
     }
 
 
-def _plan(config: Any, budget: int, max_looks: int) -> tuple[list[str], list[int], list[int], Callable[[int], list[int]]]:
+def plan_looks(config: Any, budget: int, max_looks: int) -> tuple[list[str], list[int], list[int], Callable[[int], list[int]]]:
     """(suite ids in request order, planned limits, the looks that add records, prompts per suite at a limit)."""
     from audit.run.work_units import plan_suites
     from audit.suites import stratified_limit
@@ -106,7 +106,7 @@ def run_until_decided(
     from audit.summary.build import build_summary
 
     policy = load_policy(config.policy)
-    ids, planned, limits, sizes = _plan(config, budget, max_looks)
+    ids, planned, limits, sizes = plan_looks(config, budget, max_looks)
     level = spent_level(policy.stats.ci_level, len(limits))
     dropped = [lim for lim in planned if lim not in limits]
     block: dict[str, Any] = {
