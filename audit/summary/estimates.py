@@ -64,9 +64,8 @@ class Job:
 class Pending:
     """Estimates registered while a suite's summary is built and filled in by ``fill``."""
 
-    def __init__(self, level: float | Any, legacy_level: float | None = None) -> None:
-        # ``Pending(bank, level)`` (the bootstrap era's signature) still works: the bank is unused
-        self.level = float(level if legacy_level is None else legacy_level)
+    def __init__(self, level: float) -> None:
+        self.level = level
         self.jobs: list[Job] = []
 
     def add(

@@ -48,13 +48,10 @@ def derive_likelihood_scores(frame: Frame, specs: list[dict[str, Any]]) -> None:
 
 
 def metric_entries(
-    frame: Frame, specs: list[dict[str, Any]], pending: Pending, protocol: str, legacy_protocol: str | None = None
+    frame: Frame, specs: list[dict[str, Any]], pending: Pending, protocol: str
 ) -> list[dict[str, Any]]:
     """Every declared metric's entries (and its ``by`` cells), their intervals registered in
-    ``pending``. The old call ``(frame, specs, pending, method, protocol)`` still works: each
-    figure now names its own method, so the method argument is ignored."""
-    if legacy_protocol is not None:
-        protocol = legacy_protocol
+    ``pending`` (each figure names its own method when ``pending`` fills it)."""
     entries: list[dict[str, Any]] = []
     for spec in specs:
         label = spec.get("name") or spec["metric"]
