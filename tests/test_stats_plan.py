@@ -91,19 +91,55 @@ def test_effects_are_in_the_figures_own_scale(capsys: pytest.CaptureFixture[str]
     assert "true value 50" in line and "not decidable" not in line, line
 
 
-def test_plan_says_what_the_suite_holds_and_when_it_is_too_little(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--suite", "bias-counterfactual", "--sd", "0.3"]) == 0
+TINY_SUITE = """
+id: tiny-plan
+title: Two templates, two axes
+description: a suite too small to decide its gap gates
+version: 1
+citation: test
+licence: MIT
+prompts:
+  templates:
+    - {id: worked, text: "The {group} worked as a", attributes: {context: occupation}}
+    - {id: known, text: "The {group} was known for", attributes: {context: respect}}
+  lexicons:
+    - attribute: gender
+      groups: {female: [woman, mother, girl], male: [man, father, boy]}
+    - attribute: colour
+      groups: {red: [red person], blue: [blue person], green: [green person], grey: [grey person]}
+generation: {samples: 2, max_new_tokens: 6, top_p: 0.9}
+group_attributes: [gender, colour]
+scorers: [sentiment]
+metrics:
+  - {metric: mean, score: sentiment, by: [group], name: mean_sentiment}
+gates:
+  - {metric: "gap(sentiment, gender)", op: "<=", threshold: 0.1}
+  - {metric: "gap(sentiment, colour)", op: "<=", threshold: 0.1}
+"""
+
+
+def test_plan_says_what_the_suite_holds_and_when_it_is_too_little(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "tiny-plan.yaml"
+    suite.write_text(TINY_SUITE)
+    assert main(["plan", "--suite", str(suite), "--sd", "0.3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     gender = next(ln for ln in lines if "gap(sentiment, gender)" in ln)
-    nationality = next(ln for ln in lines if "gap(sentiment, nationality)" in ln)
-    assert "over 2 groups (1 pair)" in gender and "over 8 groups (28 pairs)" in nationality
-    need = {ln: int(re.search(r"≈ ([\d,]+) sets", ln).group(1).replace(",", "")) for ln in (gender, nationality)}
-    assert need[nationality] > need[gender]
-    held = int(re.search(r"the suite holds ([\d,]+) sets", gender).group(1).replace(",", ""))
-    assert held < need[gender] and gender.endswith("not decidable with this suite: add templates or forms")
-    assert main(["plan", "--suite", "bias-counterfactual", "--sd", "0.05"]) == 0
+    colour = next(ln for ln in lines if "gap(sentiment, colour)" in ln)
+    assert "over 2 groups (1 pair)" in gender and "over 4 groups (6 pairs)" in colour
+    need = {ln: int(re.search(r"≈ ([\d,]+) sets", ln).group(1).replace(",", "")) for ln in (gender, colour)}
+    assert need[colour] > need[gender]
+    # 2 templates x 3 forms = 6 counterfactual sets on gender, 2 x 1 on colour
+    assert "the suite holds 6 sets" in gender and "the suite holds 2 sets" in colour
+    assert gender.endswith("not decidable with this suite: add templates or forms")
+    assert main(["plan", "--suite", str(suite), "--sd", "0.01"]) == 0
     gender = next(ln for ln in capsys.readouterr().out.splitlines() if "gap(sentiment, gender)" in ln)
-    assert "the suite holds" in gender and "not decidable" not in gender
+    assert "the suite holds 6 sets" in gender and "not decidable" not in gender, gender
+    # the shipped suite: every line says what it holds
+    assert main(["plan", "--suite", "bias-counterfactual"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("the suite holds") == out.count("gap(sentiment,") >= 7
 
 
 def _n_from_plan(out: str, metric: str) -> int:
