@@ -323,20 +323,20 @@ def _whole_span(original: str, norm: NormalizedText) -> NormalizedText:
 def reversed_lines(norm: NormalizedText) -> NormalizedText | None:
     """``norm`` with each line that reads backwards (``toidi na era uoy``) turned around, keeping
     the map to the original; ``None`` when no line does."""
+    lines = norm.text.split("\n")
+    backwards = [reads_reversed(line, _LEXICON) for line in lines]
+    if not any(backwards):
+        return None
     items = list(zip(norm.text, norm.starts, norm.ends, strict=True))
     out: list[tuple[str, int, int]] = []
-    changed = False
     start = 0
-    for end in [i for i, c in enumerate(norm.text) if c == "\n"] + [len(items)]:
-        line = items[start:end]
-        if reads_reversed(norm.text[start:end], _LEXICON):
-            line = line[::-1]
-            changed = True
-        out.extend(line)
-        if end < len(items):
-            out.append(items[end])
-        start = end + 1
-    return _from_items(norm.original, out) if changed else None
+    for line, flip in zip(lines, backwards, strict=True):
+        piece = items[start : start + len(line)]
+        out.extend(piece[::-1] if flip else piece)
+        if start + len(line) < len(items):
+            out.append(items[start + len(line)])  # the line break
+        start += len(line) + 1
+    return _from_items(norm.original, out)
 
 
 def variants(text: str, options: NormalizeOptions | None = None) -> list[NormalizedText]:

@@ -158,6 +158,7 @@ def _is_emoji_gap(gap: str) -> bool:
 
 
 _WORD = re.compile(r"\S+")
+_LETTER_GAP_LETTER = re.compile(r"[^\W_][\W_]+[^\W_]")  # a word with something between two letters
 
 
 def _pieces(word: str) -> list[tuple[int, int, bool]]:
@@ -194,7 +195,7 @@ def interleaved_gaps(text: str, keep_acronyms: bool = True) -> list[tuple[int, i
     longest = 0
     for m in _WORD.finditer(text):
         word = m.group(0)
-        if word.isalnum():
+        if word.isalnum() or not _LETTER_GAP_LETTER.search(word):
             continue
         pieces = _pieces(word)
         letters = [p for p in pieces if p[2]]
