@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from audit.store.status import run_status
 from audit.summary.read import overrides_note
 from dashboard.safe_io import (
     MANIFEST,
@@ -137,7 +138,7 @@ def _entry(d: Path, root: Path) -> RunEntry:
         random_weights=bool(model.get("random_weights", False)),
         suites=tuple(str(s) for s in suites),
         created=str(manifest.get("created") or ""),
-        status=str(manifest.get("status") or "?"),
+        status=run_status(d, manifest) if manifest else "?",  # a killed run's "running" reads interrupted
         has_summary=summary is not None,
         gates_passed=gates.get("passed") if isinstance(gates.get("passed"), bool) else None,
         gates_failed=_int(gates.get("n_failed")),

@@ -6,6 +6,7 @@ with different scores marks the run damaged."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,11 @@ def test_gate_fails_a_failed_or_running_manifest_with_one_line_saying_so(
         assert main(["gate", str(run), "--policy", str(policy)]) == 1
         out = capsys.readouterr().out
         assert f"gates: FAILED: the run is not complete (status: {shown})" in out
+        junit = tmp_path / f"{status}.xml"
+        assert main(["gate", str(run), "--policy", str(policy), "--junit", str(junit)]) == 1
+        case = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "run status")
+        assert f"status: {shown}" in case.find("error").get("message")
+        capsys.readouterr()
 
 
 def test_a_duplicated_key_with_different_scores_marks_the_run_damaged(tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_every_verdict_surface_says_overrides_changed_it(tmp_path: Path, capsys:
     assert main(["compare", str(run), str(other)]) == 2
 
 
-def test_dashboard_overview_and_runs_say_overrides_changed_a_verdict(tmp_path: Path) -> None:
+def test_dashboard_overview_and_runs_say_overrides_changed_a_verdict_and_a_killed_run_is_interrupted(tmp_path: Path) -> None:
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
@@ -216,6 +216,9 @@ def test_dashboard_overview_and_runs_say_overrides_changed_a_verdict(tmp_path: P
     run, key = _bias_run(reports)
     append_override(run, key, score="sentiment", value=0.0, who="rev", why="VADER misread")
     assert main(["report", str(run)]) == 0
+    killed, _ = _bias_run(reports, "killed")  # a SIGKILL leaves "running" behind, with no writer
+    m = json.loads((killed / "manifest.json").read_text())
+    (killed / "manifest.json").write_text(json.dumps({**m, "status": "running"}))
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     old = os.environ.get("LM_AUDIT_REPORTS")
     os.environ["LM_AUDIT_REPORTS"] = str(reports)
@@ -228,6 +231,7 @@ def test_dashboard_overview_and_runs_say_overrides_changed_a_verdict(tmp_path: P
         assert "reviewer overrides: 1 applied" in runs_text and "FAIL -&gt; PASS" in runs_text  # markdown-escaped
         frame = at.dataframe[0].value
         assert list(frame.loc[frame["run"] == "bias", "overrides"]) == ["1 applied, 1 verdict(s) changed"]
+        assert list(frame.loc[frame["run"] == "killed", "status"]) == ["interrupted"]
         at.switch_page("views/overview.py").run()
         assert not at.exception, [e.message for e in at.exception]
         overview = "\n".join(str(w.value) for w in at.warning)

@@ -7,7 +7,8 @@ PASS is a passing testcase; FAIL is ``<failure>``; ERROR (the figure could not b
 ``<error>``; INCONCLUSIVE (the CI straddles the threshold) is ``<failure>`` under the policy's
 ``on_inconclusive: fail`` and ``<skipped>`` under ``pass`` or ``warn``. Every message holds the
 verdict, the figure with its CI, the bound judged and the protocol. A damaged or empty run adds an
-``<error>`` testcase ``run integrity`` (such a run never passes).
+``<error>`` testcase ``run integrity``, and a run whose status is not ``complete`` (running,
+interrupted, failed) an ``<error>`` testcase ``run status`` (such runs never pass).
 
 Comparisons (``lm-audit compare ... --junit FILE``): one testcase per figure and pair of runs;
 REGRESSED beyond a threshold is ``<failure>``, a threshold naming no figure is ``<error>``, the
@@ -115,6 +116,9 @@ def gates_junit(summary: dict[str, Any]) -> str:
         s = suites.setdefault("run", _Suite("lm-audit.run", created))
         msg = f"ERROR damaged run: {damaged.get('reason') or 'unreadable or missing records'}"
         s.case("lm-audit.run", "run integrity", "error", msg, "\n".join([msg, *(damaged.get("unreadable") or [])]))
+    if summary.get("incomplete"):  # running, interrupted (killed) or failed: never a pass
+        s = suites.setdefault("run", _Suite("lm-audit.run", created))
+        s.case("lm-audit.run", "run status", "error", f"ERROR {summary['incomplete']}")
     for r in gate_results(summary):
         where = r.get("suite") or "policy"
         s = suites.setdefault(where, _Suite(f"lm-audit.{where}", created))
