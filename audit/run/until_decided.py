@@ -21,6 +21,7 @@ summary's ``sequential`` block says which).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,7 @@ def plan_looks(config: Any, budget: int, max_looks: int) -> tuple[list[str], lis
     full = plan_suites([dataclasses.replace(s, limit=None) for s in config.suites], config.selection_seed)
     ids = [ps.loaded.id for ps in full]
 
+    @functools.cache
     def sizes(limit: int) -> list[int]:
         return [
             len(stratified_limit(ps.loaded.items, limit, config.selection_seed, ps.loaded.suite.group_attributes))
