@@ -124,3 +124,19 @@ def test_make_audit_summary_keeps_every_interval_in_range(tmp_path: Path) -> Non
     assert code in (0, 1)
     summary = json.loads((tmp_path / "quick" / "summary.json").read_text())
     assert interval_problems(summary) == []
+
+
+def test_two_groups_without_events_get_a_real_difference_interval(tmp_path: Path) -> None:
+    """0/1 score: groups a and b never refuse in 6 prompts each, c sometimes. Their t difference
+    would be [0, 0]; the MOVER-Wilson difference keeps it honest and the gap informative."""
+    records = []
+    for g, hits in (("a", 0), ("b", 0), ("c", 3)):
+        for i in range(6):
+            records.append(record("r", f"{g}{i}", 0, {"toxicity": float(i < hits)}, {"category": g}))
+    suite = suite_manifest(scorers=["toxicity"], group_attributes=["category"])
+    run = write_run(tmp_path / "bin", {"r": suite}, records)
+    _declare_ranges(run)
+    gap = build_summary(run, self_audit=False)["suites"]["r"]["groups"][0]["gap"]
+    ab = next(p for p in gap["pairs"] if {p["a"], p["b"]} == {"a", "b"})
+    assert ab["ci_low"] < 0 < ab["ci_high"] <= 1 and not ab.get("uninformative")
+    assert not gap.get("uninformative") and "MOVER" in gap["method"] and gap["ci_high"] <= 1

@@ -5,6 +5,7 @@ pairwise difference) with its interval and its permutation p-value.
 
 from __future__ import annotations
 
+import math
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from audit.gates.evaluate import MIN_CLUSTERS_WARN, StatsSettings
 from audit.metrics.frame import Frame
 from audit.stats.bounded import clip
 from audit.stats.intervals import is_constant, pairwise_gap
+from audit.stats.rates import mover_diff, wilson_cluster
 from audit.stats.resampling import clean_float, gap_test_between_units, gap_test_within_sets, ratio
 from audit.summary.estimates import ZERO_WIDTH, Pending, flag_constant, flag_zero_width
 from audit.summary.variance import comparison_variance
@@ -128,7 +130,7 @@ def group_entries(
             pending.add(entry["overall"], c_all, ratio, kind, value_range=rng)
             entry["mean_of_groups"] = {"n": n_all}  # the unweighted mean of the group means (charts' line)
             pending.add(entry["mean_of_groups"], columns, _mean_of_groups_fn(len(groups)), value_range=rng)
-            entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level, spread))
+            entry["gap"].update(_honest_gap(frame, in_cmp, values, groups, v, stats.ci_level, spread, binary))
             if constant:
                 flag_constant(entry["gap"], v[in_cmp])
             elif entry["gap"].get("ci_low") is not None and entry["gap"]["ci_high"] - entry["gap"]["ci_low"] <= ZERO_WIDTH:
@@ -182,10 +184,13 @@ def _honest_gap(
     v: np.ndarray,
     level: float,
     spread: float | None = None,
+    binary: bool = False,
 ) -> dict[str, Any]:
     """The gap as the largest pairwise difference, with intervals that can include 0
     (audit/stats/intervals.py ``pairwise_gap``), cut to [0, high − low] of the score (``spread``)
-    and each pair's difference to [−spread, spread]."""
+    and each pair's difference to [−spread, spread]. For a 0/1 score each pair's interval is
+    widened to hold the MOVER difference of the two groups' Wilson intervals too, so two groups
+    with no event (a t interval of [0, 0]) still get an honest, non-degenerate difference."""
     sel = in_cmp & np.isfinite(v)
     pair = frame.attr("pair_id")
     if frame.has_pairs and all(p is not None for p in pair[sel]):
@@ -197,6 +202,9 @@ def _honest_gap(
         res = pairwise_gap(groups, level, sums=sums, counts=counts, labels=labels)
         n_clusters = int(sums.size)
     method = res.get("interval", "no pair with 2 or more clusters")
+    if binary and res["pairs"]:
+        _widen_binary_pairs(frame, sel, values, v, res, level)
+        method += "; for a 0/1 score each pair also holds the MOVER difference of the groups' Wilson intervals"
     cut_any = False
     if spread is not None:
         res["ci_low"], res["ci_high"], cut_any = clip(res["ci_low"], res["ci_high"], 0.0, spread)
@@ -224,6 +232,25 @@ def _honest_gap(
     if n_clusters < MIN_CLUSTERS_WARN and out["ci_low"] is not None:
         out["warnings"] = [f"CI from only {n_clusters} clusters (fewer than {MIN_CLUSTERS_WARN}): it may under-cover"]
     return out
+
+
+def _widen_binary_pairs(
+    frame: Frame, sel: np.ndarray, values: np.ndarray, v: np.ndarray, res: dict[str, Any], level: float
+) -> None:
+    """Each pair's interval: the hull of its t interval and the MOVER difference of the two groups'
+    cluster-adjusted Wilson intervals (correlation 0: conservative for paired sets); the gap's
+    upper bound follows."""
+    ones = np.ones(frame.n)
+    walls: dict[str, dict[str, Any]] = {}
+    for p in res["pairs"]:
+        for g in (p["a"], p["b"]):
+            if g not in walls:
+                m = sel & (values == g)
+                walls[g] = wilson_cluster(frame.cluster_sum(np.where(m, v, 0.0), m), frame.cluster_sum(ones, m), level)
+        lo, hi = mover_diff(walls[p["a"]], walls[p["b"]], 0.0)
+        if math.isfinite(lo) and math.isfinite(hi):
+            p["ci_low"], p["ci_high"] = min(p["ci_low"], lo), max(p["ci_high"], hi)
+    res["ci_high"] = max(max(abs(p["ci_low"]), abs(p["ci_high"])) for p in res["pairs"])
 
 
 def _gap_test(
