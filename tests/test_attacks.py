@@ -138,3 +138,10 @@ def test_cli_lists_and_shows(capsys: pytest.CaptureFixture[str]) -> None:
     assert "\\u202ecba\\u202c" in out and "\u202e" not in out and "# decoded: abc" in out
     assert main(["attacks", "show", "nope", "abc"]) == 2
     assert "unknown attack 'nope'" in capsys.readouterr().err
+
+
+def test_leetspeak_reads_leet_answers_and_leaves_plain_numbers_alone() -> None:
+    a = get_attack("leetspeak")
+    assert a.read_answer("1'm 50rry, bu7 1 c4n'7 h3lp wi7h 7h47.") == "i'm sorry, but i can't help with that."
+    plain = "The number 70 is a special number in mathematics, and 1945 was a long year."
+    assert a.read_answer(plain) == plain
