@@ -171,3 +171,14 @@ def test_the_runs_more_and_plan_from_come_from_one_function_and_agree(
     assert _n_from_plan(out, "gap(sentiment, gender)") == needed["total"], (out, needed)
     assert "the run has 40" in out and "80% range of its SD" in out
     assert main(["plan", "--from", str(run), "--power", "2"]) == 2
+
+
+def test_a_small_runs_more_says_how_unsure_it_is(tmp_path: Path) -> None:
+    from audit.summary.build import build_summary
+    from audit.summary.read import all_gate_results
+
+    gate = {"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.1}
+    run = write_run(tmp_path / "r", {"bias": suite_manifest(gates=[gate])}, counterfactual_records(gap=0.05, n_pairs=4))
+    (r,) = all_gate_results(build_summary(run, None, self_audit=False))
+    lo, hi = r["needed"]["range"]
+    assert lo < r["needed"]["more"] < hi and "with only 4 sets the spread is unsure" in r["needed"]["text"]

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats as sps
 
 DEFAULT_POWER = 0.8
+SMALL_PILOT = 30  # a run with fewer units says how unsure its "≈ N more" is (the SD's 80% range)
 MAX_UNITS = 10_000_000  # above this a gate is called "not decidable by more data"
 _DRAWS = 4000
 
@@ -224,7 +225,14 @@ def needed_for_gate(result: dict[str, Any], fig: dict[str, Any], unit: str, figu
         return {"more": None, "unit": unit, "text": f"more {unit} would narrow the CI (size unknown)"}
     total = units_needed(model)
     more = None if total is None else max(1, total - have)
-    return {"more": more, "total": total, "unit": unit, "power": DEFAULT_POWER, "text": needed_text(more, unit, where)}
+    out = {"more": more, "total": total, "unit": unit, "power": DEFAULT_POWER, "text": needed_text(more, unit, where)}
+    if more is not None and model.pilot_df is not None and have < SMALL_PILOT:  # say how unsure it is
+        lo, hi = plan_range(model)
+        out["range"] = [None if x is None else max(0, x - have) for x in (lo, hi)]
+        hi_text = "more than 10,000,000" if hi is None else f"{max(0, hi - have):,}"
+        out["text"] += (f"; with only {have} {unit} the spread is unsure: {max(0, (lo or total) - have):,} to "
+                        f"{hi_text} more (80% range)")
+    return out
 
 
 def needed_text(more: int | None, unit: str, where: str = "") -> str:
