@@ -194,8 +194,11 @@ def test_every_verdict_surface_says_overrides_changed_it(tmp_path: Path, capsys:
     capsys.readouterr()
     # compare applies each run's overrides and says so: A's wild record is corrected, B has none
     other, _ = _bias_run(tmp_path, "other")
-    assert main(["compare", str(run), str(other)]) in (0, 1)
+    cjunit = tmp_path / "compare.xml"
+    assert main(["compare", str(run), str(other), "--junit", str(cjunit)]) in (0, 1)
     out = capsys.readouterr().out
+    cprops = {p.get("name"): p.get("value") for p in ET.parse(cjunit).getroot().iter("property")}
+    assert cprops["overrides bias"] == f"1 applied (1 line(s) in {trail})" and "overrides other" not in cprops
     assert f"reviewer overrides are applied to the compared records: bias: 1 applied (1 line(s) in {trail}); other: none" in out
     from audit.compare.figures import load_runs
 

@@ -200,7 +200,12 @@ def compare_junit(pairs: list[dict[str, Any]], many: dict[str, Any] | None = Non
                 s.case(f"lm-audit.compare.{sid}", str(f.get("figure")), "pass",
                        f"report only {sid}: {f.get('figure')} (n_shared={f.get('n_shared')}): {ranked}")
             suites.append(s)
-    return _document("lm-audit compare", suites, {})
+    runs = [r for res in pairs for r in (res["run_a"], res["run_b"])] + list((many or {}).get("runs") or [])
+    props = {  # reviewer overrides applied to a compared run's records (audit/compare/figures.py)
+        f"overrides {r.get('label')}": f"{ov.get('n_applied')} applied ({ov.get('n_lines')} line(s) in {ov.get('trail')})"
+        for r in runs if isinstance(ov := r.get("overrides"), dict)
+    }
+    return _document("lm-audit compare", suites, props)
 
 
 def write_junit(path: Path, xml: str) -> Path:
