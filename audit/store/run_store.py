@@ -22,6 +22,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,14 +260,16 @@ class RunStore:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock_fh = open(self.dir / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
-        try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock_fh.close()
-            self._lock_fh = None
-            raise UsageError(
-                f"run {self.dir} is being written by another process; wait or use another --name"
-            ) from None
+        for attempt in range(5):  # a reader's status probe (audit.store.status) holds it for an instant
+            try:
+                fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError:
+                if attempt < 4:
+                    time.sleep(0.05)
+        self._lock_fh.close()
+        self._lock_fh = None
+        raise UsageError(f"run {self.dir} is being written by another process; wait or use another --name")
 
     def completed_keys(self) -> set[str]:
         """Keys already written; repairs a torn tail (call after ``lock``)."""

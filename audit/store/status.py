@@ -18,7 +18,7 @@ COMPLETE = "complete"
 
 def is_being_written(run_dir: Path | str) -> bool:
     """Whether a process holds the run folder's writer lock now. The probe takes a shared lock for
-    an instant; a writer starting in that instant is told the folder is busy and can retry."""
+    an instant; a writer starting in that instant retries (``RunStore.lock``)."""
     import fcntl
 
     path = Path(run_dir) / ".lock"
