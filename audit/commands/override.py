@@ -15,15 +15,24 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("override", help="append a reviewer override (hash-chained) to a run", description=__doc__)
+    p = sub.add_parser(
+        "override", help="append a reviewer override (hash-chained) to a run", description=__doc__
+    )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holds manifest.json)")
     p.add_argument("key", metavar="KEY", help="the record key, as in records.jsonl")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--score", metavar="SCORE", help="the score key to set, e.g. toxicity")
-    what.add_argument("--label", metavar="LABEL", help="a label: not toxic, toxic, refusal, not refusal, factual, "
-                      "not factual, exclude")
-    p.add_argument("--value", type=float, help="with --score: the corrected value (within the scorer's range)")
-    p.add_argument("--withdraw", action="store_true", help="cancel the override of this key and score or label")
+    what.add_argument(
+        "--label",
+        metavar="LABEL",
+        help="a label: not toxic, toxic, refusal, not refusal, factual, not factual, exclude",
+    )
+    p.add_argument(
+        "--value", type=float, help="with --score: the corrected value (within the scorer's range)"
+    )
+    p.add_argument(
+        "--withdraw", action="store_true", help="cancel the override of this key and score or label"
+    )
     p.add_argument("--who", required=True, help="who decided (a visible name)")
     p.add_argument("--why", required=True, help="why the scorer was wrong")
     p.set_defaults(func=run)
@@ -44,10 +53,18 @@ def run(args: argparse.Namespace) -> int:
         value = not args.withdraw
     keys = {r["key"] for r in scan_records(args.run_dir / RECORDS).rows}
     ov = append_override(
-        args.run_dir, args.key, who=args.who, why=args.why, score=args.score, label=args.label, value=value,
+        args.run_dir,
+        args.key,
+        who=args.who,
+        why=args.why,
+        score=args.score,
+        label=args.label,
+        value=value,
         known_keys=keys,
     )
     target = f"score {ov.score} = {ov.value}" if ov.score is not None else f"label {ov.label!r} = {ov.value}"
-    print(f"override: {ov.key}: {target} by {ov.who} ({ov.when}) appended to {args.run_dir / 'overrides.jsonl'}")
+    print(
+        f"override: {ov.key}: {target} by {ov.who} ({ov.when}) appended to {args.run_dir / 'overrides.jsonl'}"
+    )
     print(f"recompute the figures: lm-audit report {args.run_dir}")
     return 0

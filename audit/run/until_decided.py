@@ -32,6 +32,7 @@ from audit.stats.sequential import MAX_LOOKS, looks_that_add, schedule, spent_le
 
 __all__ = ["MAX_LOOKS", "plan_looks", "run_until_decided", "schedule", "spent_level", "undecided_suites"]
 
+
 def undecided_suites(summary: dict[str, Any]) -> set[str]:
     from audit.gates.evaluate import verdict_of
     from audit.summary.read import all_gate_results
@@ -43,7 +44,9 @@ def undecided_suites(summary: dict[str, Any]) -> set[str]:
     }
 
 
-def plan_looks(config: Any, budget: int, max_looks: int) -> tuple[list[str], list[int], list[int], Callable[[int], list[int]]]:
+def plan_looks(
+    config: Any, budget: int, max_looks: int
+) -> tuple[list[str], list[int], list[int], Callable[[int], list[int]]]:
     """(suite ids in request order, planned limits, the looks that add records, prompts per suite at a limit)."""
     from audit.run.work_units import plan_suites
     from audit.suites import stratified_limit
@@ -59,7 +62,11 @@ def plan_looks(config: Any, budget: int, max_looks: int) -> tuple[list[str], lis
     @functools.cache
     def sizes(limit: int) -> list[int]:
         return [
-            len(stratified_limit(ps.loaded.items, limit, config.selection_seed, ps.loaded.suite.group_attributes))
+            len(
+                stratified_limit(
+                    ps.loaded.items, limit, config.selection_seed, ps.loaded.suite.group_attributes
+                )
+            )
             for ps in full
         ]
 
@@ -138,12 +145,30 @@ def run_until_decided(
         summary: dict[str, Any] = {}
         while True:
             status: str | None = None
-            done_already = state is not None and state.get("look_status") == "complete" and look == state.get("look")
-            seq = {**block, "look": look, "look_status": "running", "limits": current, "rounds": rounds, "status": "running"}
+            done_already = (
+                state is not None and state.get("look_status") == "complete" and look == state.get("look")
+            )
+            seq = {
+                **block,
+                "look": look,
+                "look_status": "running",
+                "limits": current,
+                "rounds": rounds,
+                "status": "running",
+            }
             if not done_already:
-                suites = [dataclasses.replace(s, limit=current[sid]) for s, sid in zip(config.suites, ids, strict=True)]
+                suites = [
+                    dataclasses.replace(s, limit=current[sid])
+                    for s, sid in zip(config.suites, ids, strict=True)
+                ]
                 cfg = dataclasses.replace(
-                    config, suites=suites, name=name, grow_limits=True, finalize=False, sequential=seq, lock_held=True
+                    config,
+                    suites=suites,
+                    name=name,
+                    grow_limits=True,
+                    finalize=False,
+                    sequential=seq,
+                    lock_held=True,
                 )
                 run_audit(cfg)
             summary = build_summary(store.dir, policy, self_audit=False)
@@ -152,27 +177,53 @@ def run_until_decided(
             if not done_already:
                 added = n_records - (rounds[-1]["n_records"] if rounds else 0)
                 lim = max(current.values())
-                rounds.append({"look": look, "limit": lim, "limits": dict(current), "n_records": n_records,
-                               "added": added, "undecided_suites": sorted(open_)})
+                rounds.append(
+                    {
+                        "look": look,
+                        "limit": lim,
+                        "limits": dict(current),
+                        "n_records": n_records,
+                        "added": added,
+                        "undecided_suites": sorted(open_),
+                    }
+                )
                 g = summary["gates"]
                 echo(
                     f"until-decided: look {look}/{len(limits)} (limit {lim}, CI level {level:.4g}): "
                     f"{g['n_pass'] + g['n_fail']}/{g['n_total']} gates decided (PASS or FAIL), {n_records} records"
                 )
-            grown = {sid: (limits[look] if sid in open_ and look < len(limits) else current[sid]) for sid in ids}
+            grown = {
+                sid: (limits[look] if sid in open_ and look < len(limits) else current[sid]) for sid in ids
+            }
             if not open_:
                 status = "decided"
             elif look >= len(limits):
                 status = "budget spent"
             elif sizes_of(sizes, grown, ids) == sizes_of(sizes, current, ids):
-                status = "no more prompts"  # the next look would add no records: it is not taken (no alpha spent)
-            _update(store.dir, sequential={**seq, "look_status": "complete", "rounds": rounds,
-                                           "status": status or "running"})
+                status = (
+                    "no more prompts"  # the next look would add no records: it is not taken (no alpha spent)
+                )
+            _update(
+                store.dir,
+                sequential={
+                    **seq,
+                    "look_status": "complete",
+                    "rounds": rounds,
+                    "status": status or "running",
+                },
+            )
             if status:
                 break
             look, current, state = look + 1, grown, None
-        final = {**block, "look": look, "look_status": "complete", "limits": current, "rounds": rounds,
-                 "status": status, "stopped_early": len(rounds) < len(limits)}
+        final = {
+            **block,
+            "look": look,
+            "look_status": "complete",
+            "limits": current,
+            "rounds": rounds,
+            "status": status,
+            "stopped_early": len(rounds) < len(limits),
+        }
         _update(store.dir, sequential=final)
         summary = build_summary(store.dir, policy, status="complete")
         write_reports(store.dir, summary)  # reports first: a folder marked complete has its summary

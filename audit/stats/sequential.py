@@ -75,7 +75,16 @@ def sequential_summary(sequential: dict[str, Any], level_per_look: float) -> dic
     sched = sequential.get("schedule") if isinstance(sequential.get("schedule"), list) else []
     out = {
         k: sequential.get(k)
-        for k in ("method", "planned_limits", "schedule", "dropped_limits", "budget", "look", "look_status", "status")
+        for k in (
+            "method",
+            "planned_limits",
+            "schedule",
+            "dropped_limits",
+            "budget",
+            "look",
+            "look_status",
+            "status",
+        )
     }
     out.update(
         ci_level_per_look=level_per_look,

@@ -168,12 +168,16 @@ def check_against_run(
         if ov.score is not None:
             if ov.score not in scores:
                 have = ", ".join(sorted(scores)) or "none"
-                raise UsageError(f"{where}: record {ov.key!r:.80} has no score {ov.score!r:.40} (its scores: {have:.200})")
+                raise UsageError(
+                    f"{where}: record {ov.key!r:.80} has no score {ov.score!r:.40} (its scores: {have:.200})"
+                )
             if ov.value is None:
                 continue
             rng = range_of(ov.score, declared)
             if rng is None:
-                raise UsageError(f"{where}: no scorer of this run declares a range for {ov.score!r:.40}; it cannot be overridden")
+                raise UsageError(
+                    f"{where}: no scorer of this run declares a range for {ov.score!r:.40}; it cannot be overridden"
+                )
             lo, hi = rng
             if not (math.isfinite(ov.value) and lo <= ov.value <= hi):
                 raise UsageError(
@@ -182,7 +186,9 @@ def check_against_run(
         else:
             spec = labels.get(ov.label or "")
             if spec is not None and not label_keys(spec[0], scores):
-                raise UsageError(f"{where}: label {ov.label!r} sets {spec[0]!r}, a score record {ov.key!r:.80} does not have")
+                raise UsageError(
+                    f"{where}: label {ov.label!r} sets {spec[0]!r}, a score record {ov.key!r:.80} does not have"
+                )
 
 
 def parse_line(raw: bytes) -> Any:

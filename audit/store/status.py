@@ -52,6 +52,10 @@ def incomplete_reason(status: str) -> str | None:
     if status == COMPLETE:
         return None
     if status in ("running", "interrupted"):
-        hint = "wait for it to finish" if status == "running" else "re-run the same 'lm-audit run' command to resume it"
+        hint = (
+            "wait for it to finish"
+            if status == "running"
+            else "re-run the same 'lm-audit run' command to resume it"
+        )
         return f"the run is not complete (status: {status}); {hint}"
     return f"the run is not complete (status: {status:.40})"

@@ -32,7 +32,11 @@ def gate_name(r: dict[str, Any]) -> str:
 
 
 def override_effect(
-    review: Sequence[Any], records: Sequence[Any], before: dict[str, Any], after: dict[str, Any], run_dir: Path
+    review: Sequence[Any],
+    records: Sequence[Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    run_dir: Path,
 ) -> dict[str, Any]:
     """The effect block; marks each gate of ``after`` whose verdict the overrides changed."""
     keys = {r["key"] if isinstance(r, dict) else r.key for r in records}
