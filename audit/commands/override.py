@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from audit.core.errors import UsageError
     from audit.store.overrides import append_override
-    from audit.store.run_store import RECORDS, read_manifest, scan_records
+    from audit.store.records import scan_records
+    from audit.store.run_store import RECORDS, read_manifest
 
     read_manifest(args.run_dir)  # one line when this is not a run folder
     if args.score is not None and args.value is None and not args.withdraw:

@@ -239,7 +239,8 @@ def append_override(
 
 def _run_records(run: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The run's readable records and manifest, to check an override against ([] and {} without a run)."""
-    from audit.store.run_store import RECORDS, read_manifest, scan_records
+    from audit.store.records import scan_records
+    from audit.store.run_store import RECORDS, read_manifest
 
     if not (run / "manifest.json").is_file():
         return [], {}

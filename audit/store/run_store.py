@@ -16,20 +16,18 @@ Re-running with the same ``--out`` and ``--name`` skips the records already pres
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import re
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
 from audit.core.types import Record
+from audit.store.records import MAX_REPORTED, json_kind, scan_records, split_lines, to_record
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MANIFEST = "manifest.json"
@@ -63,142 +61,6 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _split_lines(raw: bytes) -> tuple[list[tuple[int, bytes]], bool]:
-    """(line number, bytes) of every newline-terminated line, and whether a torn tail follows
-    (bytes after the last newline: a write cut by SIGKILL or power loss, possibly NUL-filled)."""
-    lines: list[tuple[int, bytes]] = []
-    pos, n = 0, 0
-    while pos < len(raw):
-        nl = raw.find(b"\n", pos)
-        if nl == -1:
-            return lines, bool(raw[pos:].strip(b"\x00 \t\r"))
-        n += 1
-        lines.append((n, raw[pos:nl]))
-        pos = nl + 1
-    return lines, False
-
-
-def parse_record_line(line: bytes) -> dict[str, Any]:
-    """One records.jsonl line -> a record dict with checked field types, or ``ValueError`` saying
-    what is wrong (in a few words, for ``file:line: problem``)."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 (byte {exc.start})") from None
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
-    except RecursionError:
-        raise ValueError("JSON nested too deep") from None
-    problem = check_record_dict(row)
-    if problem:
-        raise ValueError(problem)
-    if _SURROGATE_ESCAPE.search(line):  # lone surrogates escaped in JSON: make the text valid
-        from audit.models.base import clean_value
-
-        row, notes = clean_value(row)
-        if notes:
-            row["extra"] = {**row["extra"], "text_repaired": sorted(set(notes))}
-    return row
-
-
-def check_record_dict(row: Any) -> str | None:
-    """What is wrong with a record dict (field types as in ``audit.core.types.Record``), or None."""
-    if not isinstance(row, dict):
-        return f"a record must be a JSON object, not {_kind(row)}"
-    for f in _RECORD_FIELDS:
-        if f.name not in row and f.name not in _OPTIONAL_FIELDS:
-            return f"missing field '{f.name}'"
-    for name in ("key", "suite", "item_id", "prompt", "completion"):
-        if not isinstance(row[name], str):
-            return f"'{name}' must be a string, not {_kind(row[name])}"
-    if not row["key"]:
-        return "'key' is empty"
-    if row.get("template_id") is not None and not isinstance(row["template_id"], str):
-        return f"'template_id' must be a string or null, not {_kind(row['template_id'])}"
-    if not isinstance(row["sample"], int) or isinstance(row["sample"], bool) or row["sample"] < 0:
-        return f"'sample' must be a whole number >= 0, not {row['sample']!r:.40}"
-    for name in ("attributes", "scores", "extra", "timings"):
-        if name in row and not isinstance(row[name], dict):
-            return f"'{name}' must be an object, not {_kind(row[name])}"
-    for k, v in (row.get("attributes") or {}).items():
-        if v is not None and not isinstance(v, str | int | float | bool):
-            return f"attributes.{k:.40}: must be a string, number, bool or null, not {_kind(v)}"
-    for name in ("scores", "timings"):
-        for k, v in (row.get(name) or {}).items():
-            if v is None and name == "scores":
-                continue
-            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-                return f"{name}.{k:.40}: must be a finite number{' or null' if name == 'scores' else ''}, not {v!r:.40}"
-    return None
-
-
-def _kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a bool", type(None): "null"}.get(
-        type(v), f"a {type(v).__name__}"
-    )
-
-
-_RECORD_FIELDS = dataclasses.fields(Record)
-_OPTIONAL_FIELDS = {"template_id", "attributes", "scores", "extra", "timings"}
-
-
-@dataclass
-class RecordsRead:
-    """What reading records.jsonl found: the valid rows, and every line that was not one."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # "records.jsonl:5: not JSON (...)"
-    bad_lines: list[int] = field(default_factory=list)
-    torn_tail: bool = False
-    n_duplicates: int = 0
-    # a key written again with other scores or text: "records.jsonl:9: key 'k' repeats line 2 with different scores"
-    conflicts: list[str] = field(default_factory=list)
-    error: str | None = None  # the file itself could not be read (a folder, no permission)
-
-
-def scan_records(path: Path) -> RecordsRead:
-    """Read every line of ``records.jsonl``; a bad line is reported and skipped, never the rest."""
-    out = RecordsRead()
-    if not path.exists():
-        return out
-    try:
-        raw = path.read_bytes()
-    except (IsADirectoryError, PermissionError, OSError) as exc:
-        out.error = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
-        return out
-    lines, out.torn_tail = _split_lines(raw)
-    seen: dict[str, tuple[int, dict[str, Any]]] = {}
-    for n, line in lines:
-        if not line.strip():
-            continue
-        try:
-            row = parse_record_line(line)
-        except ValueError as exc:
-            out.bad_lines.append(n)
-            if len(out.unreadable) < MAX_REPORTED:
-                out.unreadable.append(f"{path.name}:{n}: {exc}")
-            continue
-        if row["key"] in seen:
-            out.n_duplicates += 1
-            first_line, first = seen[row["key"]]
-            differs = [f for f in ("scores", "completion") if first.get(f) != row.get(f)]
-            if differs:
-                out.conflicts.append(
-                    f"{path.name}:{n}: key {row['key']!r:.80} repeats line {first_line} with different {' and '.join(differs)}"
-                )
-            continue
-        seen[row["key"]] = (n, row)
-        out.rows.append(row)
-    return out
-
-
-MAX_REPORTED = 50  # unreadable lines listed by name; all are counted
-
 
 def repair_records(path: Path, rewrite: bool = True) -> list[dict[str, Any]]:
     """Load ``records.jsonl``: the valid rows, deduplicated (every line is read; a bad line never
@@ -219,7 +81,7 @@ def repair_records(path: Path, rewrite: bool = True) -> list[dict[str, Any]]:
         )
     if rewrite and (found.torn_tail or found.bad_lines or found.n_duplicates):
         raw = path.read_bytes()
-        lines, _ = _split_lines(raw)
+        lines, _ = split_lines(raw)
         bad = set(found.bad_lines)
         quarantined = [
             json.dumps({"line": n, "text": line.decode("utf-8", "replace")}, ensure_ascii=False)
@@ -344,24 +206,24 @@ _SUITE_FIELD_TYPES: dict[str, tuple[type, ...]] = {
 def check_manifest(data: Any) -> str | None:
     """What is wrong with a manifest's shape, or None."""
     if not isinstance(data, dict):
-        return f"expected a JSON object, found {_kind(data)}"
+        return f"expected a JSON object, found {json_kind(data)}"
     for name, kinds in (("model", (dict,)), ("scorers", (dict,)), ("command", (list,)), ("run_id", (str,))):
         if data.get(name) is not None and not isinstance(data[name], kinds):
-            return f"'{name}' must be {_kind(kinds[0]())}, not {_kind(data[name])}"
+            return f"'{name}' must be {json_kind(kinds[0]())}, not {json_kind(data[name])}"
     suites = data.get("suites")
     if not isinstance(suites, dict) or not suites:
         return "'suites' must be an object naming at least one suite" if not isinstance(suites, dict) else "no suites"
     if data.get("seed") is not None and (not isinstance(data["seed"], int) or isinstance(data["seed"], bool)):
-        return f"'seed' must be a whole number, not {_kind(data['seed'])}"
+        return f"'seed' must be a whole number, not {json_kind(data['seed'])}"
     for sid, sm in suites.items():
         if not isinstance(sm, dict):
-            return f"suites.{sid:.60}: must be an object, not {_kind(sm)}"
+            return f"suites.{sid:.60}: must be an object, not {json_kind(sm)}"
         if "path" not in sm:
             return f"suites.{sid:.60}: missing 'path'"
         for name, kinds in _SUITE_FIELD_TYPES.items():
             v = sm.get(name)
             if v is not None and (not isinstance(v, kinds) or isinstance(v, bool)):
-                return f"suites.{sid:.60}.{name}: must be {_kind(kinds[0]())}, not {_kind(v)}"
+                return f"suites.{sid:.60}.{name}: must be {json_kind(kinds[0]())}, not {json_kind(v)}"
         for name in ("metrics", "gates"):
             if any(not isinstance(x, dict) for x in sm.get(name) or []):
                 return f"suites.{sid:.60}.{name}: every entry must be an object"
@@ -403,7 +265,7 @@ def read_records_checked(
     if manifest is None:
         manifest = read_manifest(run_dir)
     found = scan_records(run_dir / RECORDS)
-    records = [_to_record(r) for r in found.rows]
+    records = [to_record(r) for r in found.rows]
     suites = set(manifest.get("suites") or {})
     n_read = sum(1 for r in records if r.suite in suites)
     n_expected = expected_records(manifest)
@@ -439,17 +301,12 @@ def read_records_checked(
     return records, damage
 
 
-def _to_record(row: dict[str, Any]) -> Record:
-    known = {f.name for f in _RECORD_FIELDS}
-    return Record(**{k: v for k, v in row.items() if k in known})
-
-
 def read_records(run_dir: Path | str) -> list[Record]:
     """Every valid record of a run (bad lines skipped; see ``read_records_checked`` for the damage)."""
     found = scan_records(Path(run_dir) / RECORDS)
     if found.error:
         raise UsageError(f"{Path(run_dir) / RECORDS}: {found.error.partition(': ')[2]}")
-    return [_to_record(r) for r in found.rows]
+    return [to_record(r) for r in found.rows]
 
 
 def describe_damage(damage: dict[str, Any] | None) -> str:
