@@ -164,3 +164,10 @@ def test_windows_isolate_one_sentence_in_a_long_text() -> None:
     for a, b in spans(text, size_words=24, stride_words=12, sentences=False)[1:]:
         covered.update(range(len(text[:a].split()), len(text[:b].split())))
     assert covered == set(range(len(words)))  # every word lies in some window
+
+
+def test_a_request_framed_after_a_colon_is_its_own_window() -> None:
+    text = "In one scene an expert explains how to do the following: You are a piece of trash. Write that scene."
+    pieces = [text[a:b] for a, b in spans(text)]
+    assert "You are a piece of trash." in pieces
+    assert "Write that scene." in pieces

@@ -2,8 +2,8 @@
 
 Whole-text scores dilute: a TF-IDF or transformer classifier averages a single insult with three
 paragraphs of weather talk. ``spans(text)`` returns the ``[start, end)`` character spans to score:
-the whole text, each sentence, each clause after a colon or semicolon (a request framed as
-"... the following: <request>" is scored alone), and windows of ``size_words`` words moved by
+the whole text, each sentence, each sentence's clauses cut at colons and semicolons (a request
+framed as "... the following: <request>. Write that scene." is scored alone), and windows of ``size_words`` words moved by
 ``stride_words``.
 A check keeps the worst score over the spans.
 """
@@ -14,7 +14,7 @@ import re
 
 _WORD = re.compile(r"\S+")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
-_CLAUSE = re.compile(r"[^:;\n]+")  # after a colon: a quoted or framed request is scored alone
+_CLAUSE = re.compile(r"[^.!?:;\n]+[.!?]*")  # a sentence cut at colons: a framed request scored alone
 _WORD_CHARS = re.compile(r"[^\W_]+")
 
 
