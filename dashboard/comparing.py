@@ -8,6 +8,7 @@ Results are cached by the runs' files (mtime, size).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,17 @@ import streamlit as st
 
 from dashboard.loading import Run
 from dashboard.safe_io import MANIFEST, OVERRIDES, RECORDS, confined, stamp
-from dashboard.tables import as_list, as_number
+from dashboard.tables import (
+    DELTA_COLUMNS,
+    ESTIMATE_COLUMNS,
+    Column,
+    as_number,
+    dicts,
+    names,
+    pick,
+    text,
+    text_or_blank,
+)
 
 
 def _unsafe(runs: list[Run]) -> str | None:
@@ -56,32 +67,23 @@ def _official_compare_cached(a: str, b: str, stamps: tuple[Any, ...]) -> tuple[d
         return None, f"lm-audit compare failed: {type(exc).__name__}: {exc}"
 
 
-def official_compare_frame(result: dict[str, Any]) -> pd.DataFrame:
-    rows = []
+def suite_figures(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(suite, figure entry) of every figure of a comparison's result (odd shapes skipped)."""
     suites = result.get("suites") if isinstance(result.get("suites"), dict) else {}
     for sid, s in suites.items():
-        for f in as_list(s.get("figures") if isinstance(s, dict) else None):
-            if not isinstance(f, dict):
-                continue
-            rows.append(
-                {
-                    "suite": sid,
-                    "figure": str(f.get("figure")),
-                    "A": as_number(f.get("a")),
-                    "B": as_number(f.get("b")),
-                    "delta (B - A)": as_number(f.get("delta")),
-                    "delta ci_low": as_number(f.get("ci_low")),
-                    "delta ci_high": as_number(f.get("ci_high")),
-                    "p": as_number(f.get("p_value")),
-                    "higher is": str(f.get("higher_is") or ""),
-                    "verdict": str(f.get("verdict") or ""),
-                    "shared prompts": as_number(f.get("n_shared")),
-                    "method": str(f.get("method") or ""),
-                }
-            )
-    cols = ["suite", "figure", "A", "B", "delta (B - A)", "delta ci_low", "delta ci_high", "p", "higher is",
-            "verdict", "shared prompts", "method"]
-    return pd.DataFrame(rows, columns=cols)
+        yield from ((sid, f) for f in dicts(s.get("figures") if isinstance(s, dict) else None))
+
+
+OFFICIAL_COLUMNS: list[Column] = [
+    ("figure", "figure", text), ("A", "a", as_number), ("B", "b", as_number), *DELTA_COLUMNS,
+    ("higher is", "higher_is", text_or_blank), ("verdict", "verdict", text_or_blank),
+    ("shared prompts", "n_shared", as_number), ("method", "method", text_or_blank),
+]
+
+
+def official_compare_frame(result: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"suite": sid, **pick(f, OFFICIAL_COLUMNS)} for sid, f in suite_figures(result)]
+    return pd.DataFrame(rows, columns=["suite", *names(OFFICIAL_COLUMNS)])
 
 
 def many_compare(runs: list[Run]) -> tuple[dict[str, Any] | None, str]:
@@ -110,58 +112,41 @@ def _many_cached(paths: tuple[str, ...], stamps: tuple[Any, ...]) -> tuple[dict[
         return None, f"the comparison failed: {type(exc).__name__}: {exc}"
 
 
+RUN_COLUMNS: list[Column] = [
+    ("run", "run", text), ("model", "model", text_or_blank), ("rank", "rank", as_number), *ESTIMATE_COLUMNS
+]
+FIGURE_COLUMNS: list[Column] = [
+    ("shared", "n_shared", as_number), ("higher is", "higher_is", text_or_blank), ("ideal", "ideal", as_number)
+]
+PAIRWISE_COLUMNS: list[Column] = [
+    ("A", "a", text), ("B", "b", text), *DELTA_COLUMNS, ("p (Holm)", "p_holm", as_number),
+    ("significant", "significant", bool), ("test", "test", text_or_blank),
+]
+
+
 def leaderboard_frame(result: dict[str, Any]) -> pd.DataFrame:
     """One row per (suite, figure, run): estimate, CI, rank and significance letters."""
-    rows = []
-    suites = result.get("suites") if isinstance(result.get("suites"), dict) else {}
-    for sid, s in suites.items():
-        for f in as_list(s.get("figures") if isinstance(s, dict) else None):
-            if not isinstance(f, dict):
-                continue
-            for m in as_list(f.get("models")):
-                if not isinstance(m, dict):
-                    continue
-                rows.append(
-                    {
-                        "suite": sid,
-                        "figure": str(f.get("figure")),
-                        "run": str(m.get("run")),
-                        "model": str(m.get("model") or ""),
-                        "rank": as_number(m.get("rank")),
-                        "group": "uninformative: not ranked" if m.get("uninformative") else str(m.get("letters") or ""),
-                        "estimate": as_number(m.get("estimate")),
-                        "ci_low": as_number(m.get("ci_low")),
-                        "ci_high": as_number(m.get("ci_high")),
-                        "shared": as_number(f.get("n_shared")),
-                        "higher is": str(f.get("higher_is") or ""),
-                        "ideal": as_number(f.get("ideal")),
-                    }
-                )
-    cols = ["suite", "figure", "run", "model", "rank", "group", "estimate", "ci_low", "ci_high", "shared",
-            "higher is", "ideal"]
+    rows = [
+        {
+            "suite": sid,
+            "figure": str(f.get("figure")),
+            **pick(m, RUN_COLUMNS),
+            "group": "uninformative: not ranked" if m.get("uninformative") else str(m.get("letters") or ""),
+            **pick(f, FIGURE_COLUMNS),
+        }
+        for sid, f in suite_figures(result)
+        for m in dicts(f.get("models"))
+    ]
+    cols = ["suite", "figure", *names(RUN_COLUMNS), *names(FIGURE_COLUMNS)]
+    cols.insert(5, "group")
     return pd.DataFrame(rows, columns=cols)
 
 
 def pairwise_frame(result: dict[str, Any], suite: str, figure: str) -> pd.DataFrame:
-    rows = []
-    s = (result.get("suites") or {}).get(suite) or {}
-    for f in as_list(s.get("figures")):
-        if not isinstance(f, dict) or f.get("figure") != figure:
-            continue
-        for p in as_list(f.get("pairwise")):
-            if isinstance(p, dict):
-                rows.append(
-                    {
-                        "A": str(p.get("a")),
-                        "B": str(p.get("b")),
-                        "delta (B - A)": as_number(p.get("delta")),
-                        "delta ci_low": as_number(p.get("ci_low")),
-                        "delta ci_high": as_number(p.get("ci_high")),
-                        "p": as_number(p.get("p_value")),
-                        "p (Holm)": as_number(p.get("p_holm")),
-                        "significant": bool(p.get("significant")),
-                        "test": str(p.get("test") or ""),
-                    }
-                )
-    cols = ["A", "B", "delta (B - A)", "delta ci_low", "delta ci_high", "p", "p (Holm)", "significant", "test"]
-    return pd.DataFrame(rows, columns=cols)
+    rows = [
+        pick(p, PAIRWISE_COLUMNS)
+        for sid, f in suite_figures(result)
+        if sid == suite and f.get("figure") == figure
+        for p in dicts(f.get("pairwise"))
+    ]
+    return pd.DataFrame(rows, columns=names(PAIRWISE_COLUMNS))

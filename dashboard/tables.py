@@ -7,6 +7,7 @@ summary (a failed metric, a wrong type) become empty cells, never an exception.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,41 @@ def as_number(x: Any) -> float | None:
 def number(x: Any) -> float | None:
     """A JSON value as a float, or None when it is not a number."""
     return as_number(x)
+
+
+def text(x: Any) -> str:
+    return str(x)
+
+
+def text_or_blank(x: Any) -> str:
+    return str(x or "")
+
+
+def dicts(x: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else in it is skipped)."""
+    return [e for e in as_list(x) if isinstance(e, dict)]
+
+
+Column = tuple[str, str, Callable[[Any], Any]]
+"""(table column, summary key, how the value is shown): one column of a table over summary entries."""
+
+ESTIMATE_COLUMNS: list[Column] = [
+    ("estimate", "estimate", as_number), ("ci_low", "ci_low", as_number), ("ci_high", "ci_high", as_number)
+]
+DELTA_COLUMNS: list[Column] = [
+    ("delta (B - A)", "delta", as_number), ("delta ci_low", "ci_low", as_number),
+    ("delta ci_high", "ci_high", as_number), ("p", "p_value", as_number),
+]
+ESTIMATE_N: list[Column] = [*ESTIMATE_COLUMNS, ("n", "n", as_number)]
+
+
+def pick(entry: dict[str, Any], columns: Sequence[Column]) -> dict[str, Any]:
+    """One table row: every column's value read from a summary entry and shown as the column says."""
+    return {name: show(entry.get(key)) for name, key, show in columns}
+
+
+def names(columns: Sequence[Column]) -> list[str]:
+    return [name for name, _, _ in columns]
 
 
 def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
@@ -87,10 +123,7 @@ def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
                             "kind": str(m.get("metric") or ""),
                             "attribute": str(attr),
                             "value": str(value),
-                            "estimate": as_number(v.get("estimate")),
-                            "ci_low": as_number(v.get("ci_low")),
-                            "ci_high": as_number(v.get("ci_high")),
-                            "n": as_number(v.get("n")),
+                            **pick(v, ESTIMATE_N),
                         }
                     )
     cols = ["suite", "metric", "kind", "attribute", "value", "estimate", "ci_low", "ci_high", "n"]
@@ -144,6 +177,9 @@ def gates_frame(run: Run) -> pd.DataFrame:
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)  # failures first
 
 
+SCORE_ATTRIBUTE: list[Column] = [("score", "score", text), ("attribute", "attribute", text)]
+
+
 def groups_frame(run: Run, suite: str) -> pd.DataFrame:
     """Per-group estimates with CIs for every (score, attribute) of a suite, plus overall."""
     rows = []
@@ -154,75 +190,58 @@ def groups_frame(run: Run, suite: str) -> pd.DataFrame:
             if isinstance(v, dict):
                 rows.append(
                     {
-                        "score": str(g.get("score")),
-                        "attribute": str(g.get("attribute")),
+                        **pick(g, SCORE_ATTRIBUTE),
                         "group": str(group),
-                        "estimate": as_number(v.get("estimate")),
-                        "ci_low": as_number(v.get("ci_low")),
-                        "ci_high": as_number(v.get("ci_high")),
-                        "n": as_number(v.get("n")),
+                        **pick(v, ESTIMATE_N),
                     }
                 )
     return pd.DataFrame(rows, columns=["score", "attribute", "group", "estimate", "ci_low", "ci_high", "n"])
 
 
+GAP_COLUMNS: list[Column] = [
+    ("gap (max - min)", "estimate", as_number), ("gap ci_low", "ci_low", as_number),
+    ("gap ci_high", "ci_high", as_number), ("p", "p_value", as_number), ("max group", "max_group", text_or_blank),
+    ("min group", "min_group", text_or_blank), ("test", "test", text_or_blank), ("method", "method", text_or_blank),
+]
+
+
 def gaps_frame(run: Run, suite: str) -> pd.DataFrame:
     """Per (score, attribute): the gap (max - min group) with its CI and p-value, the groups."""
     rows = []
-    for g in as_list(run.suite_summary(suite).get("groups")):
-        if not isinstance(g, dict):
-            continue
+    for g in dicts(run.suite_summary(suite).get("groups")):
         gap = g.get("gap") if isinstance(g.get("gap"), dict) else {}
         overall = g.get("overall") if isinstance(g.get("overall"), dict) else {}
         mog = g.get("mean_of_groups") if isinstance(g.get("mean_of_groups"), dict) else {}
         rows.append(
             {
-                "score": str(g.get("score")),
-                "attribute": str(g.get("attribute")),
-                "gap (max - min)": as_number(gap.get("estimate")),
-                "gap ci_low": as_number(gap.get("ci_low")),
-                "gap ci_high": as_number(gap.get("ci_high")),
-                "p": as_number(gap.get("p_value")),
-                "max group": str(gap.get("max_group") or ""),
-                "min group": str(gap.get("min_group") or ""),
+                **pick(g, SCORE_ATTRIBUTE),
+                **pick(gap, GAP_COLUMNS),
                 "mean of groups": as_number(mog.get("estimate")),
                 "overall (pooled)": as_number(overall.get("estimate")),
-                "test": str(gap.get("test") or ""),
-                "method": str(gap.get("method") or ""),
             }
         )
-    cols = ["score", "attribute", "gap (max - min)", "gap ci_low", "gap ci_high", "p", "max group", "min group",
-            "mean of groups", "overall (pooled)", "test", "method"]
+    cols = [*names(SCORE_ATTRIBUTE), *names(GAP_COLUMNS)]
+    cols[-2:-2] = ["mean of groups", "overall (pooled)"]
     return pd.DataFrame(rows, columns=cols)
+
+
+TEST_COLUMNS: list[Column] = [
+    *SCORE_ATTRIBUTE, ("group a", "group_a", text), ("group b", "group_b", text), ("pairs", "n_pairs", as_number),
+    ("mean diff (a - b)", "mean_diff", as_number), ("effect size", "effect_size", as_number),
+    ("effect kind", "effect_size_kind", text_or_blank), ("p", "p_value", as_number), ("p (Holm)", "p_holm", as_number),
+    ("method", "method", text_or_blank),
+]
 
 
 def tests_frame(run: Run, suite: str) -> pd.DataFrame:
     rows = []
-    for t in as_list(run.suite_summary(suite).get("tests")):
-        if not isinstance(t, dict):
-            continue
+    for t in dicts(run.suite_summary(suite).get("tests")):
         p_holm = as_number(t.get("p_holm"))
-        rows.append(
-            {
-                "score": str(t.get("score")),
-                "attribute": str(t.get("attribute")),
-                "group a": str(t.get("group_a")),
-                "group b": str(t.get("group_b")),
-                "pairs": as_number(t.get("n_pairs")),
-                "mean diff (a - b)": as_number(t.get("mean_diff")),
-                "effect size": as_number(t.get("effect_size")),
-                "effect kind": str(t.get("effect_size_kind") or ""),
-                "p": as_number(t.get("p_value")),
-                "p (Holm)": p_holm,
-                "significant (Holm, 0.05)": None if p_holm is None else p_holm < 0.05,
-                "method": str(t.get("method") or ""),
-            }
-        )
-    cols = [
-        "score", "attribute", "group a", "group b", "pairs", "mean diff (a - b)", "effect size", "effect kind",
-        "p", "p (Holm)", "significant (Holm, 0.05)", "method",
-    ]
+        rows.append({**pick(t, TEST_COLUMNS), "significant (Holm, 0.05)": None if p_holm is None else p_holm < 0.05})
+    cols = names(TEST_COLUMNS)
+    cols.insert(-1, "significant (Holm, 0.05)")
     return pd.DataFrame(rows, columns=cols)
+
 
 
 def scorer_audit(run: Run) -> dict[str, Any]:
