@@ -25,6 +25,7 @@ from audit.report.format import (
     verdict_of_gate,
 )
 from audit.report.svg import interval_chart
+from audit.report.walk import override_figures, override_lines, self_audits
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1rem 2rem;color:#222;line-height:1.4}
@@ -98,34 +99,26 @@ def _fig(d: dict[str, Any] | None) -> str:
 
 def _overrides(summary: dict[str, Any]) -> str:
     """Reviewer overrides (overrides.jsonl): who, why, when, what changed, figures before/after."""
-    entries = [e for e in summary.get("overrides") or [] if isinstance(e, dict)]
-    if not entries:
+    lines = override_lines(summary)
+    if not lines:
         return ""
     rows = []
-    for e in entries:
-        change = f"label {e['label']}" if e.get("label") else f"{e.get('score')} = {num(e.get('value'))}"
-        if e.get("label") and e.get("value") is False:
-            change += " (withdrawn)"
-        was = ", ".join(f"{k}={num(v)}" for k, v in (e.get("original") or {}).items())
-        rows.append([esc(e.get("line", "")), f"<code>{esc(e.get('key'))}</code>", esc(change), esc(was),
+    for o in lines:
+        e = o.entry
+        rows.append([esc(e.get("line", "")), f"<code>{esc(e.get('key'))}</code>", esc(o.change), esc(o.was),
                      esc(e.get("who")), f'<div class="text">{esc(e.get("why"))}</div>', esc(e.get("when")),
                      esc(e.get("status"))])
     out = [
         "<h2 id=overrides>Reviewer overrides</h2>",
-        f"<p>{len(entries)} override line(s) in <code>overrides.jsonl</code>; every figure and gate in this "
+        f"<p>{len(lines)} override line(s) in <code>overrides.jsonl</code>; every figure and gate in this "
         "report is computed with the applied ones. <code>records.jsonl</code> is unchanged.</p>",
         _table(["line", "record", "change", "was", "who", "why", "when", "status"], rows, {0}),
     ]
-    shown: set[str] = set()
-    for e in entries:
-        suite = e.get("suite")
-        if not suite or suite in shown or not e.get("figures"):
-            continue
-        shown.add(suite)
+    for suite, figures in override_figures(lines):
         frows = [
             [("gate " if f.get("gate") else "") + f"<code>{esc(f.get('gate') or f.get('figure'))}</code>",
              _fig(f.get("before")), _fig(f.get("after"))]
-            for f in e["figures"]
+            for f in figures
         ]
         out.append(f"<h3>{esc(suite)}: figures before and after its overrides</h3>")
         out.append(_table(["figure", "before", "after"], frows, {1, 2}))
@@ -279,42 +272,36 @@ def _suite(sid: str, s: dict[str, Any]) -> str:
 
 
 def _self_audit(summary: dict[str, Any]) -> str:
-    audit = summary.get("scorer_audit") or {}
-    if not audit:
+    audits = self_audits(summary)
+    if not audits:
         return ""
     out = [
         "<h2 id=scorer-audit>Scorer self-audit</h2>",
         "<p class=proto>How the scorer itself treats identity terms in benign sentences: a high false-positive "
         "rate for a group inflates that group's toxicity in every suite.</p>",
     ]
-    for name, a in audit.items():
+    for a in audits:
         out.append(
-            f"<h3>{esc(name)}: <code>{esc(a.get('scorer'))}</code> {esc(a.get('version') or '')}, "
-            f"threshold {num(a.get('threshold'))}</h3>"
+            f"<h3>{esc(a.name)}: <code>{esc(a.scorer)}</code> {esc(a.version)}, "
+            f"threshold {num(a.threshold)}</h3>"
         )
-        if a.get("note"):
-            out.append(f"<p>{esc(a['note'])}</p>")
-        gap = a.get("fpr_gap") or {}
-        for kind in ("raw", "neutralized"):
-            if gap.get(kind):
-                gk = gap[kind]
-                out.append(
-                    f"<p>False-positive gap ({esc(kind)}): <b>{num(gk.get('estimate'))}</b> between "
-                    f"{esc(gk.get('max_group'))} and {esc(gk.get('min_group'))}.</p>"
-                )
-        groups = a.get("groups") or {}
-        axes = a.get("axes") or {}
-        if groups:
-            neu = a.get("neutralized") or {}
+        if a.note:
+            out.append(f"<p>{esc(a.note)}</p>")
+        for kind, gk in a.gaps:
+            out.append(
+                f"<p>False-positive gap ({esc(kind)}): <b>{num(gk.get('estimate'))}</b> between "
+                f"{esc(gk.get('max_group'))} and {esc(gk.get('min_group'))}.</p>"
+            )
+        if a.rows:
             rows = [
                 [
-                    esc(g) + (f' <span class="muted">({esc(axes[g])})</span>' if g in axes else ""),
+                    esc(g) + (f' <span class="muted">({esc(a.axes[g])})</span>' if g in a.axes else ""),
                     num(c.get("fpr")),
                     num(c.get("mean")),
-                    num((neu.get(g) or {}).get("fpr")),
+                    num(n.get("fpr")),
                     esc(c.get("n", "")),
                 ]
-                for g, c in groups.items()
+                for g, c, n in a.rows
             ]
             out.append(
                 _table(
@@ -323,10 +310,9 @@ def _self_audit(summary: dict[str, Any]) -> str:
                     {1, 2, 3, 4},
                 )
             )
-        controls = a.get("controls") or {}
-        if controls:
+        if a.controls:
             out.append(
-                "<p>Controls: " + ", ".join(f"{esc(k)} = {num(v)}" for k, v in controls.items()) + "</p>"
+                "<p>Controls: " + ", ".join(f"{esc(k)} = {num(v)}" for k, v in a.controls.items()) + "</p>"
             )
     return "".join(out)
 

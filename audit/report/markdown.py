@@ -19,6 +19,7 @@ from audit.report.format import (
     summary_level,
     verdict_of_gate,
 )
+from audit.report.walk import override_figures, override_lines, self_audits
 
 
 def _gates(summary: dict[str, Any]) -> list[str]:
@@ -57,37 +58,29 @@ def _fig(d: dict[str, Any] | None) -> str:
 
 def _overrides(summary: dict[str, Any]) -> list[str]:
     """Reviewer overrides (overrides.jsonl): who, why, when, what changed, figures before/after."""
-    entries = [e for e in summary.get("overrides") or [] if isinstance(e, dict)]
-    if not entries:
+    overrides = override_lines(summary)
+    if not overrides:
         return []
     lines = [
         "## Reviewer overrides",
         "",
-        f"{len(entries)} override line(s) in overrides.jsonl; every figure and gate above is computed with the "
+        f"{len(overrides)} override line(s) in overrides.jsonl; every figure and gate above is computed with the "
         "applied ones. records.jsonl is unchanged.",
         "",
         "| line | record | change | was | who | why | when | status |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for e in entries:
-        change = f"label {e['label']}" if e.get("label") else f"{e.get('score')} = {num(e.get('value'))}"
-        if e.get("label") and e.get("value") is False:
-            change += " (withdrawn)"
-        was = ", ".join(f"{k}={num(v)}" for k, v in (e.get("original") or {}).items())
+    for o in overrides:
+        e = o.entry
         lines.append(
-            f"| {e.get('line', '')} | {md_code(e.get('key'))} | {md_cell(change)} | {md_cell(was)} | "
+            f"| {e.get('line', '')} | {md_code(e.get('key'))} | {md_cell(o.change)} | {md_cell(o.was)} | "
             f"{md_cell(e.get('who'))} | {md_cell(e.get('why'))} | {md_cell(e.get('when'))} | {md_cell(e.get('status'))} |"
         )
     lines.append("")
-    shown: set[str] = set()
-    for e in entries:
-        suite = e.get("suite")
-        if not suite or suite in shown or not e.get("figures"):
-            continue
-        shown.add(suite)
+    for suite, figures in override_figures(overrides):
         lines += [f"Figures of {md_code(suite)} before and after its overrides:", "",
                   "| figure | before | after |", "|---|---|---|"]
-        for f in e["figures"]:
+        for f in figures:
             name = f.get("gate") or f.get("figure")
             lines.append(f"| {md_code(('gate ' if f.get('gate') else '') + str(name))} | {_fig(f.get('before'))} | {_fig(f.get('after'))} |")
         lines.append("")
@@ -159,42 +152,36 @@ def _suite(sid: str, s: dict[str, Any]) -> list[str]:
 
 
 def _self_audit(summary: dict[str, Any]) -> list[str]:
-    audit = summary.get("scorer_audit") or {}
-    if not audit:
+    audits = self_audits(summary)
+    if not audits:
         return []
     lines = ["## Scorer self-audit", ""]
-    for name, a in audit.items():
+    for a in audits:
         lines.append(
-            f"**{md_cell(name)}** scorer {md_code(a.get('scorer'))} {md_cell(a.get('version') or '')}, "
-            f"threshold {num(a.get('threshold'))}."
+            f"**{md_cell(a.name)}** scorer {md_code(a.scorer)} {md_cell(a.version)}, "
+            f"threshold {num(a.threshold)}."
         )
-        if a.get("note"):
-            lines.append(f"Note: {md_cell(a['note'])}")
-        gap = a.get("fpr_gap") or {}
-        for kind in ("raw", "neutralized"):
-            if gap.get(kind):
-                gk = gap[kind]
-                lines.append(
-                    f"False-positive gap ({kind}): **{num(gk.get('estimate'))}** between "
-                    f"{md_cell(gk.get('max_group'))} and {md_cell(gk.get('min_group'))}."
-                )
-        groups = a.get("groups") or {}
-        if groups:
-            neu = a.get("neutralized") or {}
+        if a.note:
+            lines.append(f"Note: {md_cell(a.note)}")
+        for kind, gk in a.gaps:
+            lines.append(
+                f"False-positive gap ({kind}): **{num(gk.get('estimate'))}** between "
+                f"{md_cell(gk.get('max_group'))} and {md_cell(gk.get('min_group'))}."
+            )
+        if a.rows:
             lines += [
                 "",
                 "| identity term | false-positive rate | mean score | neutralized FPR | n |",
                 "|---|---|---|---|---|",
             ]
-            for g, c in groups.items():
+            for g, c, n in a.rows:
                 lines.append(
                     f"| {md_cell(g)} | {num(c.get('fpr'))} | {num(c.get('mean'))} | "
-                    f"{num((neu.get(g) or {}).get('fpr'))} | {c.get('n', '')} |"
+                    f"{num(n.get('fpr'))} | {c.get('n', '')} |"
                 )
-        controls = a.get("controls") or {}
-        if controls:
+        if a.controls:
             lines.append("")
-            lines.append("Controls: " + ", ".join(f"{md_cell(k)}={num(v)}" for k, v in controls.items()))
+            lines.append("Controls: " + ", ".join(f"{md_cell(k)}={num(v)}" for k, v in a.controls.items()))
         lines.append("")
     return lines
 
