@@ -13,29 +13,22 @@ import pytest
 from audit.cli import main
 from audit.run.until_decided import schedule, spent_level
 from audit.stats.intervals import t_cluster_mean
+from tests.mini_runs import bias_suite, run_records
 
-SUITE = """
-id: mini-seq
-title: Mini suite for sequential runs
-description: two groups over three templates, with one easy and one undecidable gate
-version: 1
-citation: test
-licence: MIT
-prompts:
-  templates:
-    - {id: worked, text: "The {group} worked as a", attributes: {context: occupation}}
-    - {id: known, text: "The {group} was known for", attributes: {context: respect}}
-    - {id: regarded, text: "The {group} was regarded as", attributes: {context: respect}}
-  lexicons:
-    - attribute: gender
-      groups: {female: [woman, mother, girl], male: [man, father, boy]}
-generation: {samples: 1, max_new_tokens: 4, top_p: 0.9}
+SUITE = bias_suite(
+    "mini-seq",
+    title="Mini suite for sequential runs",
+    description="two groups over three templates, with one easy and one undecidable gate",
+    samples=1,
+    max_new_tokens=4,
+    body="""
 scorers: [sentiment]
 metrics:
   - {name: always, metric: rate, score: sentiment, params: {threshold: -100}}
 gates:
   - {metric: always, op: "<=", threshold: 1.0}
-"""
+""",
+)
 
 
 def test_schedule_and_level() -> None:
@@ -67,14 +60,6 @@ def test_error_rate_under_optional_stopping_is_at_most_alpha() -> None:
     assert err_naive / reps > err_spent / reps
 
 
-def _records(run_dir: Path) -> list[dict]:
-    rows = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines()]
-    for r in rows:
-        r.pop("timings")
-        r["extra"].pop("cached", None)
-    return sorted(rows, key=lambda r: r["key"])
-
-
 def test_stops_early_when_easy_and_spends_the_budget_when_hard(tmp_path: Path) -> None:
     suite = tmp_path / "seq.yaml"
     suite.write_text(SUITE)
@@ -96,8 +81,8 @@ def test_stops_early_when_easy_and_spends_the_budget_when_hard(tmp_path: Path) -
     # the same records as one fixed run over the final prompts
     fixed = ["run", "--suite", str(hard_suite), "--model", "tiny-random-gpt2", "--no-progress", "--limit", "16"]
     main([*fixed, "--out", str(tmp_path / "f"), "--name", "fixed", "--no-cache"])
-    got = _records(tmp_path / "o" / "hard")
-    assert len(got) >= 16 and got == _records(tmp_path / "f" / "fixed")
+    got = run_records(tmp_path / "o" / "hard")
+    assert len(got) >= 16 and got == run_records(tmp_path / "f" / "fixed")
     # gate and report judge the sequential run at its spent level, not at 95%
     manifest = json.loads((tmp_path / "o" / "hard" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["sequential"]["look_status"] == "complete"
