@@ -84,16 +84,27 @@ class GatedGenerator:
         self._log_lock = threading.Lock()
 
     # ------------------------------------------------------------------ stages
+    def screen(
+        self, text: str, checks: Sequence[Check], stage: str
+    ) -> tuple[list[CheckResult], list[tuple[Check, CheckResult]], str, str | None]:
+        """Run one stage's checks: (results, the flagged (check, result) pairs, the reason, and the
+        action when the flags alone decide it: "none" when nothing is flagged, "block" when a flagged
+        check errored or blocks; None when redaction or regeneration decides)."""
+        results = self.runner.run(text, checks, stage)
+        flagged = [(c, r) for c, r in zip(checks, results, strict=True) if r.flagged]
+        if not flagged:
+            return results, flagged, "", "none"
+        reason = "; ".join(_describe(r) for _, r in flagged)
+        if any(r.error or c.action in ("block", "block_all") for c, r in flagged):
+            return results, flagged, reason, "block"
+        return results, flagged, reason, None
+
     def input_stage(self, prompt: str) -> tuple[str | None, list[CheckResult], str, str]:
         """(prompt to use or None when blocked, results, action, reason)."""
         checks = self.policy.input_checks
-        results = self.runner.run(prompt, checks, "input")
-        flagged = [(c, r) for c, r in zip(checks, results, strict=True) if r.flagged]
-        if not flagged:
-            return prompt, results, "none", ""
-        reason = "; ".join(_describe(r) for _, r in flagged)
-        if any(r.error or c.action in ("block", "block_all") for c, r in flagged):
-            return None, results, "block", reason
+        results, _, reason, decided = self.screen(prompt, checks, "input")
+        if decided:
+            return (prompt if decided == "none" else None), results, decided, reason
         redacted, results = self.runner.redact(prompt, checks, "input")
         if redacted is None:
             return None, results, "block", reason + "; still flagged after redaction"
@@ -102,13 +113,9 @@ class GatedGenerator:
     def output_stage(self, text: str) -> tuple[str | None, list[CheckResult], str, str]:
         """(text to show or None, results, kind, reason); kind is none/redact/regenerate/block."""
         checks = self.policy.output_checks
-        results = self.runner.run(text, checks, "output")
-        flagged = [(c, r) for c, r in zip(checks, results, strict=True) if r.flagged]
-        if not flagged:
-            return text, results, "none", ""
-        reason = "; ".join(_describe(r) for _, r in flagged)
-        if any(r.error or c.action in ("block", "block_all") for c, r in flagged):
-            return None, results, "block", reason
+        results, flagged, reason, decided = self.screen(text, checks, "output")
+        if decided:
+            return (text if decided == "none" else None), results, decided, reason
         if any(c.action == "regenerate" for c, _ in flagged):
             return None, results, "regenerate", reason
         redact_checks = [c for c in checks if c.action == "redact"]
