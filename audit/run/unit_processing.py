@@ -141,12 +141,14 @@ def _read(
     from audit.attacks.answers import read_answers
 
     out = []
-    read = read_answers([e.item.attributes for e in unit.entries], texts)
+    read = read_answers([e.item.attributes for e in unit.entries], texts, [e.item.prompt for e in unit.entries])
     for r, sc, ex in zip(read, scores, extra, strict=True):
         if r.readable is not None:
             sc["answer_readable"] = r.readable
         if r.decoded is not None:
             ex["answer"] = r.decoded
+        if r.echo:
+            ex["answer_echo"] = True
         out.append(r.text)
     return out
 
