@@ -159,6 +159,14 @@ def _is_emoji_gap(gap: str) -> bool:
 
 _WORD = re.compile(r"\S+")
 _LETTER_GAP_LETTER = re.compile(r"[^\W_][\W_]+[^\W_]")  # a word with something between two letters
+# quick tests on the whole text: a single letter between symbols (the ``·d·`` of ``i·d·i``), or
+# an emoji between two letters; text with neither has nothing to join
+_THREE_SPELLED = re.compile(r"(?:[^\w\s]|_)[^\W_](?:[^\w\s]|_)")  # a single letter between symbols
+_PICTOGRAPH_CLASS = (
+    "\u200d\u20e3\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2900-\u2bff\u3030\u303d\u3297-\u3299"
+    "\ufe00-\ufe0f\U0001f000-\U0001faff"
+)
+_EMOJI_BETWEEN = re.compile(f"[^\\W_][{_PICTOGRAPH_CLASS}]+[^\\W_]")
 
 
 def _pieces(word: str) -> list[tuple[int, int, bool]]:
@@ -191,6 +199,8 @@ def interleaved_gaps(text: str, keep_acronyms: bool = True) -> list[tuple[int, i
     all the same punctuation (at most 3 characters each); two-letter words count only in a text
     that also has a longer one. ``keep_acronyms`` leaves dotted capitals of up to 3 letters
     (``U.S.A.``, ``J.R.R.``) alone."""
+    if not _THREE_SPELLED.search(text) and (text.isascii() or not _EMOJI_BETWEEN.search(text)):
+        return []
     found: list[tuple[int, int, str, int]] = []  # (start, end, replacement, letters in the word)
     longest = 0
     for m in _WORD.finditer(text):
@@ -330,8 +340,8 @@ def deobfuscate(text: str) -> str:
     interleaving symbols stripped. Ordinary text comes back unchanged (the same object)."""
     order = visual_order(text)
     out = "".join(text[i] for i in order) if order is not None else text
-    if any(is_hidden_format(c) for c in out):
-        out = "".join(c for c in out if not is_hidden_format(c))
+    if _HIDDEN_FORMAT.search(out):
+        out = _HIDDEN_FORMAT.sub("", out)
     gaps = interleaved_gaps(out)
     if gaps:
         parts, pos = [], 0
