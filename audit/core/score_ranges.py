@@ -19,8 +19,10 @@ def scorer_ranges(manifest: dict[str, Any]) -> dict[str, tuple[float, float]]:
         for spec in specs if isinstance(specs, list) else []:
             if not isinstance(spec, dict):
                 continue
-            low, high = spec.get("low"), spec.get("high")
-            ok = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
-            if ok and float(low) < float(high):
-                out.setdefault(str(spec.get("key")), (float(low), float(high)))
+            low, high = (
+                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+                for v in (spec.get("low"), spec.get("high"))
+            )
+            if math.isfinite(low) and math.isfinite(high) and low < high:
+                out.setdefault(str(spec.get("key")), (low, high))
     return out

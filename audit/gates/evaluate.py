@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -113,7 +113,11 @@ def load_policy(path: Path | str | None) -> Policy:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"policy file not found: {p}")
-    from audit.core.policyfile import check_finite, read_policy_yaml, validation_error  # one-line errors naming file, line and field
+    from audit.core.policyfile import (  # one-line errors naming file, line and field
+        check_finite,
+        read_policy_yaml,
+        validation_error,
+    )
 
     data, root = read_policy_yaml(p)  # strict YAML; errors name file and line
     data = data or {}
@@ -146,7 +150,7 @@ def resolve_figure(suite_summary: dict[str, Any], figure: str) -> dict[str, Any]
     entry = _find_metric(suite_summary.get("metrics", []), label)
     if entry is None:
         return None
-    if attr is None:
+    if attr is None or value is None:
         return entry
     from audit.suites.cells import select_cell  # also multi-attribute: [gender=female,race=black]
 
@@ -195,7 +199,7 @@ def counts_as_passed(verdict: str, on_inconclusive: str = "fail") -> bool:
     return verdict == "PASS" or (verdict == "INCONCLUSIVE" and on_inconclusive in ("pass", "warn"))
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 

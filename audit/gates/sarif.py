@@ -135,16 +135,16 @@ def gates_sarif(summary: dict[str, Any], manifest: dict[str, Any], run_dir: Path
         gate = f"{r.get('metric')} {r.get('op')} {_threshold(r.get('threshold'))}"
         rule_id = f"gate/{r.get('suite') or 'policy'}/{gate}"
         suite_path = (suites.get(r.get("suite")) or {}).get("path") if r.get("suite") else None
-        from_policy = r.get("source") == "policy" and bool(policy)
+        from_policy = policy if r.get("source") == "policy" and policy else None
         locations, related = [], []
         if suite_path:
             line = declared_line(suite_path, r) if r.get("source") == "suite" else None
             locations.append(_location(artifact_uri(suite_path, root), line))
             if from_policy:
-                related.append({"id": 0, **_location(artifact_uri(policy, root), declared_line(policy, r),
+                related.append({"id": 0, **_location(artifact_uri(from_policy, root), declared_line(from_policy, r),
                                                      "the gate, in the policy")})
         elif from_policy:  # matched no suite: the policy file is where it lives
-            locations.append(_location(artifact_uri(policy, root), declared_line(policy, r)))
+            locations.append(_location(artifact_uri(from_policy, root), declared_line(from_policy, r)))
         result: dict[str, Any] = {
             "ruleId": rule_id,
             "ruleIndex": rule(rule_id, f"gate {gate}" + (f" on suite {r['suite']}" if r.get("suite") else "")),

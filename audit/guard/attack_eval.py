@@ -57,15 +57,21 @@ def load_obfuscation_set(path: Path = OBFUSCATION_SET) -> dict[str, list[str]]:
     }
 
 
+def _ignoring_seed(fn: Callable[[str], str]) -> Transform:
+    def transform(text: str, _seed: int) -> str:
+        return fn(text)
+
+    return transform
+
+
 def techniques() -> dict[str, Transform]:
     """Every technique by name: the attack registry's, then the filter's own obfuscations."""
     out: dict[str, Transform] = {}
     for name in available():
-        attack = get_attack(name)
-        out[name] = lambda text, seed, a=attack: a.apply(text, seed)
+        out[name] = get_attack(name).apply
     for name, fn in OBFUSCATIONS.items():
         if name not in out and name.replace("_", "-") not in out:
-            out[name] = lambda text, _seed, f=fn: f(text)
+            out[name] = _ignoring_seed(fn)
     return out
 
 

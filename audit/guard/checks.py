@@ -173,7 +173,7 @@ class CheckRunner:
 
     def _finish(self, check: Check, stage: str, job: dict[str, Any]) -> CheckResult:
         t0, pieces = job["t0"], job["pieces"]
-        base = dict(
+        base: dict[str, Any] = dict(
             stage=stage,
             name=check.name,
             scorer=check.scorer_name,

@@ -14,7 +14,7 @@ by word: the gate still checks as text arrives, but the model has already done t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from audit.core.types import GenParams, GenRequest, record_seed
@@ -26,7 +26,7 @@ def supports_token_streaming(backend: Any) -> bool:
     return all(hasattr(backend, a) for a in ("model", "tokenizer", "_prompt_ids", "_pick", "eos_ids"))
 
 
-def stream_text(backend: Any, request: GenRequest, params: GenParams, seed: int) -> Iterator[tuple[str, int]]:
+def stream_text(backend: Any, request: GenRequest, params: GenParams, seed: int) -> Generator[tuple[str, int], None, None]:
     """Yield ``(completion_so_far, n_tokens)`` after each generated token."""
     if not supports_token_streaming(backend):
         text = backend.generate([request], params, seed)[0].text

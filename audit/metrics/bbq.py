@@ -77,8 +77,8 @@ def choices(frame: Frame, params: dict[str, Any]) -> np.ndarray:
         lls = np.column_stack([option_loglik(frame, f"ans_{x}", params) for x in LETTERS])
         ok = np.all(np.isfinite(lls), axis=1)
         best = np.argmax(np.where(ok[:, None], lls, -np.inf), axis=1)
-        for i in np.flatnonzero(ok):
-            out[i] = LETTERS[best[i]]
+        for j in np.flatnonzero(ok):
+            out[j] = LETTERS[best[j]]
         return out
     for i, (rec, attrs) in enumerate(zip(frame.records, frame.attributes, strict=True)):
         completion = rec.get("completion") if isinstance(rec, dict) else getattr(rec, "completion", None)

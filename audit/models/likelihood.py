@@ -224,7 +224,8 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
             model, lambda ss, pk: [v for _, v in sorted(_score_split(backend, ss, list(range(len(ss))), pk).items())]
         )
     body, head = _body_head(model)  # type: ignore[misc]
-    vocab, out = vocab_size(model), {}
+    vocab = vocab_size(model)
+    out: dict[int, Score] = {}
     rows = packing.make_rows(seqs, order, pack)
     by_length = sorted(range(len(rows)), key=lambda j: len(rows[j].tokens))
     for idx in token_batches(model, by_length, [len(r.tokens) for r in rows]):
@@ -233,7 +234,10 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
         hidden = _hidden(body, **kw)
         width = kw["input_ids"].shape[1]
         unique: dict[int, int] = {}  # flat position -> row of the gathered hidden states
-        at, targets, members, scored = [], [], [], []
+        at: list[int] = []
+        targets: list[int] = []
+        members: list[int] = []
+        scored: list[tuple[int, int]] = []
         for r, row in enumerate(batch):
             for i, cols, tg in zip(row.members, row.cols, row.targets, strict=True):
                 at.extend(unique.setdefault(r * width + c, len(unique)) for c in cols)
@@ -251,7 +255,7 @@ def _score_split(backend: Any, seqs: list[Seq], order: list[int], pack: bool | N
 
 
 def _score_logits(backend: Any, seqs: list[Seq], order: list[int]) -> dict[int, tuple[float, int, bool]]:
-    out = {}
+    out: dict[int, tuple[float, int, bool]] = {}
     for idx in likelihood_batches(backend, order, [len(s) for s, _ in seqs]):
         batch = [seqs[i] for i in idx]
         ids, mask = _padded(batch, backend.pad_id, backend.device)

@@ -122,8 +122,9 @@ def byte_level_tokenizer() -> Any:
 def tiny_random_model(kind: str, vocab_size: int = 257, seed: int = TINY_SEED) -> Any:
     """A seeded random-weight GPT-2 or GPT-Neo (identical weights on every machine)."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM
+    from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM, PreTrainedModel
 
+    model: PreTrainedModel
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if kind == "gpt2":
@@ -138,7 +139,7 @@ def tiny_random_model(kind: str, vocab_size: int = 257, seed: int = TINY_SEED) -
             )
             model = GPT2LMHeadModel(cfg)
         elif kind == "gpt-neo":
-            cfg = GPTNeoConfig(
+            neo = GPTNeoConfig(
                 vocab_size=vocab_size,
                 max_position_embeddings=512,
                 hidden_size=64,
@@ -149,7 +150,7 @@ def tiny_random_model(kind: str, vocab_size: int = 257, seed: int = TINY_SEED) -
                 bos_token_id=vocab_size - 1,
                 eos_token_id=vocab_size - 1,
             )
-            model = GPTNeoForCausalLM(cfg)
+            model = GPTNeoForCausalLM(neo)
         else:
             raise ValueError(f"unknown tiny model kind {kind!r}")
     return model.eval()

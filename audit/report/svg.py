@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from audit.report.format import esc, num
 
@@ -13,7 +13,7 @@ ROW_H = 24
 PAD = 16
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return isinstance(v, int | float) and math.isfinite(v)
 
 

@@ -111,7 +111,7 @@ def clip(lo: float, hi: float, low: float | None, high: float | None) -> tuple[f
     """(lo, hi) cut to [low, high] (None: unbounded on that side), and whether anything was cut."""
     cut_lo = low is not None and math.isfinite(lo) and lo < low
     cut_hi = high is not None and math.isfinite(hi) and hi > high
-    return (low if cut_lo else lo), (high if cut_hi else hi), bool(cut_lo or cut_hi)
+    return (low if cut_lo and low is not None else lo), (high if cut_hi and high is not None else hi), bool(cut_lo or cut_hi)
 
 
 def icat_interval(ss: np.ndarray, lms: np.ndarray, level: float = 0.95) -> tuple[float, float]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from scipy import stats as sps
@@ -39,7 +39,7 @@ MAX_UNITS = 10_000_000  # above this a gate is called "not decidable by more dat
 _DRAWS = 4000
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -192,7 +192,7 @@ def model_from_figure(gate: dict[str, Any], fig: dict[str, Any], level: float) -
             units_per_set=1 if paired else len(groups), pilot_df=(n_sets - 1) * (len(groups) - 1),
         )
     n, lo, hi, est = fig.get("n_clusters"), fig.get("ci_low"), fig.get("ci_high"), fig.get("estimate")
-    if not (isinstance(n, int) and n >= 2 and all(_finite(x) for x in (lo, hi, est))):
+    if not (isinstance(n, int) and n >= 2 and _finite(lo) and _finite(hi) and _finite(est)):
         return None
     sd = (float(hi) - float(lo)) / (2 * _t(level, n - 1)) * math.sqrt(n)
     return GateModel(op, threshold, sd, (float(est),), level=level, pilot_df=n - 1)
@@ -225,8 +225,8 @@ def needed_for_gate(result: dict[str, Any], fig: dict[str, Any], unit: str, figu
         return {"more": None, "unit": unit, "text": f"more {unit} would narrow the CI (size unknown)"}
     total = units_needed(model)
     more = None if total is None else max(1, total - have)
-    out = {"more": more, "total": total, "unit": unit, "power": DEFAULT_POWER, "text": needed_text(more, unit, where)}
-    if more is not None and model.pilot_df is not None and have < SMALL_PILOT:  # say how unsure it is
+    out: dict[str, Any] = {"more": more, "total": total, "unit": unit, "power": DEFAULT_POWER, "text": needed_text(more, unit, where)}
+    if more is not None and total is not None and model.pilot_df is not None and have < SMALL_PILOT:  # say how unsure it is
         lo, hi = plan_range(model)
         out["range"] = [None if x is None else max(0, x - have) for x in (lo, hi)]
         hi_text = "more than 10,000,000" if hi is None else f"{max(0, hi - have):,}"

@@ -139,6 +139,7 @@ class ColumnBank:
 
     def n_contributing(self, sl: slice) -> int:
         """How many clusters hold data for the columns in ``sl``."""
+        assert self._x is not None, "call run() first"
         return int(np.count_nonzero(np.any(self._x[:, sl] != 0, axis=1)))
 
     def estimate(

@@ -72,7 +72,8 @@ def spent_stats(manifest: dict[str, Any], stats: Any) -> Any:
 def sequential_summary(sequential: dict[str, Any], level_per_look: float) -> dict[str, Any]:
     """``summary["sequential"]``: the manifest's look record and the level this summary judged at."""
     rounds = [r for r in sequential.get("rounds") or [] if isinstance(r, dict)]
-    sched = sequential.get("schedule") if isinstance(sequential.get("schedule"), list) else []
+    planned = sequential.get("schedule")
+    sched = planned if isinstance(planned, list) else []
     out = {
         k: sequential.get(k)
         for k in (

@@ -125,7 +125,7 @@ def declared_ranges(manifest: dict[str, Any]) -> dict[str, tuple[float, float]]:
             if not isinstance(spec, dict):
                 continue
             lo, hi = spec.get("low"), spec.get("high")
-            if all(isinstance(x, int | float) and not isinstance(x, bool) for x in (lo, hi)):
+            if isinstance(lo, int | float) and isinstance(hi, int | float) and not isinstance(lo, bool) and not isinstance(hi, bool):
                 out.setdefault(str(spec.get("key")), (float(lo), float(hi)))
     return out
 

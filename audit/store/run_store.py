@@ -220,10 +220,10 @@ def check_manifest(data: Any) -> str | None:
             return f"suites.{sid:.60}: must be an object, not {json_kind(sm)}"
         if "path" not in sm:
             return f"suites.{sid:.60}: missing 'path'"
-        for name, kinds in _SUITE_FIELD_TYPES.items():
+        for name, types in _SUITE_FIELD_TYPES.items():
             v = sm.get(name)
-            if v is not None and (not isinstance(v, kinds) or isinstance(v, bool)):
-                return f"suites.{sid:.60}.{name}: must be {json_kind(kinds[0]())}, not {json_kind(v)}"
+            if v is not None and (not isinstance(v, types) or isinstance(v, bool)):
+                return f"suites.{sid:.60}.{name}: must be {json_kind(types[0]())}, not {json_kind(v)}"
         for name in ("metrics", "gates"):
             if any(not isinstance(x, dict) for x in sm.get(name) or []):
                 return f"suites.{sid:.60}.{name}: every entry must be an object"

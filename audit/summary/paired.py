@@ -60,6 +60,6 @@ def paired_tests(
                             **t.to_dict(),
                         }
                     )
-    for t, p in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
-        t["p_holm"] = clean_float(p) if p is not None else None
+    for row, p in zip(tests, holm([row["p_value"] for row in tests]), strict=True):
+        row["p_holm"] = clean_float(p) if p is not None else None
     return tests
