@@ -7,13 +7,8 @@ from stub_openai_server import StubOpenAI, stub_completion, stub_words
 
 from audit.core.errors import UsageError
 from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest, record_seed
-from audit.models.openai_backend import (
-    EndpointError,
-    LoglikelihoodUnsupportedError,
-    load_openai,
-    parse_name,
-    retry_delay,
-)
+from audit.models.openai_backend import load_openai, parse_name
+from audit.models.openai_http import EndpointError, LoglikelihoodUnsupportedError, retry_delay
 from audit.models.registry import load_model
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05}

@@ -258,7 +258,7 @@ def test_full_server_answers_429_and_slow_requests_504() -> None:
 def test_the_project_openai_backend_talks_to_the_gated_server(base_url: str) -> None:
     """The scale-out engineer's OpenAI-compatible client, as a real peer."""
     from audit.core.types import GenParams, GenRequest, LoglikelihoodRequest
-    from audit.models.openai_backend import LoglikelihoodUnsupportedError
+    from audit.models.openai_http import LoglikelihoodUnsupportedError
 
     client = load_model(f"openai:tiny-random-gpt2@{base_url}/v1")
     try:

@@ -33,44 +33,29 @@ continuation token is not scored (``n_tokens`` counts the scored ones).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import email.utils
 import hashlib
 import json
 import os
-import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
 from audit.core.errors import UsageError
 from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.models.openai_http import (
+    RETRY_STATUSES,
+    UNSUPPORTED_STATUSES,
+    EndpointError,
+    LoglikelihoodUnsupportedError,
+    retry_delay,
+    run_sync,
+    short,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-UNSUPPORTED_STATUSES = frozenset({400, 404, 405, 422, 501})
 SEED_MASK = (1 << 31) - 1
-
-T = TypeVar("T")
-
-
-class EndpointError(UsageError):
-    """The endpoint could not be reached, refused the request, or answered something unreadable.
-
-    ``status`` is the HTTP status of a refused request; ``gave_up`` is true when retries ran out.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, gave_up: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.gave_up = gave_up
-
-
-class LoglikelihoodUnsupportedError(EndpointError):
-    """The endpoint does not return prompt log-probabilities (``echo`` + ``logprobs``)."""
 
 
 def parse_name(name: str) -> tuple[str, str | None]:
@@ -85,45 +70,6 @@ def parse_name(name: str) -> tuple[str, str | None]:
     if not rest:
         raise UsageError(f"'{name}': give a model, e.g. openai:gpt2@http://127.0.0.1:8000/v1")
     return rest, base_url
-
-
-def retry_delay(
-    attempt: int, retry_after: str | None, base: float = 0.5, cap: float = 30.0, jitter: bool = True
-) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based).
-
-    A ``Retry-After`` header (seconds or an HTTP date) wins, capped at ``cap``; otherwise
-    ``base * 2**attempt`` capped at ``cap``, with up to 25 % random jitter so clients spread out.
-    """
-    if retry_after:
-        seconds: float | None
-        try:
-            seconds = float(retry_after)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(retry_after)
-                seconds = when.timestamp() - time.time()
-            except (TypeError, ValueError):
-                seconds = None
-        if seconds is not None:
-            return min(max(seconds, 0.0), cap)
-    delay = min(base * (2**attempt), cap)
-    return delay * (1.0 + 0.25 * random.random()) if jitter else delay
-
-
-def _run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine from sync code, also when the caller already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())  # type: ignore[arg-type]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
-
-
-def _short(text: str, n: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 class OpenAIBackend(ModelBackend):
@@ -190,18 +136,18 @@ class OpenAIBackend(ModelBackend):
             except httpx.TimeoutException:
                 last = f"timed out after {self.timeout:g} s"
             except httpx.TransportError as exc:
-                last = f"connection failed ({type(exc).__name__}: {_short(str(exc), 120)})"
+                last = f"connection failed ({type(exc).__name__}: {short(str(exc), 120)})"
             else:
                 if resp.status_code < 400:
                     try:
                         return json.loads(resp.content.decode("utf-8", "surrogateescape"))  # lone surrogates kept, cleaned later
                     except ValueError:
                         raise EndpointError(
-                            f"{url} returned a response that is not JSON: {_short(resp.text)!r}"
+                            f"{url} returned a response that is not JSON: {short(resp.text)!r}"
                         ) from None
                 if resp.status_code not in RETRY_STATUSES:
                     raise self._http_error(url, resp)
-                last = f"HTTP {resp.status_code}: {_short(resp.text)}"
+                last = f"HTTP {resp.status_code}: {short(resp.text)}"
                 retry_after = resp.headers.get("retry-after")
             if attempt < self.max_retries:
                 self.stats["retries"] += 1
@@ -211,7 +157,7 @@ class OpenAIBackend(ModelBackend):
         )
 
     def _http_error(self, url: str, resp: httpx.Response) -> EndpointError:
-        detail = _short(resp.text)
+        detail = short(resp.text)
         if resp.status_code in (401, 403):
             return EndpointError(
                 f"{url}: HTTP {resp.status_code} (authentication); set {self.api_key_env} to a valid key: {detail}",
@@ -233,7 +179,7 @@ class OpenAIBackend(ModelBackend):
         served: list[dict[str, Any]] = []
         note = None
         try:
-            data = _run_sync(go)
+            data = run_sync(go)
             served = [m for m in (data.get("data") or []) if isinstance(m, dict)]
         except EndpointError as exc:
             if exc.gave_up or exc.status in (401, 403):  # unreachable or no access: fail now
@@ -292,7 +238,7 @@ class OpenAIBackend(ModelBackend):
         except (KeyError, IndexError, TypeError) as exc:
             raise EndpointError(
                 f"{self.base_url}: malformed {'chat ' if chat else ''}completion response "
-                f"({type(exc).__name__}: {exc}): {_short(repr(data))}"
+                f"({type(exc).__name__}: {exc}): {short(repr(data))}"
             ) from None
         for stop in params.stop:  # servers differ; the contract is "text before the first stop"
             if stop and stop in text:
@@ -320,7 +266,7 @@ class OpenAIBackend(ModelBackend):
 
                 return list(await asyncio.gather(*(one(r) for r in requests)))
 
-        return _run_sync(go)
+        return run_sync(go)
 
     # ------------------------------------------------------------------ log-likelihood
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
@@ -368,13 +314,13 @@ class OpenAIBackend(ModelBackend):
 
                 return list(await asyncio.gather(*(one(r) for r in requests)))
 
-        return _run_sync(go)
+        return run_sync(go)
 
     def _unsupported(self, why: str) -> LoglikelihoodUnsupportedError:
         return LoglikelihoodUnsupportedError(
             f"{self.name} does not return prompt log-probabilities (completions with echo=true, "
             f"logprobs=1, max_tokens=0), which likelihood suites need; use a vLLM server or a local "
-            f"model. Server said: {_short(why, 160)}"
+            f"model. Server said: {short(why, 160)}"
         )
 
     def _parse_loglikelihood(self, data: Any, context_chars: int, prompt_chars: int) -> LoglikelihoodResult:
