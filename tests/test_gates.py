@@ -176,7 +176,7 @@ def test_uninformative_figure_never_passes() -> None:
 
 
 def test_few_clusters_warn_beside_the_ci() -> None:
-    from audit.gates.evaluate import gate_line
+    from audit.gates.lines import gate_line
 
     r = _gate({"estimate": 0.05, "ci_low": 0.01, "ci_high": 0.08, "n_clusters": 3}, "<=", 0.1)
     assert r["verdict"] == "PASS" and any("only 3 prompts" in w for w in r["warnings"])
@@ -253,7 +253,7 @@ def test_no_built_in_gate_is_judged_on_the_point_estimate() -> None:
 
 def test_a_user_gate_on_the_point_estimate_says_it_is_no_statistical_verdict() -> None:
     from audit.export.junit import gate_message
-    from audit.gates.evaluate import gate_line, gate_note
+    from audit.gates.lines import gate_line, gate_note
 
     r = _gate({"estimate": 0.3, "ci_low": -0.125, "ci_high": 0.7, "n_clusters": 40}, "<=", 0.3, bound="estimate")
     assert r["verdict"] == "PASS" and r["bound"] == "estimate"

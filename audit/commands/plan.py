@@ -163,7 +163,7 @@ def _rows_from_suites(args: argparse.Namespace) -> tuple[list[Row], float]:
 
 
 def _assumed(row: Row, from_run: bool, effect: float | None) -> str:
-    from audit.gates.evaluate import fmt
+    from audit.gates.lines import fmt
 
     m = row.model
     if m.gap:
@@ -180,7 +180,7 @@ def _assumed(row: Row, from_run: bool, effect: float | None) -> str:
 
 def line(row: Row, power: float, from_run: bool, effect: float | None) -> str:
     """One plan line: sets needed, the assumption, the pilot's uncertainty, and the sets held."""
-    from audit.gates.evaluate import fmt
+    from audit.gates.lines import fmt
     from audit.stats.planning import plan_range, units_needed
 
     g = row.gate

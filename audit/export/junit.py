@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.export.common import ci_level, est_ci, figure_text, fmt, gate_results, verdict
-from audit.gates.evaluate import judged_text
+from audit.gates.lines import judged_text
 from audit.summary.read import overrides_note
 
 _BAD_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
-from audit.gates.evaluate import fmt, gate_note, verdict_of
+from audit.gates.evaluate import verdict_of
+from audit.gates.lines import fmt, gate_note
 from audit.summary.read import all_gate_results
 
 ENV = "GITHUB_STEP_SUMMARY"

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from audit import __version__
 from audit.core.errors import UsageError
-from audit.gates.evaluate import gate_line, verdict_of
+from audit.gates.evaluate import verdict_of
+from audit.gates.lines import gate_line
 from audit.summary.read import all_gate_results
 
 SARIF_VERSION = "2.1.0"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from audit.gates.evaluate import MIN_CLUSTERS_WARN, gate_line, verdict_of
+from audit.gates.evaluate import MIN_CLUSTERS_WARN, verdict_of
+from audit.gates.lines import gate_line
 from audit.summary.read import all_gate_results, overrides_note
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit.gates.evaluate import gate_note
+from audit.gates.lines import gate_note
 from audit.report.attacks import render_html as attacks_html
 from audit.report.format import (
     ci,

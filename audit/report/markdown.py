@@ -45,7 +45,7 @@ def _gates(summary: dict[str, Any]) -> list[str]:
 
 
 def _gate_note(r: dict[str, Any]) -> str:
-    from audit.gates.evaluate import gate_note  # n clusters, what would decide an INCONCLUSIVE gate, warnings
+    from audit.gates.lines import gate_note  # n clusters, what would decide an INCONCLUSIVE gate, warnings
 
     return gate_note(r)
 
