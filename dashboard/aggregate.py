@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.loading import ATTR, SCORE
+from dashboard.records_frame import ATTR, SCORE
 
 
 def histogram(values: pd.Series, bins: int = 40, lo: float | None = None, hi: float | None = None) -> pd.DataFrame:

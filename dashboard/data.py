@@ -1,7 +1,7 @@
 """The dashboard's data layer, in one namespace for the pages (``from dashboard import data``).
 
 Modules: ``safe_io`` (confined, size- and depth-capped reading), ``loading`` (run listing, the
-``Run`` object, the records frame), ``tables`` (summary.json as tables), ``kinds`` (which page a
+``Run`` object), ``records_frame`` (the records as one flat frame), ``tables`` (summary.json as tables), ``kinds`` (which page a
 suite belongs on), ``aggregate`` (plot aggregations), ``comparing`` (comparisons computed by
 ``audit/``), ``drill`` (the records behind a figure, with their influence from ``audit.review.influence``).
 Every statistic shown comes from ``audit/``; nothing here estimates a CI or runs a test.
@@ -18,19 +18,14 @@ from dashboard.comparing import (
     pairwise_frame,
 )
 from dashboard.kinds import KINDS, rate_range, suite_kinds, suites_of_kind
-from dashboard.loading import (
+from dashboard.loading import Run, RunEntry, list_runs, open_run, run_path, runs_frame
+from dashboard.records_frame import (
     ATTR,
     BASE_COLUMNS,
     SCORE,
-    Run,
-    RunEntry,
     attr_columns,
-    list_runs,
     load_records,
-    open_run,
     records_to_frame,
-    run_path,
-    runs_frame,
     score_columns,
 )
 from dashboard.safe_io import MANIFEST, RECORDS, REPORTS_ENV, SUMMARY, parse_records, reports_dir

@@ -1,4 +1,5 @@
-"""Run folders of the reports folder: listing, opening, and the records as a flat frame.
+"""Run folders of the reports folder: listing and opening them (``records_frame`` makes the records
+one flat frame).
 
 Only folders listed here are ever opened: a run id from the URL or a widget is looked up in the
 listing (``run_path``), never joined onto a path. Loaders are ``st.cache_data`` functions keyed by
@@ -18,21 +19,17 @@ import streamlit as st
 
 from audit.store.status import run_status
 from audit.summary.read import overrides_note
+from dashboard.records_frame import load_records
 from dashboard.safe_io import (
     MANIFEST,
     OVERRIDES,
     RECORDS,
     SUMMARY,
     confined,
-    parse_records,
     read_json,
     stamp,
     why_unreadable,
 )
-
-ATTR = "a:"  # column prefix of record attributes in the records frame
-SCORE = "s:"  # column prefix of record scores
-BASE_COLUMNS = ["key", "suite", "item_id", "template_id", "sample", "prompt", "completion"]
 
 
 def _valid_run_name(name: str) -> bool:
@@ -235,69 +232,6 @@ def _provisional_cached(
     except Exception as exc:  # a damaged run must still open: say why, show the records
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
     return summary, None
-
-
-def load_records(run_dir: Path, root: Path) -> pd.DataFrame:
-    """Every complete record of a run as one flat frame: the base columns, ``a:<attribute>`` and
-    ``s:<score>`` columns. Cached by the records file's (mtime, size)."""
-    return _records_cached(str(run_dir / RECORDS), str(root), stamp(run_dir / RECORDS))
-
-
-def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    base: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
-    attrs: dict[str, list[Any]] = {}
-    scores: dict[str, list[Any]] = {}
-    for i, row in enumerate(rows):
-        for c in BASE_COLUMNS:
-            v = row.get(c)
-            base[c].append(v if v is None or isinstance(v, str | int | float) else str(v))
-        a = row.get("attributes")
-        if isinstance(a, dict):
-            for k, v in a.items():
-                col = attrs.get(k)
-                if col is None:  # a new attribute: pad the rows before it
-                    col = attrs[k] = [None] * i
-                col.append(None if v is None else str(v))
-        s = row.get("scores")
-        if isinstance(s, dict):
-            for k, v in s.items():
-                col = scores.get(k)
-                if col is None:
-                    col = scores[k] = [math.nan] * i
-                col.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan)
-        n = i + 1
-        for col in attrs.values():
-            if len(col) < n:
-                col.append(None)
-        for col in scores.values():
-            if len(col) < n:
-                col.append(math.nan)
-    frame = pd.DataFrame(base)
-    for c in ("prompt", "completion"):
-        frame[c] = frame[c].fillna("").astype(str)
-    for c in ("key", "item_id"):
-        frame[c] = frame[c].astype(str)
-    frame["suite"] = frame["suite"].astype(str).astype("category")
-    frame["template_id"] = frame["template_id"].astype("string")
-    frame["sample"] = pd.to_numeric(frame["sample"], errors="coerce").fillna(0).astype(int)
-    extra = {f"{ATTR}{k}": pd.Series(v, dtype="string").astype("category") for k, v in attrs.items()}
-    extra.update({f"{SCORE}{k}": pd.Series(v, dtype="float64") for k, v in scores.items()})
-    if extra:
-        frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
-    return frame
-
-
-@st.cache_data(max_entries=4, show_spinner="Loading records ...")
-def _records_cached(path: str, root: str, stamp_: tuple[int, int]) -> pd.DataFrame:
-    return records_to_frame(parse_records(Path(path), Path(root)))
-
-
-def attr_columns(df: pd.DataFrame) -> list[str]:
-    return [c[len(ATTR) :] for c in df.columns if c.startswith(ATTR)]
-
-
-def score_columns(df: pd.DataFrame) -> list[str]:
-    return [c[len(SCORE) :] for c in df.columns if c.startswith(SCORE) and df[c].notna().any()]
 
 
 @dataclass
