@@ -201,7 +201,8 @@ def gated_server_url():
     import uvicorn
 
     from audit.guard import Check, GatedGenerator, Policy
-    from audit.guard.server import ServerLimits, create_app
+    from audit.guard.server import create_app
+    from audit.guard.server_requests import ServerLimits
 
     policy = Policy(
         name="peer-test",

@@ -17,7 +17,8 @@ import uvicorn
 
 from audit.core.types import Completion
 from audit.guard import Check, GatedGenerator, Policy
-from audit.guard.server import ServerLimits, create_app
+from audit.guard.server import create_app
+from audit.guard.server_requests import ServerLimits
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.registry import load_model
 

@@ -15,7 +15,8 @@ import pytest
 
 from audit.guard import Check, GatedGenerator, Policy
 from audit.guard.access import AccessControl
-from audit.guard.server import ServerLimits, create_app
+from audit.guard.server import create_app
+from audit.guard.server_requests import ServerLimits
 from audit.models.registry import load_model
 from tests.test_server import running
 

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     access = AccessControl.for_bind(args.host, api_key, args.allow_host)
 
     from audit.guard import GatedGenerator, load_policy
-    from audit.guard.server import ServerLimits, serve
+    from audit.guard.server import serve
+    from audit.guard.server_requests import ServerLimits
     from audit.models.registry import load_model
 
     policy = load_policy(args.policy)

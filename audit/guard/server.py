@@ -22,13 +22,11 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from audit.core.types import GenParams
@@ -37,55 +35,8 @@ from audit.guard.decision import GateResult
 from audit.guard.generator import GatedGenerator
 from audit.guard.http_limits import ApiError, BodyLimit, Slots, error_response
 from audit.guard.moderation import add_moderation_route
+from audit.guard.server_requests import ChatRequest, CompletionRequest, RequestBase, ServerLimits
 from audit.models.base import clean_text
-
-Number = StrictFloat | StrictInt
-
-
-@dataclass
-class ServerLimits:
-    max_body_bytes: int = 64_000
-    max_prompt_chars: int = 16_000
-    max_tokens: int = 512
-    max_prompts: int = 32
-    max_n: int = 4
-    max_concurrency: int = 2
-    max_queue: int = 64
-    timeout_s: float = 120.0
-
-
-class _Common(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    model: StrictStr | None = None
-    max_tokens: StrictInt | None = Field(default=None, ge=1)
-    temperature: Number = Field(default=1.0, ge=0, le=2)
-    top_p: Number = Field(default=1.0, gt=0, le=1)
-    top_k: StrictInt = Field(default=0, ge=0)  # vLLM / llama.cpp extension; 0 = off
-    n: StrictInt = Field(default=1, ge=1)
-    seed: StrictInt | None = None
-    stop: StrictStr | list[StrictStr] | None = None
-    stream: StrictBool = False
-    user: StrictStr | None = None
-
-
-class CompletionRequest(_Common):
-    prompt: StrictStr | list[StrictStr]
-    echo: StrictBool = False
-    logprobs: StrictInt | None = None
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["system", "user", "assistant", "developer"]
-    content: StrictStr
-
-
-class ChatRequest(_Common):
-    messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
-    logprobs: StrictBool | None = None
 
 
 def _gate_summary(gate: GatedGenerator, results: list[GateResult]) -> dict[str, Any]:
@@ -167,7 +118,7 @@ def create_app(
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "lm-audit"}]}
 
-    def _params(req: _Common, max_tokens: int | None) -> GenParams:
+    def _params(req: RequestBase, max_tokens: int | None) -> GenParams:
         tokens = max_tokens or 16
         if tokens > limits.max_tokens:
             raise ApiError(400, f"max_tokens must be at most {limits.max_tokens}", param="max_tokens")
