@@ -7,7 +7,7 @@ summary (a failed metric, a wrong type) become empty cells, never an exception.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -66,34 +66,36 @@ def names(columns: Sequence[Column]) -> list[str]:
     return [name for name, _, _ in columns]
 
 
+def suite_metrics(run: Run, suites: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(suite, metric entry) of every metric of the run's suites (of ``suites`` only, when given)."""
+    for sid, s in run.suites_summary.items():
+        if suites is None or sid in suites:
+            yield from ((sid, m) for m in dicts(s.get("metrics") if isinstance(s, dict) else None))
+
+
 def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
     """One row per suite metric: estimate, CI, n, method, protocol."""
     rows = []
-    for sid, s in run.suites_summary.items():
-        if suites is not None and sid not in suites:
-            continue
-        for m in as_list(s.get("metrics") if isinstance(s, dict) else None):
-            if not isinstance(m, dict):
-                continue
-            rows.append(
-                {
-                    "suite": sid,
-                    "metric": str(m.get("name") or m.get("metric")),
-                    "kind": str(m.get("metric") or ""),
-                    "score": str(m.get("score") or ""),
-                    "estimate": as_number(m.get("estimate")),
-                    "ci_low": as_number(m.get("ci_low")),
-                    "ci_high": as_number(m.get("ci_high")),
-                    "n": as_number(m.get("n")),
-                    "std": as_number(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
-                    "higher is": str(m.get("higher_is") or ""),
-                    "ideal": as_number(m.get("ideal")),
-                    "scale": str(m.get("scale") or ""),
-                    "method": str(m.get("method") or ""),
-                    "error": str(m.get("error") or ""),
-                    "protocol": str(m.get("protocol") or run.protocol_text(sid)),
-                }
-            )
+    for sid, m in suite_metrics(run, suites):
+        rows.append(
+            {
+                "suite": sid,
+                "metric": str(m.get("name") or m.get("metric")),
+                "kind": str(m.get("metric") or ""),
+                "score": str(m.get("score") or ""),
+                "estimate": as_number(m.get("estimate")),
+                "ci_low": as_number(m.get("ci_low")),
+                "ci_high": as_number(m.get("ci_high")),
+                "n": as_number(m.get("n")),
+                "std": as_number(m.get("std", (m.get("extra") or {}).get("std") if isinstance(m.get("extra"), dict) else None)),
+                "higher is": str(m.get("higher_is") or ""),
+                "ideal": as_number(m.get("ideal")),
+                "scale": str(m.get("scale") or ""),
+                "method": str(m.get("method") or ""),
+                "error": str(m.get("error") or ""),
+                "protocol": str(m.get("protocol") or run.protocol_text(sid)),
+            }
+        )
     cols = [
         "suite", "metric", "kind", "score", "estimate", "ci_low", "ci_high", "n", "std", "higher is", "ideal",
         "scale", "method", "error", "protocol",
@@ -104,28 +106,25 @@ def metrics_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
 def metric_by_frame(run: Run, suites: list[str] | None = None) -> pd.DataFrame:
     """Every metric disaggregated by attribute value (the ``by`` blocks of summary metrics)."""
     rows = []
-    for sid, s in run.suites_summary.items():
-        if suites is not None and sid not in suites:
+    for sid, m in suite_metrics(run, suites):
+        if not isinstance(m.get("by"), dict):
             continue
-        for m in as_list(s.get("metrics") if isinstance(s, dict) else None):
-            if not isinstance(m, dict) or not isinstance(m.get("by"), dict):
+        for attr, values in m["by"].items():
+            if not isinstance(values, dict):
                 continue
-            for attr, values in m["by"].items():
-                if not isinstance(values, dict):
+            for value, v in values.items():
+                if not isinstance(v, dict):
                     continue
-                for value, v in values.items():
-                    if not isinstance(v, dict):
-                        continue
-                    rows.append(
-                        {
-                            "suite": sid,
-                            "metric": str(m.get("name") or m.get("metric")),
-                            "kind": str(m.get("metric") or ""),
-                            "attribute": str(attr),
-                            "value": str(value),
-                            **pick(v, ESTIMATE_N),
-                        }
-                    )
+                rows.append(
+                    {
+                        "suite": sid,
+                        "metric": str(m.get("name") or m.get("metric")),
+                        "kind": str(m.get("metric") or ""),
+                        "attribute": str(attr),
+                        "value": str(value),
+                        **pick(v, ESTIMATE_N),
+                    }
+                )
     cols = ["suite", "metric", "kind", "attribute", "value", "estimate", "ci_low", "ci_high", "n"]
     return pd.DataFrame(rows, columns=cols)
 
