@@ -33,6 +33,7 @@ audit: $(STAMP)
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check audit probes dashboard tests bench
+	$(VENV)/bin/mypy audit
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 browser:
@@ -40,6 +41,7 @@ browser:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check audit probes dashboard tests bench
+	$(VENV)/bin/mypy audit
 
 bench: $(STAMP)
 	$(PY) bench/bench_generation.py
