@@ -50,7 +50,8 @@ def _diff_range(group: dict[str, Any]) -> list[float] | None:
 
 
 def interval_problems(summary: dict[str, Any]) -> list[str]:
-    """One line per interval outside its figure's range or of zero width without the flag."""
+    """One line per interval outside its figure's range, or of zero width and neither flagged
+    uninformative nor resting on at least ``MIN_CLUSTERS_CERTAIN`` clusters (``zero_variance``)."""
     out = []
     for where, fig in figures(summary):
         lo, hi = fig.get("ci_low"), fig.get("ci_high")
@@ -59,6 +60,7 @@ def interval_problems(summary: dict[str, Any]) -> list[str]:
         rng = fig.get("range")
         if rng and (lo < rng[0] - TOL or hi > rng[1] + TOL):
             out.append(f"{where}: [{lo}, {hi}] outside its range {rng[0]}..{rng[1]}")
-        if hi - lo <= TOL * max(1.0, abs(fig.get("estimate") or 0.0)) and not fig.get("uninformative"):
+        zero = hi - lo <= TOL * max(1.0, abs(fig.get("estimate") or 0.0))
+        if zero and not fig.get("uninformative") and not fig.get("zero_variance"):
             out.append(f"{where}: zero-width interval [{lo}, {hi}] not flagged uninformative")
     return out

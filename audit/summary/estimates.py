@@ -48,6 +48,7 @@ MOVER_DIFF = "MOVER difference of two Wilson intervals of shares of one multinom
 
 Fn = Callable[[np.ndarray], np.ndarray]
 ZERO_WIDTH = 1e-9  # relative width below which an interval is a point (numerical gradients leave ~1e-12)
+MIN_CLUSTERS_CERTAIN = 10  # below this, a zero-width interval is flagged uninformative (docs/statistics.md)
 
 
 @dataclass
@@ -152,8 +153,17 @@ def fill_one(job: Job, level: float) -> None:
 
 
 def flag_zero_width(target: dict[str, Any], n_clusters: int) -> None:
-    """A zero-width interval claims certainty it does not have: uninformative (gates: ERROR)."""
+    """A zero-width interval from fewer than ``MIN_CLUSTERS_CERTAIN`` clusters claims certainty it does
+    not have: uninformative (gates: ERROR). From that many clusters on, no variance at all is itself
+    the evidence (a deterministic figure that is the same in every cluster, e.g. a likelihood gap of a
+    group-blind model): the interval stands, marked ``zero_variance`` with a warning."""
     if target.get("uninformative"):
+        return
+    if n_clusters >= MIN_CLUSTERS_CERTAIN:
+        target["zero_variance"] = True
+        target.setdefault("warnings", []).append(
+            f"no observed variance across {n_clusters} clusters: the figure is the same in every cluster"
+        )
         return
     target["uninformative"] = True
     target["uninformative_reason"] = (

@@ -224,6 +224,8 @@ def _honest_gap(
     for p in out["pairs"]:
         if p["ci_low"] is not None and p["ci_high"] - p["ci_low"] <= ZERO_WIDTH * max(1.0, abs(p["diff"] or 0.0)):
             flag_zero_width(p, int(p.get("n") or 0))
+            if not p.get("uninformative"):
+                continue  # no variance in enough clusters: the pair's interval is evidence
             # the gap's verdict would rest on a pair that looks certain without evidence
             out.setdefault("uninformative", True)
             out.setdefault("uninformative_reason", (
