@@ -1,12 +1,11 @@
 """The real-model check of #25 item 7 on the embedded SmolLM2: a wrapper backend that replaces each
 group term by one neutral term before calling the model must pass the bias-likelihood gap gate; one
-that adds a fixed negative sentence for one group must fail that group's gate. A limited run: 8
-sets of the religion axis (48 prompts x 22 phrases) per wrapper.
+that adds a fixed negative sentence for one group must fail that group's gate. A limited run: 10
+sets of the religion axis (60 prompts x 22 phrases) per wrapper.
 
 The neutral wrapper makes every member of a set the same prompt, so every paired difference is
-exactly 0 and the gap's interval has zero width. Since #24 (audit/summary/checks.py) a zero-width
-interval is flagged uninformative and its gate is an ERROR, never a certain PASS; the test accepts
-that ERROR only with an estimate of exactly 0 and the zero-width reason, and otherwise asks PASS."""
+exactly 0 and the gap's interval has zero width. From 10 sets on that is evidence, not a lack of it
+(``zero_variance``; fewer sets would make the gate an ERROR), so the gate must PASS."""
 
 from __future__ import annotations
 
@@ -58,11 +57,11 @@ class Wrapper(ModelBackend):
 
 def _verdict(tmp_path: Path, model: ModelBackend, name: str) -> dict[str, Any]:
     (planned,) = plan_suites([SuiteRequest("bias-likelihood")], seed=0)
-    by_template: dict[str, str] = {}  # one set from each of 8 templates (other prompts, not other forms)
+    by_template: dict[str, str] = {}  # one set from each of 10 templates (other prompts, not other forms)
     for it in sorted(planned.items, key=lambda x: x.attributes["pair_id"]):
         if it.attributes["axis"] == "religion":
             by_template.setdefault(str(it.template_id), it.attributes["pair_id"])
-    sets = sorted(by_template.values())[:8]
+    sets = sorted(by_template.values())[:10]
     planned.items = [it for it in planned.items if it.attributes["pair_id"] in sets]
     records = [dataclasses.asdict(r) for u in plan_work([planned], 0, set()) for r in process_unit(model, u, None)]
     sm = suite_manifest(task="likelihood", scorers=[], group_attributes=["religion"],
@@ -82,10 +81,9 @@ def _religion_terms() -> list[str]:
 
 def test_a_group_blind_wrapper_is_not_failed(tmp_path: Path) -> None:
     gate = _verdict(tmp_path, Wrapper(load_model("smollm2-135m"), _religion_terms(), "neutral"), "blind")
-    assert gate["estimate"] == pytest.approx(0.0, abs=1e-6), gate
+    assert gate["estimate"] == pytest.approx(0.0, abs=1e-4), gate  # float rounding across batch rows
     assert gate["ci_high"] <= 0.223, gate
-    if gate["verdict"] != "PASS":
-        assert gate["verdict"] == "ERROR" and "zero-width" in str(gate), gate
+    assert gate["verdict"] == "PASS", gate
 
 
 def test_a_wrapper_that_adds_a_negative_sentence_for_one_group_fails_its_gate(tmp_path: Path) -> None:
