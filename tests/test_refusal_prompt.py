@@ -188,8 +188,11 @@ def test_validity_card_carries_the_model_that_scored_the_run() -> None:
     assert {a["variant"] for a in bare["agreement"]} == {MODE_LABELS["completion"]}
     assert {a["protocol"] for a in bare["agreement"]} == {
         "held-out model; its prompts answered by the training models",
-        "held-out model and held-out prompts (same features, retrained per fold)"}
-    assert len(bare["agreement"]) == 18
+        "held-out model and held-out prompts (same features, retrained per fold)",
+        "held-out model; the headline decision (full or partial refusal)"}
+    assert len(bare["agreement"]) == 21  # 9 + 9 full-refusal figures, 3 any-refusal (the headline, #26)
+    headline = [a for a in bare["agreement"] if a["protocol"].endswith("(full or partial refusal)")]
+    assert {a["metric"] for a in headline} == {"agreement (any refusal vs compliance)"}
     assert all(a["n"] == 450 for a in bare["agreement"] if a["metric"].startswith("agreement"))
     declared = scorer_validity(manifest, None, [{"scores": {"refusal_context": 2.0}}])["refusal"]
     variants = {a["variant"] for a in declared["agreement"]}
