@@ -183,7 +183,7 @@ def test_github_step_summary_gets_the_gates_appended(
     assert f"job summary: {target}" in capsys.readouterr().out
     text = target.read_text()
     assert text.startswith("## an earlier step\n\n")  # appended, never overwritten
-    assert "### lm-audit gates: run-a: FAILED" in text
+    assert "### lm-audit gates: run-a: FAIL (exit FAILED)" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| verdict")]
     from audit.summary.build import build_summary
 
@@ -192,7 +192,8 @@ def test_github_step_summary_gets_the_gates_appended(
     assert sorted(ln.split(" | ")[0].strip("| *") for ln in rows) == sorted(g["verdict"] for g in gates)
     fail = next(ln for ln in rows if ln.startswith("| **FAIL**"))
     assert "gap(sentiment, gender) &lt;= 0.1" in fail and "ci\\_high = " in fail
-    assert "1/4 gates passed (1 pass, 1 fail, 1 inconclusive, 1 error)" in text
+    assert "1 pass, 1 fail, 1 inconclusive, 1 error of 4: FAIL; INCONCLUSIVE is not a pass" in text
+    assert "gates passed" not in text  # never a passed total that counts INCONCLUSIVE
 
 
 def test_job_summary_cells_escape_suite_text_and_a_bad_target_is_exit_2(tmp_path: Path) -> None:
@@ -303,7 +304,7 @@ def test_action_scripts_run_the_audit_gate_it_and_fail_the_job(tmp_path: Path) -
         "suites/pronouns.yaml"
     )
     assert (tmp_path / "lm-audit-junit.xml").is_file()
-    assert "### lm-audit gates: ci-run: FAILED" in Path(github["summary_file"]).read_text()
+    assert "### lm-audit gates: ci-run: FAIL" in Path(github["summary_file"]).read_text()
 
     r = _step(STEPS["Fail on a failed gate"], values, tmp_path, github)
     assert r.returncode == 1 and "::error title=lm-audit::gates failed" in r.stdout
@@ -375,3 +376,19 @@ def test_pre_commit_hook_validates_changed_suite_files(tmp_path: Path) -> None:
     assert "OK suites/good.yaml" in bad.stdout
     other = try_repo("config.yaml")
     assert other.returncode == 0 and "(no files to check)Skipped" in other.stdout
+
+
+def test_the_job_summary_never_shows_an_inconclusive_run_as_passed() -> None:
+    """on_inconclusive: warn lets the exit code pass; the summary still says INCONCLUSIVE."""
+    from audit.gates.job_summary import gates_markdown
+
+    gate = {"suite": "s", "metric": "m", "op": "<=", "threshold": 1, "estimate": 0.5, "ci_low": 0.4,
+            "bound": "ci_high"}
+    summary = {"run_id": "r", "gates": {"passed": True, "n_total": 2, "n_failed": 0, "on_inconclusive": "warn"},
+               "suites": {"s": {"gates": [
+                   {**gate, "verdict": "PASS", "passed": True, "ci_high": 0.6, "value": 0.6},
+                   {**gate, "verdict": "INCONCLUSIVE", "passed": True, "ci_high": 1.6, "value": 1.6}]}}}
+    md = gates_markdown(summary)
+    assert "### lm-audit gates: r: INCONCLUSIVE (exit passed)" in md
+    assert "1 pass, 0 fail, 1 inconclusive, 0 error of 2: INCONCLUSIVE; INCONCLUSIVE is not a pass" in md
+    assert "PASSED" not in md and "gates passed" not in md

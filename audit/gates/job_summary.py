@@ -20,6 +20,7 @@ from typing import Any
 from audit.core.errors import UsageError
 from audit.gates.evaluate import verdict_of
 from audit.gates.lines import fmt, gate_note
+from audit.gates.text import overall_verdict
 from audit.summary.read import all_gate_results
 
 ENV = "GITHUB_STEP_SUMMARY"
@@ -44,9 +45,10 @@ def gates_markdown(summary: dict[str, Any]) -> str:
     g = summary.get("gates") or {}
     damaged = summary.get("damaged")
     passed = bool(g.get("passed")) and not damaged
+    verdict = "FAIL" if damaged else overall_verdict([verdict_of(r) for r in results])
     model = summary.get("model") or {}
     lines = [
-        f"### lm-audit gates: {cell(summary.get('run_id'))}: {'PASSED' if passed else 'FAILED'}",
+        f"### lm-audit gates: {cell(summary.get('run_id'))}: {verdict} (exit {'passed' if passed else 'FAILED'})",
         "",
         f"Model {cell(model.get('name'))} (fingerprint {cell(model.get('fingerprint'))})"
         + ("; **random weights**: its figures say nothing about a real model" if model.get("random_weights") else ""),
@@ -75,8 +77,9 @@ def gates_markdown(summary: dict[str, Any]) -> str:
     oi = g.get("on_inconclusive", "fail")
     lines += [
         "",
-        f"{total - g.get('n_failed', 0)}/{total} gates passed ({tally}); INCONCLUSIVE counts as "
-        f"{'failed' if oi == 'fail' else 'passed'} (on\\_inconclusive: {cell(oi)}).",
+        f"{tally} of {total}: {verdict}"
+        + (f"; INCONCLUSIVE is not a pass; it {'fails' if oi == 'fail' else 'does not fail'} the exit code "
+           f"(on\\_inconclusive: {cell(oi)})" if "INCONCLUSIVE" in verdicts else "") + ".",
         "",
         "",
     ]
