@@ -32,6 +32,7 @@ from scipy.stats import t as t_dist
 
 from audit.compare.figures import Figure
 from audit.gates.evaluate import StatsSettings
+from audit.stats.rates import wilson_cluster
 from audit.stats.resampling import bootstrap_totals, clean_float, paired_permutation_totals, percentile_ci
 
 FEW_CLUSTERS = 10  # below this many shared clusters, continuous deltas get a t interval and a warning
@@ -120,7 +121,8 @@ def figure_badness(fig: Figure) -> Any:
 
 def estimate_on(fig: Figure, x: np.ndarray, stats: StatsSettings, seed: int) -> dict[str, Any]:
     """One run's figure on the given cluster rows: estimate and CI (Wilson with the effective
-    sample size for 0/1 figures, so 0/n is never [0, 0]; percentile bootstrap otherwise)."""
+    sample size for 0/1 figures, the summary's monotone cluster Wilson, so 0/n is never [0, 0];
+    percentile bootstrap otherwise)."""
     est = float(fig.fn(x.sum(0))) if len(x) else math.nan
     if fig.uninformative:  # a constant score: no interval, never a rate-style [0, 0.3] for a mean
         lo = hi = math.nan
@@ -128,8 +130,8 @@ def estimate_on(fig: Figure, x: np.ndarray, stats: StatsSettings, seed: int) -> 
     elif fig.binary is not None and len(x):
         b = fig.binary
         s, n = x[:, b.num] / b.scale, x[:, b.den]
-        lo, hi = wilson(float(s.sum() / n.sum()), effective_n(s, n), stats.ci_level)
-        lo, hi, method = lo * b.scale, hi * b.scale, "Wilson (cluster-adjusted n)"
+        rate = wilson_cluster(s, n, stats.ci_level)  # the summary's monotone cluster Wilson (audit/stats/rates.py)
+        lo, hi, method = rate["ci_low"] * b.scale, rate["ci_high"] * b.scale, "Wilson (cluster-adjusted, monotone)"
     elif len(x) >= 2:
         lo, hi = percentile_ci(fig.fn(bootstrap_totals(x, stats.resamples, seed)), stats.ci_level)
         method = f"cluster bootstrap ({stats.resamples}, percentile)"
