@@ -27,34 +27,19 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import binom, norm
 from scipy.stats import t as t_dist
 
 from audit.compare.figures import Figure
 from audit.gates.evaluate import StatsSettings
+from audit.stats.paired_binary import mcnemar_exact, wilson
 from audit.stats.rates import wilson_cluster
 from audit.stats.resampling import bootstrap_totals, clean_float, paired_permutation_totals, percentile_ci
 
 FEW_CLUSTERS = 10  # below this many shared clusters, continuous deltas get a t interval and a warning
 
 
-def mcnemar_exact(n10: int, n01: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts (A=1,B=0) and (A=0,B=1)."""
-    n = n10 + n01
-    if n == 0:
-        return 1.0
-    return float(min(1.0, 2.0 * binom.cdf(min(n10, n01), n, 0.5)))
 
 
-def wilson(p: float, n: float, level: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` observed on (effective) sample size ``n``."""
-    if n <= 0 or not math.isfinite(p):
-        return (math.nan, math.nan)
-    z = float(norm.ppf(0.5 + level / 2))
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def effective_n(s: np.ndarray, n: np.ndarray) -> float:

@@ -37,7 +37,9 @@ def mcnemar_exact(n10: int, n01: int) -> float:
 
 
 def wilson(p: float, n: float, level: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` on (effective) sample size ``n``."""
+    """Wilson score interval of a proportion ``p`` on (effective) sample size ``n`` (NaN without one)."""
+    if n <= 0 or not math.isfinite(p):
+        return (math.nan, math.nan)
     z = float(norm.ppf(0.5 + level / 2))
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
