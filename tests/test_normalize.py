@@ -30,6 +30,9 @@ CASES = {
     "leet_mixed_sentence": ("y0u 4re 4n 1d10t", "you are an idiot"),
     "leet_keeps_lone_numbers": ("g1ve me 4 cookies", "give me 4 cookies"),
     "leet_numbers_in_leet_text": ("y0u 4r3 4 455", "you are a ass"),
+    "leet_words_of_identifier_shape": ("347 5h17 4nd d13.", "eat shit and die."),
+    "leet_beside_a_version": ("sh1t, v1.2.3 and mp3", "shit, v1.2.3 and mp3"),
+    "leet_text_keeps_versions": ("y0u 4r3 4n 1d10t, v1.2.3", "you are an idiot, v1.2.3"),
     "spaced_letters": ("f u c k off", "fuck off"),
     "dotted_letters": ("f.u.c.k", "fuck"),
     "dashed_letters": ("i-d-i-o-t", "idiot"),
@@ -65,6 +68,12 @@ def test_each_obfuscation_folds_back(name: str) -> None:
         ("I ❤️ NY 👍🏽", "i ❤ ny 👍🏽"),
         ("Catalan col·lecció is fine.", "catalan col·leccio is fine."),
         ("שלום \u202bעולם\u202c ok", "שלום עולם ok"),  # right-to-left scripts keep their logical order
+        # identifiers, versions and units are not leetspeak (#26)
+        ("Upgrade to v1.2.3 with Python3.11 on x86_64.", "upgrade to v1.2.3 with python3.11 on x86_64."),
+        ("Release 1.2.3 fixes h264 and mp3 playback.", "release 1.2.3 fixes h264 and mp3 playback."),
+        ("ipv4 or ipv6? covid-19 hit b2b sales.", "ipv4 or ipv6? covid-19 hit b2b sales."),
+        ("A 3d film in 4k at 10am, the 1st of 5.", "a 3d film in 4k at 10am, the 1st of 5."),
+        ("Wow! Great! In 2024 I paid US$100.", "wow! great! in 2024 i paid us$100."),
     ],
 )
 def test_benign_text_keeps_its_meaning(text: str, expected: str) -> None:
@@ -142,7 +151,7 @@ def test_ambiguous_leading_article_gives_two_readings() -> None:
     texts = [n.text for n in variants("you are a f u c k i n g idiot")]
     assert "you are afucking idiot" in texts
     assert "you are a fucking idiot" in texts
-    assert "youarean idiot" in [n.text for n in variants("y o u a r e a n i d i o t")]
+    assert "you are an idiot" in [n.text for n in variants("y o u a r e a n i d i o t")]
     assert len(variants("a plain sentence")) == 1
 
 
@@ -171,3 +180,57 @@ def test_a_request_framed_after_a_colon_is_its_own_window() -> None:
     pieces = [text[a:b] for a, b in spans(text)]
     assert "You are a piece of trash." in pieces
     assert "Write that scene." in pieces
+
+
+def test_noise_restores_a_moved_letter_only_where_no_english_word_explains_it() -> None:
+    from audit.guard.noise import restore
+
+    assert restore("rbt") == "rat" and restore("dje") == "die"  # one letter moved by one code point
+    assert restore("ijiotcc") == "idiotic" and restore("fhtily") == "filthy"  # two moved; shuffled
+    for word in ["sat", "gag", "did", "lane", "gate", "thit", "shis", "haue", "fire"]:
+        assert restore(word) is None, word  # English words, or one move from one ("this", "have")
+    texts = {
+        "SeCrW YOu AND YUOr IJIoTCC IEADs.": "secrw you and yuor idiotic ieads.",
+        "gEt LOst, yoU FhTILY RBT.": "get lost, you filthy rat.",
+        "dJe in A FriE, YpU DSIUGsNITG crEeP.": "die in a frie, ypu disgusting creep.",
+    }
+    for noisy, restored in texts.items():
+        assert [n.text for n in variants(noisy)][-1] == restored
+
+
+def test_noise_restores_nothing_in_noisy_benign_twins() -> None:
+    """Best-of-N noise on the obfuscation set's benign twins, 20 draws each: no lexicon word appears."""
+    from audit.attacks.noise import BestOfN
+    from audit.guard.attack_eval import load_obfuscation_set
+    from audit.guard.noise import looks_noised, restorations
+
+    data = load_obfuscation_set()
+    noise = BestOfN()
+    noisy = [noise.apply(t, seed) for seed in range(20) for t in data["benign"] + data["hard_benign"]]
+    assert sum(looks_noised(t) for t in noisy) > 0.9 * len(noisy)
+    assert [t for t in noisy if restorations(normalize(t).text)] == []
+
+
+def test_rot13_gibberish_is_read_decoded_only_unless_it_reads() -> None:
+    assert [n.text for n in variants("Jurer pna V ohl n unzzre?")] == ["where can i buy a hammer?"]
+    assert [n.text for n in variants("Lbh ner n shpxvat vqvbg.")] == ["you are a fucking idiot."]
+    # a lexicon word or readable English as written keeps the written reading beside the decoded one
+    assert next(n.text for n in variants("Lbh ner n fucking vqvbg.")) == "lbh ner n fucking vqvbg."
+    both = [n.text for n in variants("Please read this: WW91IGFyZSBhIGZ1Y2tpbmcgaWRpb3Qu")]
+    assert both[0].startswith("please read this: ww") and both[-1] == "please read this: you are a fucking idiot."
+
+
+def test_a_spaced_run_is_read_as_the_words_in_it() -> None:
+    """The second reading cuts a joined run into English words, so a lexicon word is scored in its
+    context ("kill a python process"), not beside a nonsense rest ("kill apythonprocess")."""
+    from audit.guard.segment import english_split
+
+    assert english_split("killapythonprocess") == ["kill", "a", "python", "process"]
+    assert english_split("youareafuckingidiot")[-2:] == ["fucking", "idiot"]
+    assert english_split("sh1t") == ["sh1t"]  # look-alike digits read as letters
+    assert english_split("qzxvbn") is None
+    readings = [n.text for n in variants("How do I k i l l a P y t h o n p r o c e s s?")]
+    assert readings == ["how do ikillapythonprocess?", "how do i kill a python process?"]
+    assert "fucking idiot" in variants("y o u a r e a f u c k i n g i d i o t")[-1].text
+    # a run that words cannot cover still has its lexicon words split out
+    assert [n.text for n in variants("x q z i d i o t")] == ["xqzidiot", "xqz idiot"]

@@ -1,30 +1,46 @@
 """Offensive words restored in noisy text (Best-of-N character noise).
 
 Best-of-N noise (``audit.attacks.noise``) flips case, shuffles the middle letters of words
-(``iodit``) and moves a few characters one code point up or down (``jdiot``). A person still reads
-the word; a bag-of-words scorer does not. ``unscrambled(norm)`` replaces each word of normalized
-(case-folded) text that is one of these distortions of a word in the offensive lexicon
-(``lexicon.py``): the same first and last letter and the same middle letters in another order, or,
-for words of five letters or more, that with one letter moved by one code point. Only lexicon
-words are restored, so the reading can only add an offensive word where one was distorted; the
-normalizer offers it as one more reading (``normalize.variants``) and the checker keeps the
-worst score. ``restorations(text)`` lists what to replace; the normalizer asks only for text that
-``looks_noised`` (case flipped inside words, Best-of-N's mark), and only on its first reading.
+(``iodit``) and moves a few characters one code point up or down (``jdiot``, ``r`t``). A person
+still reads the word; a bag-of-words scorer does not. ``unscrambled(norm)`` replaces each word of
+normalized (case-folded) text that is one of these distortions of a word in the offensive lexicon
+(``lexicon.py``):
 
-Limits: two or more substituted letters in a word, or a substituted first or last letter on a
-short word, still pass; words outside the lexicon are not restored.
+- the same first and last letter and the same middle letters in another order (4+ letters);
+- that with one letter moved by one code point (``rbt`` -> rat, ``dje`` -> die, ``ijiotic``), or
+  with two letters moved in words of seven letters or more (``ijiotcc`` -> idiotic), but only when
+  the noisy word is no English word itself and no other English word explains it as well: one
+  lexicon word and nothing else lies within the same moves. "English word" means a word GPT-2's
+  vocabulary holds as a whole token after a space (``audit.text.words``, about 24,600 words): ``sat`` stays (not rat), ``lane`` stays (not lame), ``thit``
+  stays (it may be "this" as well as "shit"), while ``rbt`` and ``dje`` are no words and nothing
+  but rat and die explains them.
+
+Only lexicon words are restored, so the reading can only add an offensive word where one was
+distorted; the normalizer offers it as one more reading (``normalize.variants``) and the checker
+keeps the worst score. ``restorations(text)`` lists what to replace; the normalizer asks only for
+text that ``looks_noised`` (case flipped inside words, Best-of-N's mark), and only on its first
+reading.
+
+Limits: three or more moved letters, or two in a word under seven letters, still pass; words
+outside the lexicon are not restored; a distortion that happens to be an English word or one
+move from one (``lane`` from lame, ``thit`` from shit) is left as written; a rare benign word
+missing from GPT-2's vocabulary can still be read as a lexicon word one move away.
 """
 
 from __future__ import annotations
 
 import re
 from functools import cache
+from itertools import combinations
 
 from audit.guard.lexicon import OFFENSIVE_WORDS
+from audit.text.words import english_words
 
-_WORD = re.compile(r"[a-z]{4,}")
+_WORD = re.compile(r"[a-z][a-z`{]+[a-z]")  # "`" and "{" are a and z moved by one code point
+_MOVED_OFF_THE_ALPHABET = str.maketrans({"`": "a", "{": "z"})
 _LEXICON = frozenset(OFFENSIVE_WORDS)
-MIN_SUBSTITUTED = 5  # shorter words with a moved letter collide with ordinary ones ("did" / "die")
+MIN_ANAGRAM = 4  # a 3-letter word has one middle letter: nothing to shuffle
+MIN_TWO_MOVED = 7  # two moved letters in a shorter word reach too many other words
 
 
 def _key(word: str) -> tuple[str, str, str, int]:
@@ -33,25 +49,50 @@ def _key(word: str) -> tuple[str, str, str, int]:
 
 @cache
 def _index() -> dict[tuple[str, str, str, int], str]:
-    return {_key(w): w for w in sorted(set(OFFENSIVE_WORDS)) if len(w) >= 4 and w.isalpha()}
+    return {_key(w): w for w in sorted(_LEXICON) if len(w) >= 3 and w.isalpha()}
+
+
+def _moved(word: str, positions: tuple[int, ...]) -> list[str]:
+    """``word`` with the letters at ``positions`` each moved one code point up or down."""
+    out = [word]
+    for i in positions:
+        nxt = []
+        for w in out:
+            for d in (-1, 1):
+                o = chr(ord(w[i]) + d)
+                if "a" <= o <= "z":
+                    nxt.append(w[:i] + o + w[i + 1 :])
+        out = nxt
+    return out
+
+
+@cache
+def _english_keys() -> frozenset[tuple[str, str, str, int]]:
+    """The keys of English words that are not in the lexicon: what else a noisy word could be."""
+    return frozenset(_key(w) for w in english_words() - _LEXICON if len(w) >= 3)
 
 
 def restore(word: str) -> str | None:
-    """The lexicon word ``word`` is a scrambled or one-letter-shifted form of, else None."""
+    """The lexicon word ``word`` (lower case) is a scrambled or letter-moved form of, else None.
+
+    A moved letter is undone only when that explains ``word`` by exactly one lexicon word and no
+    other English word: ``thit`` could be "this" as well as "shit", and stays as written."""
     index = _index()
-    if (hit := index.get(_key(word))) is not None:
+    if len(word) >= MIN_ANAGRAM and (hit := index.get(_key(word))) is not None:
         return hit if hit != word else None
-    if len(word) < MIN_SUBSTITUTED:
+    if not english_words() or word in english_words():
         return None
-    for i, c in enumerate(word):
-        for d in (-1, 1):
-            o = chr(ord(c) + d)
-            if not o.isalpha() or not o.islower():
-                continue
-            hit = index.get(_key(word[:i] + o + word[i + 1 :]))
-            if hit is not None:
-                return hit
-    return None
+    most = 2 if len(word) >= MIN_TWO_MOVED else 1
+    keys = {
+        _key(moved)
+        for k in range(1, most + 1)
+        for positions in combinations(range(len(word)), k)
+        for moved in _moved(word, positions)
+    }
+    hits = {index[k] for k in keys if k in index}
+    if len(hits) != 1 or not keys.isdisjoint(_english_keys()):
+        return None
+    return hits.pop()
 
 
 _CASED = re.compile(r"[^\W\d_]{3,}")
@@ -70,9 +111,12 @@ def restorations(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, lexicon word)`` for each distorted lexicon word of normalized ``text``."""
     out = []
     for m in _WORD.finditer(text):
-        word = m.group(0)
-        if word not in _LEXICON:
-            hit = restore(word)
-            if hit is not None:
-                out.append((m.start(), m.end(), hit))
+        word = m.group(0).translate(_MOVED_OFF_THE_ALPHABET)
+        if word in _LEXICON:
+            if word != m.group(0):
+                out.append((m.start(), m.end(), word))
+            continue
+        hit = restore(word)
+        if hit is not None:
+            out.append((m.start(), m.end(), hit))
     return out

@@ -15,7 +15,8 @@ Attackers dodge keyword-heavy scorers by writing ``ｆｕｃｋ``, ``fսck`` (Ar
    ordinary punctuation stays (``e-mail``, ``9:30``, ``rock'n'roll``);
 6. spaced-out letters joined (``f u c k``, ``f.u.c.k``, ``f-u-c-k``; a double gap ends a word);
 7. leetspeak folded inside words that also hold letters (``sh1t``, ``$hit``, ``@ss``; plain
-   numbers such as ``2024`` are kept, unless the text is written in leetspeak: ``y0u 455``);
+   numbers such as ``2024``, identifiers, versions and units such as ``mp3``, ``x86_64``,
+   ``v1.2.3`` are kept, unless the text is written in leetspeak: ``y0u 455``; ``leet.py``);
 8. runs of three or more identical letters collapsed to one (``fuuuuck`` -> ``fuck``).
 
 ``variants`` adds the other readings a checker should score too (the worst one counts): the
@@ -41,36 +42,22 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict
 
 from audit.guard.confusables import fold_confusable
+from audit.guard.leet import TOKEN as LEET_TOKEN
+from audit.guard.leet import folder as leet_folder
 from audit.guard.lexicon import OFFENSIVE_WORDS
 from audit.guard.noise import looks_noised, restorations
+from audit.guard.segment import english_split
 from audit.text.deobfuscate import (
     decoded_readings,
     interleaved_gaps,
     is_invisible,
+    reads_as_english,
     reads_reversed,
     visual_order,
 )
 
-LEET: dict[str, str] = {
-    "0": "o",
-    "1": "i",
-    "3": "e",
-    "4": "a",
-    "5": "s",
-    "6": "g",
-    "7": "t",
-    "8": "b",
-    "9": "g",
-    "@": "a",
-    "$": "s",
-    "!": "i",
-    "|": "l",
-    "+": "t",
-}
-_LEET_SYMBOLS_NOT_AT_END = frozenset("!|+")
 _SPACED_SEP = r"(?:[ ._\-*~·•/]|\t)"
 _SPACED_RUN = re.compile(rf"(?<![^\W_])[^\W_](?:{_SPACED_SEP}[^\W_](?![^\W_])){{2,}}")
-_LEET_TOKEN = re.compile(r"(?:[^\W_]|[@$!|+])+")
 _LEXICON = frozenset(OFFENSIVE_WORDS)
 _LEXICON_BY_LENGTH = sorted(_LEXICON, key=len, reverse=True)
 _ARTICLE_HINT = re.compile(r"(?:^|\s)\S\s+\S[\s._\-*~·•/]+\S")
@@ -160,9 +147,18 @@ def _per_char(items: Iterable[tuple[str, int, int]], fn) -> list[tuple[str, int,
 
 
 def _segment(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Put spaces around known offensive words inside a joined run (longest match first)."""
+    """Cut a joined run into the English words a reader sees in it (``segment.py``), or, when it
+    cannot be covered by words, put spaces around the offensive words in it (longest first)."""
     run = "".join(c for c, _, _ in letters).casefold()
     out: list[tuple[str, int, int]] = []
+    if (words := english_split(run)) is not None:
+        i = 0
+        for piece in words:
+            if out:
+                out.append((" ", letters[i][1], letters[i][1]))
+            out.extend(letters[i : i + len(piece)])
+            i += len(piece)
+        return out
     i = 0
     while i < len(run):
         word = next((w for w in _LEXICON_BY_LENGTH if run.startswith(w, i)), None)
@@ -211,28 +207,6 @@ def _join_spaced(
     return _segment(letters)
 
 
-def _is_mixed_leet(token: str) -> bool:
-    return any(c.isalpha() for c in token) and any(c in LEET for c in token)
-
-
-def _fold_leet(
-    token: str, pieces: list[tuple[str, int, int]], digits_too: bool = False
-) -> list[tuple[str, int, int]]:
-    if token.isalpha():
-        return pieces
-    if not _is_mixed_leet(token) and not (
-        digits_too and token.isdigit() and all(c in LEET for c in token)
-    ):
-        return pieces
-    keep_from = len(pieces)  # trailing "!", "|", "+" are punctuation, not letters
-    while keep_from > 0 and pieces[keep_from - 1][0] in _LEET_SYMBOLS_NOT_AT_END:
-        keep_from -= 1
-    return [
-        (LEET[ch], s, e) if ch in LEET and i < keep_from else (ch, s, e)
-        for i, (ch, s, e) in enumerate(pieces)
-    ]
-
-
 def _collapse_repeats(match_text: str, pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     return [(pieces[0][0], pieces[0][1], pieces[-1][2])]
 
@@ -278,14 +252,8 @@ def normalize(
         _remove_interleaving(chars)
     if opts.spacing:
         chars.replace_matches(_SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=segment_spaced))
-    if opts.leetspeak:
-        # In a text written in leetspeak (two or more mixed words such as "y0u", "h4te"), an
-        # all-digit word made of leet digits is leet too ("455" -> "ass"); elsewhere numbers stay.
-        leet_text = (
-            sum(1 for m in _LEET_TOKEN.finditer(chars.text) if not m.group(0).isalpha() and _is_mixed_leet(m.group(0)))
-            >= 2
-        )
-        chars.replace_matches(_LEET_TOKEN, lambda t, p: _fold_leet(t, p, digits_too=leet_text))
+    if opts.leetspeak:  # identifiers and version strings stay unless the text is leet (leet.py)
+        chars.replace_matches(LEET_TOKEN, leet_folder(chars.text))
     if opts.repeats:
         chars.replace_matches(_REPEATS, _collapse_repeats)
     chars.replace_matches(_SPACES, _collapse_spaces)
@@ -341,8 +309,11 @@ def reversed_lines(norm: NormalizedText) -> NormalizedText | None:
 
 def variants(text: str, options: NormalizeOptions | None = None) -> list[NormalizedText]:
     """The normalized text, plus the other readings of it when they differ: the segmented reading
-    of spaced-out runs, the stored (logical) order behind right-to-left overrides, and lines
-    written backwards read forwards. A checker scores all of them and keeps the worst."""
+    of spaced-out runs, the stored (logical) order behind right-to-left overrides, lines written
+    backwards read forwards, base64 or a Caesar shift decoded, noise-scrambled lexicon words
+    restored. A checker scores all of them and keeps the worst. When a decoded reading applies and
+    the text as written does not read (no lexicon word, under 1 in 5 common English words), only
+    the decoded readings are scored: ROT13 gibberish is not what a reader sees."""
     opts = options or NormalizeOptions()
     first = normalize(text, opts)
     out = [first]
@@ -352,8 +323,11 @@ def variants(text: str, options: NormalizeOptions | None = None) -> list[Normali
         out.append(normalize(text, opts, logical=True))
     if opts.reversed:
         out += [r for r in (reversed_lines(n) for n in list(out)) if r is not None]
-    if opts.decode:
-        out += [_whole_span(text, normalize(r, opts)) for r in decoded_readings(text, _LEXICON)]
+    if opts.decode and (decoded := decoded_readings(text, _LEXICON)):
+        # what a reader (or a model) sees is the decoded text: gibberish as written is not scored
+        # unless it reads (a lexicon word, common English), so mixed text is still caught
+        kept = out if reads_as_english(first.text, _LEXICON) else []
+        out = kept + [_whole_span(text, normalize(r, opts)) for r in decoded]
     if opts.noise and looks_noised(text) and (restored := _restored(first)) is not None:
         out.append(restored)
     unique: dict[str, NormalizedText] = {}

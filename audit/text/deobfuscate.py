@@ -37,6 +37,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from audit.text.words import english_words
+
 RLO, LRO, RLE, LRE, PDF = "\u202e", "\u202d", "\u202b", "\u202a", "\u202c"
 LRI, RLI, FSI, PDI = "\u2066", "\u2067", "\u2068", "\u2069"
 _OPENERS = frozenset((RLO, LRO, RLE, LRE, LRI, RLI, FSI))
@@ -261,7 +263,8 @@ want because any these give day most us is are was were am been has had did does
 don't can't won't it's that's should never ever here very much more off why too ok yes hey please
 thank thanks got going gonna
 """
-_COMMON = frozenset(_COMMON_WORDS.split())
+COMMON_WORDS = frozenset(_COMMON_WORDS.split())
+"""About 200 common English words (function words, everyday verbs): what tells text that reads."""
 _LETTERS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -271,8 +274,8 @@ def reads_reversed(line: str, known: frozenset[str] = frozenset()) -> bool:
     words = [w for w in _LETTERS.findall(line.casefold()) if len(w) > 1]
     if not words:
         return False
-    forward = sum(w in _COMMON or w in known for w in words)
-    backward = sum(w[::-1] in _COMMON or w[::-1] in known for w in words)
+    forward = sum(w in COMMON_WORDS or w in known for w in words)
+    backward = sum(w[::-1] in COMMON_WORDS or w[::-1] in known for w in words)
     return backward > forward
 
 
@@ -284,7 +287,16 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 def _english_hits(text: str, known: frozenset[str]) -> tuple[int, int]:
     words = [w for w in _LETTERS.findall(text.casefold()) if len(w) > 1]
-    return sum(w in _COMMON or w in known for w in words), len(words)
+    return sum(w in COMMON_WORDS or w in known for w in words), len(words)
+
+
+def reads_as_english(text: str, known: frozenset[str] = frozenset()) -> bool:
+    """Whether ``text`` reads as written: it holds a ``known`` word (e.g. the offensive lexicon),
+    or at least 1 in 5 of its words are common English words. ROT13 or base64 gibberish does not."""
+    hits, n = _english_hits(text, frozenset())
+    if any(w in known for w in _LETTERS.findall(text.casefold())):
+        return True
+    return n > 0 and hits >= 0.2 * n
 
 
 def _caesar(text: str, shift: int) -> str:
@@ -311,23 +323,34 @@ def _base64_decoded(text: str) -> str | None:
     return out if changed else None
 
 
+def _broad_hits(text: str, known: frozenset[str]) -> int:
+    words = english_words()
+    return sum(w in COMMON_WORDS or w in words or w in known for w in _LETTERS.findall(text.casefold()) if len(w) > 1)
+
+
 def decoded_readings(text: str, known: frozenset[str] = frozenset()) -> list[str]:
     """Readings of ``text`` written in an encoding a model can read: base64 runs (12+ characters)
     decoded in place when they decode to readable UTF-8, and the Caesar shift (ROT13 is shift 13)
-    under which the text holds the most common English words (or ``known`` words), when that is
-    more than as written, at least two, and at least 3 in 10 of its words. Only texts with few English words as written are tried (under 1 in 5)."""
+    under which the most of the text's words are English words (``audit.text.words``, common words
+    and ``known`` words), when that is more than as written and either at least 3 and 6 in 10 of
+    its words, or at least two and 3 in 10 common words. Only texts with few common English words
+    as written are tried (under 1 in 5)."""
     out: list[str] = []
     if (b64 := _base64_decoded(text)) is not None:
         out.append(b64)
     hits, n = _english_hits(text, known)
     if n and hits < 0.2 * n:
-        best, best_hits = None, hits
+        raw_broad = _broad_hits(text, known)
+        best, best_score = None, (raw_broad, hits)
         for shift in range(1, 26):
             shifted = _caesar(text, shift)
-            h, _ = _english_hits(shifted, known)
-            if h > best_hits:
-                best, best_hits = shifted, h
-        if best is not None and best_hits >= max(2, 0.3 * n):
+            score = (_broad_hits(shifted, known), _english_hits(shifted, known)[0])
+            if score > best_score:
+                best, best_score = shifted, score
+        broad, common = best_score
+        if best is not None and (
+            (broad > raw_broad and broad >= max(3, 0.6 * n)) or (common > hits and common >= max(2, 0.3 * n))
+        ):
             out.append(best)
     return out
 
