@@ -413,3 +413,22 @@ def test_validate_checks_a_lexicon_file(tmp_path: Path, capsys: pytest.CaptureFi
     lex.write_text("attribute: pet\nform_kinds: [noun, name]\ngroups:\n  cat: [the cat, Tom]\n  dog: [the dog, Rex]\n")
     assert main(["validate", str(lex)]) == 0
     assert "lexicon 'pet', 2 groups x 2 forms" in capsys.readouterr().out
+
+
+def test_validate_checks_the_attack_names_of_a_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo in ``attacks:`` is caught by ``validate`` at its line, before any model is loaded."""
+    path = _custom_suite(tmp_path)
+    good = path.read_text() + "attacks: [base64, role-play]\n"
+    path.write_text(good)
+    assert main(["validate", str(path)]) == 0
+    assert "attacks: base64, role-play" in capsys.readouterr().out
+    path.write_text(good.replace("role-play", "roleplay"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown attack 'roleplay'" in err and "role-play" in err
+    assert f"{path}:{good.count(chr(10))}: attacks.1:" in err  # file, line and field
+    path.write_text(good.replace("role-play", "base64"))
+    assert main(["validate", str(path)]) == 2
+    assert "attack 'base64' is listed twice" in capsys.readouterr().err
+    path.write_text(good.replace("role-play", "all"))
+    assert main(["validate", str(path)]) == 0

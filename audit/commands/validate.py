@@ -36,6 +36,7 @@ def validate_one(path: str) -> str:
     """Validate one file; returns the OK line or raises UsageError."""
     from pathlib import Path
 
+    from audit.attacks import available as attack_names
     from audit.scorers.registry import available
     from audit.suites import load_lexicon_file, load_suite
     from audit.suites.schema import CELL_SEP
@@ -43,15 +44,16 @@ def validate_one(path: str) -> str:
     if _is_lexicon(path):
         lex = load_lexicon_file(Path(path))
         return f"OK {path}: lexicon '{CELL_SEP.join(lex.axes)}', {len(lex.groups)} groups x {lex.n_forms} forms"
-    loaded = load_suite(path, known_scorers=set(available()))
+    loaded = load_suite(path, known_scorers=set(available()), known_attacks=attack_names())
     s = loaded.suite
     protocols = f", protocols: {', '.join(s.protocols)}" if s.protocols else ""
+    attacks = f", attacks: {', '.join(s.attacks)}" if s.attacks else ""
     for note in loaded.notes:
         sys.stderr.write(f"note: {loaded.path}: {note}\n")
     return (
         f"OK {loaded.path}: suite '{s.id}', {len(loaded.items)} items, task {s.task}, "
         f"scorers: {', '.join(s.scorers) or 'none'}, metrics: {', '.join(m.label for m in s.metrics) or 'none'}"
-        f"{protocols}"
+        f"{protocols}{attacks}"
     )
 
 

@@ -260,7 +260,7 @@ def _suite(sid: str, s: dict[str, Any]) -> str:
     return (
         f'<section id="suite-{esc(sid)}"><h2>{esc(s.get("title") or sid)} <span class="muted">({esc(sid)})</span></h2>'
         f'<p class="proto">Protocol: {esc(s["protocol"]["text"])}. {s["n_items"]} prompts, {s["n_records"]} records; '
-        f"CIs resample {esc(s.get('resampling_unit', 'prompts'))}.</p>"
+        f"intervals treat {esc(s.get('resampling_unit', 'prompts'))} as independent units (clusters); each figure names its method.</p>"
         + (f"<ul>{gates}</ul>" if gates else "")
         + _metrics(s)
         + _groups(s)

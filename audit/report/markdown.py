@@ -91,7 +91,7 @@ def _suite(sid: str, s: dict[str, Any]) -> list[str]:
     lines = [f"## {md_cell(s.get('title') or sid)} ({md_code(sid)})", ""]
     lines += [
         f"Protocol: {md_cell(s['protocol']['text'])}. "
-        f"{s['n_items']} prompts, {s['n_records']} records; CIs resample {s.get('resampling_unit', 'prompts')}.",
+        f"{s['n_items']} prompts, {s['n_records']} records; intervals treat {md_cell(str(s.get('resampling_unit', 'prompts')))} as independent units (clusters); each figure names its method.",
         "",
     ]
     if s.get("metrics"):

@@ -98,13 +98,14 @@ def load_profile(name: str) -> list[SuiteRequest]:
 
 def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuite]:
     """Load and validate suites; ``seed`` is the *selection* seed of ``--limit`` (never the sampling seed)."""
+    from audit.attacks import available as attack_names
     from audit.scorers.registry import available
 
     known = set(available())
     planned: list[PlannedSuite] = []
     seen: set[str] = set()
     for req in requests:
-        loaded = load_suite(req.suite, known_scorers=known or None)
+        loaded = load_suite(req.suite, known_scorers=known or None, known_attacks=attack_names())
         if loaded.id in seen:
             raise UsageError(f"suite '{loaded.id}' is listed twice")
         seen.add(loaded.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -97,8 +98,22 @@ def check_structure(suite: Suite, where: Where) -> None:
             raise where.error(("scorers", i), f"scorer '{name}' is listed twice")
 
 
-def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> LoadedSuite:
-    """Load, validate and expand a suite. ``known_scorers`` enables the scorer-name check."""
+def check_attack_names(suite: Suite, where: Where, known: Sequence[str]) -> None:
+    """Each ``attacks:`` entry names a known attack (or is ``all``), once, on a generate suite."""
+    if suite.attacks and suite.task != "generate":
+        raise where.error(("attacks",), "attacks need task: generate (a likelihood suite has no answer to attack)")
+    for i, name in enumerate(suite.attacks):
+        if name != "all" and name not in known:
+            raise where.error(("attacks", i), f"unknown attack '{name}' (available: {', '.join(known)}, or all)")
+        if name in suite.attacks[:i]:
+            raise where.error(("attacks", i), f"attack '{name}' is listed twice")
+
+
+def load_suite(
+    name_or_path: str, known_scorers: set[str] | None = None, known_attacks: Sequence[str] | None = None
+) -> LoadedSuite:
+    """Load, validate and expand a suite. ``known_scorers`` enables the scorer-name check and
+    ``known_attacks`` (``audit.attacks.available()``) the check of the ``attacks:`` names."""
     suite, path, root = _load_suite_file(name_or_path)
     where = Where(path, root)
     if known_scorers is not None:
@@ -107,6 +122,8 @@ def load_suite(name_or_path: str, known_scorers: set[str] | None = None) -> Load
                 raise where.error(
                     ("scorers", i), f"unknown scorer '{name}' (known: {', '.join(sorted(known_scorers)) or 'none'})"
                 )
+    if known_attacks is not None:
+        check_attack_names(suite, where, known_attacks)
     check_metrics(suite, where)
     hasher = hashlib.sha256()
     hasher.update(path.read_bytes())
