@@ -181,7 +181,7 @@ class LlamaDecoder:
         are zeroed; the key mask hides them."""
         n = ids.shape[1]
         if n == 1:
-            return self._run(ids, at, slice(None), self.linear)
+            return self._run(ids, at, slice(0, ids.shape[0]), self.linear)
         widths = [min(n, int(x)) for x in self.lengths]
         outs = []
         for r0, r1, w in prefill_groups(widths, PREFILL_TOKENS):
@@ -192,6 +192,25 @@ class LlamaDecoder:
                     v_all[r0:r1, :, at:start] = 0.0
             outs.append(self._run(ids[r0:r1, n - w :], start, slice(r0, r1), F.linear))
         return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def prefill_shared(self, ids: torch.Tensor, first: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """The prefill of a batch whose rows repeat prompts (``audit/models/prompt_sharing.py``):
+        ``step(ids, 0)``'s logits, computed once per distinct prompt. Only rows ``first`` (one per
+        prompt, ascending) run, into cache rows ``0 .. len(first)``; then each row ``r`` gets the
+        prompt slots of cache row ``source[r]``, in place (one layer's prompt slots of temporary
+        memory, never a second cache). The prefill's products stay on ``F.linear``, as in ``step``."""
+        full = self.cos, self.sin, self.key_bias, self.lengths
+        self.cos, self.sin, self.key_bias = (t.index_select(0, first) for t in full[:3])
+        self.lengths = [full[3][r] for r in first.tolist()]
+        try:
+            logits = self.step(ids.index_select(0, first), 0)
+        finally:
+            self.cos, self.sin, self.key_bias, self.lengths = full
+        width = ids.shape[1]
+        for k_all, v_all in self.cache:
+            k_all[:, :, :width] = k_all[:, :, :width].index_select(0, source)
+            v_all[:, :, :width] = v_all[:, :, :width].index_select(0, source)
+        return logits.index_select(0, source)
 
     def _run(self, ids: torch.Tensor, at: int, sel: slice, linear: Linear) -> torch.Tensor:
         rows, n = ids.shape

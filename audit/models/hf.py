@@ -5,8 +5,9 @@ Generation is our own batched decoding loop over the model's KV cache rather tha
 from its own ``torch.Generator`` seeded by ``record_seed(run_seed, key, sample)``, and picks its
 token by inverse-CDF sampling over the (temperature, top-k, top-p)-filtered distribution. A
 completion therefore does not depend on batch size, on which batch the prompt lands in, or on the
-engine. Batches are left-padded and length-sorted; ``torch.inference_mode`` throughout; CUDA when
-present.
+engine. Batches are left-padded and length-sorted; a prompt that several rows hold (the samples
+of one item) is prefilled once and its KV cache copied to those rows
+(``audit/models/prompt_sharing.py``); ``torch.inference_mode`` throughout; CUDA when present.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodReq
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
 from audit.models.fast_decode import LlamaDecoder, verified
 from audit.models.likelihood import score_requests, split_ids
+from audit.models.prompt_sharing import batch_end, grouped_order, prefill
 from audit.models.sampling import pick
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class HFBackend(ModelBackend):
         self.details = details or {}
         self.shared_prefix = True  # False: every request is its own row (the reference path)
         self.lean = True  # False: decode through the HF forward (audit/models/fast_decode.py)
+        self.share_prompts = True  # False: a prompt held by several rows is prefilled once per row
         self._lean_decoder: LlamaDecoder | bool | None = False  # False: not yet checked
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -161,11 +164,12 @@ class HFBackend(ModelBackend):
                 "%d prompt(s) longer than %d positions minus %d new tokens were cut from the left",
                 sum(1 for n in cut if n), self.max_positions, params.max_new_tokens,
             )
-        order = sorted(range(len(requests)), key=lambda i: (len(encoded[i]), i))
+        order = grouped_order(encoded)
+        in_order = [encoded[i] for i in order]
         results: list[Completion | None] = [None] * len(requests)
         pos = 0
         while pos < len(order):
-            idx = order[pos : pos + self.batch_size]
+            idx = order[pos : batch_end(in_order, pos, self.batch_size)]
             try:
                 outs = self._generate_batch(
                     [encoded[i] for i in idx],
@@ -216,16 +220,18 @@ class HFBackend(ModelBackend):
         stopped_at: dict[int, int] = {}  # row -> tokens kept, for rows ended by a stop string
         rows: list[list[int]] = [[] for _ in range(n)]
         past = None
-        cur_ids, cur_pos = input_ids, positions
+        cur_ids, cur_pos = input_ids, positions  # the prefill's: prompt_sharing.prefill runs them
         lean = self.decoder()
         if lean is not None:
             lean.start(mask, positions, steps)
-        at = 0
+        at = input_ids.shape[1]
         try:
             for step in range(steps):
-                if lean is not None:
+                if step == 0:
+                    logits, past = prefill(self.model, lean, seqs, cur_ids, mask, cur_pos, self.share_prompts)
+                elif lean is not None:
                     logits = lean.step(cur_ids, at)
-                    at += cur_ids.shape[1]
+                    at += 1
                 else:
                     out = self.model(
                         input_ids=cur_ids,

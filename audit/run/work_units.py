@@ -160,7 +160,7 @@ def plan_work(
                 entries.append(UnitEntry(record_key=key, sample=s, item=it))
         entries.sort(key=lambda e: (_text_length(e.item), e.record_key))
         size = unit_size if suite.task == "generate" else max(8, unit_size // 2)
-        for i in range(0, len(entries), size):
+        for chunk in item_chunks(entries, size):
             units.append(
                 WorkUnit(
                     suite_id=suite.id,
@@ -168,11 +168,37 @@ def plan_work(
                     params=ps.generation.params().to_dict(),
                     seed=seed,
                     scorers=list(suite.scorers),
-                    entries=entries[i : i + size],
+                    entries=chunk,
                     panel=suite.prompts.continuations is not None,
                 )
             )
     return units
+
+
+def item_chunks(entries: Sequence[UnitEntry], size: int) -> list[list[UnitEntry]]:
+    """Consecutive chunks of at most ``size`` entries that never split an item's samples, unless the
+    item alone holds more than ``size``: the samples of one prompt then share one batch, where the
+    backend prefills their prompt once (``audit/models/prompt_sharing.py``). With one sample per
+    item, or a sample count that divides ``size``, these are the plain ``size``-entry chunks."""
+    chunks: list[list[UnitEntry]] = []
+    cur: list[UnitEntry] = []
+    i = 0
+    while i < len(entries):
+        j = i + 1
+        while j < len(entries) and entries[j].item.item_id == entries[i].item.item_id:
+            j += 1
+        group = list(entries[i:j])
+        if cur and len(cur) + len(group) > size:
+            chunks.append(cur)
+            cur = []
+        while len(group) > size:
+            chunks.append(group[:size])
+            group = group[size:]
+        cur += group
+        i = j
+    if cur:
+        chunks.append(cur)
+    return chunks
 
 
 def _text_length(item: Item) -> int:
