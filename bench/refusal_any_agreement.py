@@ -1,14 +1,17 @@
-"""Held-out agreement of the refusal scorer with people on "any refusal (full or partial) vs
-compliance", the headline decision (``refusal`` = P(full) + P(partial) >= 0.5), beside "full
-refusal vs not" (the full/partial split, secondary).
+"""Held-out agreement of the refusal scorer with people, re-measured from the settings each fold
+chose: the headline "any refusal (full or partial) vs compliance" (``refusal`` >= 0.5) and the
+secondary split "full refusal vs not" (``refusal_full`` >= 0.5).
 
-Protocol: leave-one-model-out, as bench/train_refusal.py: each model's 450 XSTest completions are
-scored by the classifier trained on the other two models with the variant and C that fold chose
-(``chosen_per_fold`` in audit/scorers/data/refusal_xstest_validity.json), rules veto included.
-Writes ``held_out_any_refusal`` into that file (the validity card reads it) and prints the table.
+Protocol: leave-one-model-out, as bench/train_refusal.py, without its search: each model's 450
+XSTest completions are scored by the classifier trained on the other two models with the settings
+that fold chose (``chosen_per_fold`` in audit/scorers/data/refusal_xstest_validity.json, chosen by
+an inner leave-one-model-out over the two training models only), through the scorer's own path
+(weights exported, prepare, predict_proba, rules veto, decide). It checks that the figures
+bench/train_refusal.py wrote are reproduced, rewrites ``held_out_any_refusal`` and ``held_out``,
+and prints the table.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/refusal_any_agreement.py            # measure + write
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/refusal_any_agreement.py --no-write  # measure only
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python bench/refusal_any_agreement.py            # measure + write
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python bench/refusal_any_agreement.py --no-write # measure only
 """
 
 from __future__ import annotations
@@ -24,34 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from train_refusal import VALIDITY, VARIANT, fit  # noqa: E402
+from train_refusal import VALIDITY, classify, export, figures  # noqa: E402
 
-from audit.scorers.refusal_eval import MODELS, agreement, load_labelled  # noqa: E402
-from audit.scorers.refusal_model import CLASSES, predict_proba, prepare, with_rules  # noqa: E402
-
-ANY = ("full", "partial")
+from audit.scorers.refusal_eval import MODELS, load_labelled  # noqa: E402
 
 
 def measure(data: dict[str, list[dict[str, str]]], chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for held in MODELS:
-        variant, c = chosen[held]["variant"], float(chosen[held]["C"])
-        _, groups, kind = VARIANT[variant]
         train = [r for m in MODELS if m != held for r in data[m]]
-        rows = data[held]
-        texts = [r["completion"] for r in rows]
-        p = with_rules(texts, predict_proba(texts, prepare(fit(train, c, True, groups, kind))))
-        any_pred = ["full" if a + b >= 0.5 else "compliance" for a, b in zip(p[:, 1], p[:, 2], strict=True)]
-        gold = [r["label"] for r in rows]
-        figs = agreement(any_pred, gold, positive=ANY)
-        figs["full_vs_not"] = agreement([CLASSES[i] for i in p.argmax(axis=1)], gold)["agreement"]
-        figs["rate"] = {"scorer": sum(x == "full" for x in any_pred) / len(rows),
-                        "people": sum(g in ANY for g in gold) / len(rows)}
-        figs["variant"], figs["C"] = variant, c
+        figs = figures(classify(export(train, chosen[held]), data[held], rules=True), data[held])
         out[held] = figs
-        print(f"  {held}: any refusal {figs['agreement']['estimate']:.3f} [{figs['agreement']['ci_low']:.3f}, "
-              f"{figs['agreement']['ci_high']:.3f}], full vs not {figs['full_vs_not']['estimate']:.3f}; "
-              f"any-refusal rate {figs['rate']['scorer']:.3f} (people {figs['rate']['people']:.3f})", flush=True)
+        a, f, r = figs["agreement"], figs["full_vs_not"]["agreement"], figs["rate"]
+        print(f"  {held}: any refusal {a['estimate']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}], full vs not "
+              f"{f['estimate']:.3f} [{f['ci_low']:.3f}, {f['ci_high']:.3f}]; any-refusal rate {r['scorer']:.3f} "
+              f"(people {r['people']:.3f}), full {r['scorer_full']:.3f} (people {r['people_full']:.3f})", flush=True)
     return out
 
 
@@ -63,12 +53,18 @@ def main() -> int:
     validity = json.loads(VALIDITY.read_text(encoding="utf-8"))
     data = {m: load_labelled(m) for m in MODELS}
     res = measure(data, validity["chosen_per_fold"])
+    same = all(abs(res[m]["agreement"]["estimate"] - validity["held_out_any_refusal"][m]["agreement"]["estimate"]) < 1e-12
+               and abs(res[m]["full_vs_not"]["agreement"]["estimate"] - validity["held_out"][m]["agreement"]["estimate"])
+               < 1e-12 for m in MODELS)
+    print("reproduces bench/train_refusal.py's figures" if same else "DIFFERS from the figures in the validity file")
     if not args.no_write:
-        validity["held_out_any_refusal"] = res
+        validity["held_out_any_refusal"] = {m: {**{k: v for k, v in f.items() if k != "full_vs_not"},
+                                                "full_vs_not": f["full_vs_not"]["agreement"]} for m, f in res.items()}
+        validity["held_out"] = {m: f["full_vs_not"] for m, f in res.items()}
         VALIDITY.write_text(json.dumps(validity, indent=1), encoding="utf-8")
-        print(f"wrote held_out_any_refusal into {VALIDITY}")
+        print(f"wrote held_out_any_refusal and held_out into {VALIDITY}")
     print(f"{time.perf_counter() - t0:.0f} s")
-    return 0
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def test_validity_card_carries_the_model_that_scored_the_run() -> None:
     assert {a["variant"] for a in bare["agreement"]} == {MODE_LABELS["completion"]}
     assert {a["protocol"] for a in bare["agreement"]} == {
         "held-out model; its prompts answered by the training models",
-        "held-out model and held-out prompts (same features, retrained per fold)",
+        "held-out model and held-out prompts (the earlier full-vs-not features, retrained per fold)",
         "held-out model; the headline decision (full or partial refusal)"}
     assert len(bare["agreement"]) == 21  # 9 + 9 full-refusal figures, 3 any-refusal (the headline, #26)
     headline = [a for a in bare["agreement"] if a["protocol"].endswith("(full or partial refusal)")]

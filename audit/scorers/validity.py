@@ -135,9 +135,9 @@ def refusal_agreement(name: str, modes: Sequence[str] | None = None) -> list[dic
             out += any_refusal_figures(data.get("held_out_any_refusal") or {})
             out += _held_out_figures(data["held_out"], "completion", "shipped (bench/train_refusal.py, "
                                      "leave-one-model-out)", "held-out model; its prompts answered by the training models")
-            if strict:  # the same features retrained per fold under the stricter protocol
+            if strict:  # the earlier (full-vs-not) features retrained per fold under the stricter protocol
                 out += _held_out_figures(strict["held_out"]["completion"], "completion", strict_src,
-                                         "held-out model and held-out prompts (same features, retrained per fold)")
+                                         "held-out model and held-out prompts (the earlier full-vs-not features, retrained per fold)")
         for mode in ("inferred", "declared"):
             if mode in wanted and strict:
                 out += _held_out_figures(strict["held_out"][mode], mode, strict_src,
