@@ -30,6 +30,7 @@ audit/scorers/data/refusal_xstest_validity.json. Deterministic (lbfgs, fixed gri
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python bench/train_refusal.py            # measure + write
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python bench/train_refusal.py --no-write # measure only
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python bench/train_refusal.py --without stance  # ablation
 """
 
 from __future__ import annotations
@@ -352,7 +353,13 @@ def annotators(root: Path | None = None) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="measure only; do not write the weight files")
+    ap.add_argument("--without", metavar="GROUP", help="ablation: leave the feature groups holding GROUP (e.g. "
+                    "stance) out of the search; measure only")
     args = ap.parse_args()
+    if args.without:
+        global GROUPS
+        GROUPS = tuple(g for g in GROUPS if args.without not in g)
+        args.no_write = True
     data = {m: load_labelled(m) for m in MODELS}
     t0 = time.perf_counter()
     results = measure(data)
