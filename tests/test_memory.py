@@ -75,6 +75,36 @@ def test_phase_log_and_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert memory.rss_mib()[0] > 0
 
 
+def test_the_model_is_freed_before_the_summary_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary of a long run needs hundreds of MiB; the model's weights must be gone by then
+    (the standard profile peaked at 1.85 GiB while the engine still held the model)."""
+    from audit.cli import main
+    from audit.run import finalize, runner
+    from tests.mini_runs import bias_suite
+
+    models: list[weakref.ref[object]] = []
+    alive_at_summary: list[bool] = []
+    make_engine, finalize_run = runner.make_engine, finalize.finalize_run
+
+    def engine_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        engine = make_engine(*args, **kwargs)
+        models.append(weakref.ref(engine.model.model))  # the torch module inside the backend
+        return engine
+
+    def finalize_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        alive_at_summary.append(models[0]() is not None)
+        return finalize_run(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_engine", engine_spy)
+    monkeypatch.setattr(finalize, "finalize_run", finalize_spy)
+    suite = tmp_path / "mini.yaml"
+    suite.write_text(bias_suite(samples=1, max_new_tokens=4))
+    code = main(["run", "--suite", str(suite), "--model", "tiny-random-gpt2", "--out", str(tmp_path / "o"),
+                 "--name", "x", "--no-progress", "--no-cache"])
+    assert code == 0 and (tmp_path / "o" / "x" / "summary.json").is_file()
+    assert alive_at_summary == [False]
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("smollm2")
 def test_streamed_conversion_equals_the_in_memory_one(tmp_path: Path) -> None:
