@@ -27,6 +27,10 @@ DEFAULT_PERMUTATIONS = 10000
 DEFAULT_CI_LEVEL = 0.95
 # largest number of weights drawn at once (rows x clusters); bounds memory for 100k-record runs
 _CHUNK_CELLS = 20_000_000
+# the label-permutation tests draw their chunks with Generator.random / Generator.permuted, which
+# take their numbers from the stream in order, so the chunk size changes memory, not the p-value
+# (at 20 M cells a 1,560-prompt test held ~470 MiB of temporaries)
+_PERM_CELLS = 1_000_000
 # sign-flip tests with at most this many pairs are enumerated exactly
 EXACT_SIGNFLIP_MAX = 15
 # fewer resampling units than this: no bootstrap CI (it would be a zero-width point)
@@ -308,7 +312,7 @@ def gap_test_within_sets(
     finite = np.isfinite(cells)
     vals = np.where(finite, cells, 0.0)
     hits = 0
-    chunk = max(1, min(permutations, _CHUNK_CELLS // max(cells.size, 1)))
+    chunk = max(1, min(permutations, _PERM_CELLS // max(cells.size, 1)))
     tol = 1e-12 * max(1.0, abs(obs))
     for start in range(0, permutations, chunk):
         m = min(chunk, permutations - start)
@@ -353,7 +357,7 @@ def gap_test_between_units(
     rng = np.random.default_rng(seed)
     hits = 0
     tol = 1e-12 * max(1.0, abs(obs))
-    chunk = max(1, min(permutations, _CHUNK_CELLS // max(n, 1)))
+    chunk = max(1, min(permutations, _PERM_CELLS // max(n, 1)))
     for start in range(0, permutations, chunk):
         m = min(chunk, permutations - start)
         perm = rng.permuted(np.broadcast_to(labels, (m, n)), axis=1)
