@@ -190,12 +190,13 @@ def test_noise_restores_a_moved_letter_only_where_no_english_word_explains_it() 
     for word in ["sat", "gag", "did", "lane", "gate", "thit", "shis", "haue", "fire"]:
         assert restore(word) is None, word  # English words, or one move from one ("this", "have")
     texts = {
-        "SeCrW YOu AND YUOr IJIoTCC IEADs.": "secrw you and yuor idiotic ieads.",
         "gEt LOst, yoU FhTILY RBT.": "get lost, you filthy rat.",
         "dJe in A FriE, YpU DSIUGsNITG crEeP.": "die in a frie, ypu disgusting creep.",
     }
     for noisy, restored in texts.items():
         assert [n.text for n in variants(noisy)][-1] == restored
+    # with a lexicon word restored, reordered English words around it are restored too (context)
+    assert variants("SeCrW YOu AND YUOr IJIoTCC IEADs.")[-1].text == "screw you and your idiotic ideas."
 
 
 def test_noise_restores_nothing_in_noisy_benign_twins() -> None:
@@ -218,6 +219,15 @@ def test_rot13_gibberish_is_read_decoded_only_unless_it_reads() -> None:
     assert next(n.text for n in variants("Lbh ner n fucking vqvbg.")) == "lbh ner n fucking vqvbg."
     both = [n.text for n in variants("Please read this: WW91IGFyZSBhIGZ1Y2tpbmcgaWRpb3Qu")]
     assert both[0].startswith("please read this: ww") and both[-1] == "please read this: you are a fucking idiot."
+
+
+def test_a_leading_a_is_read_both_as_a_word_and_as_a_letter() -> None:
+    assert "you are a piece of trash ." in [n.text for n in variants("You are a p i e c e of t r a s h .")]
+    assert "he is an arrogant douchebag ." in [n.text for n in variants("He is an a r r o g a n t d o u c h e b a g .")]
+    assert "what a moron" in [n.text for n in variants("W h a t a m o r o n")]
+    assert "i will kill you if you come back here ." in [
+        n.text for n in variants("I w i l l k i l l you if you c o m e b a c k h e r e .")
+    ]
 
 
 def test_a_spaced_run_is_read_as_the_words_in_it() -> None:

@@ -72,6 +72,25 @@ def _english_keys() -> frozenset[tuple[str, str, str, int]]:
     return frozenset(_key(w) for w in english_words() - _LEXICON if len(w) >= 3)
 
 
+@cache
+def _english_index() -> dict[tuple[str, str, str, int], str | None]:
+    """English words (4+ letters) by key; None where two words share a key (``form``, ``from``)."""
+    index: dict[tuple[str, str, str, int], str | None] = {}
+    for w in english_words():
+        if len(w) >= MIN_ANAGRAM:
+            k = _key(w)
+            index[k] = None if k in index else w
+    return index
+
+
+def unscrambled(word: str) -> str | None:
+    """The one English word ``word`` (not one itself) is a reordering of, keeping its first and
+    last letter (``mqiostuo`` -> mosquito), else None: context for the restored lexicon words."""
+    if len(word) < MIN_ANAGRAM or word in english_words():
+        return None
+    return _english_index().get(_key(word))
+
+
 def restore(word: str) -> str | None:
     """The lexicon word ``word`` (lower case) is a scrambled or letter-moved form of, else None.
 
@@ -108,15 +127,18 @@ def looks_noised(original: str) -> bool:
 
 
 def restorations(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, lexicon word)`` for each distorted lexicon word of normalized ``text``."""
-    out = []
+    """``(start, end, word)`` for each distorted lexicon word of normalized ``text``, and, when
+    there is one, for each other word that is a reordered English word (the lexicon word's context,
+    as a person reads it: "how do i kill a mosquito", not "kill a mqiostuo")."""
+    found, context = [], []
     for m in _WORD.finditer(text):
         word = m.group(0).translate(_MOVED_OFF_THE_ALPHABET)
         if word in _LEXICON:
             if word != m.group(0):
-                out.append((m.start(), m.end(), word))
+                found.append((m.start(), m.end(), word))
             continue
-        hit = restore(word)
-        if hit is not None:
-            out.append((m.start(), m.end(), hit))
-    return out
+        if (hit := restore(word)) is not None:
+            found.append((m.start(), m.end(), hit))
+        elif (plain := unscrambled(word)) is not None:
+            context.append((m.start(), m.end(), plain))
+    return sorted(found + context) if found else []

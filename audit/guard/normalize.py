@@ -146,19 +146,26 @@ def _per_char(items: Iterable[tuple[str, int, int]], fn) -> list[tuple[str, int,
     return out
 
 
+def _english_words(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]] | None:
+    """A joined run cut into the English words a reader sees in it (``segment.py``), else None."""
+    words = english_split("".join(c for c, _, _ in letters).casefold())
+    if words is None:
+        return None
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    for piece in words:
+        if out:
+            out.append((" ", letters[i][1], letters[i][1]))
+        out.extend(letters[i : i + len(piece)])
+        i += len(piece)
+    return out
+
+
 def _segment(letters: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Cut a joined run into the English words a reader sees in it (``segment.py``), or, when it
-    cannot be covered by words, put spaces around the offensive words in it (longest first)."""
+    """Put spaces around known offensive words inside a joined run that words cannot cover
+    (longest match first)."""
     run = "".join(c for c, _, _ in letters).casefold()
     out: list[tuple[str, int, int]] = []
-    if (words := english_split(run)) is not None:
-        i = 0
-        for piece in words:
-            if out:
-                out.append((" ", letters[i][1], letters[i][1]))
-            out.extend(letters[i : i + len(piece)])
-            i += len(piece)
-        return out
     i = 0
     while i < len(run):
         word = next((w for w in _LEXICON_BY_LENGTH if run.startswith(w, i)), None)
@@ -195,14 +202,21 @@ def _fold_char(ch: str, nfkc: bool, invisible: bool, diacritics: bool, confusabl
 
 
 def _join_spaced(
-    match_text: str, pieces: list[tuple[str, int, int]], segment: bool = False
+    match_text: str, pieces: list[tuple[str, int, int]], segment: bool = False, article: bool = False
 ) -> list[tuple[str, int, int]]:
     letters = [p for p in pieces if p[0].isalnum()]
     if sum(1 for p in letters if p[0].isalpha()) < 2:
         return pieces
     if not segment:
         return letters
-    if letters[0][0] in "ai" and pieces[1][0].isspace() and len(letters) >= 4:
+    # a leading "a"/"i" may be a word ("a p i e c e": a piece) or not ("a r r o g a n t"): the
+    # ``article`` reading keeps it apart, the other lets the words decide
+    apart = letters[0][0] in "ai" and pieces[1][0].isspace() and len(letters) >= 4
+    if apart and article:
+        return [letters[0], pieces[1], *(_english_words(letters[1:]) or _segment(letters[1:]))]
+    if (words := _english_words(letters)) is not None:
+        return words
+    if apart:
         return [letters[0], pieces[1], *_segment(letters[1:])]
     return _segment(letters)
 
@@ -232,11 +246,17 @@ def _remove_interleaving(chars: _Chars) -> None:
 
 
 def normalize(
-    text: str, options: NormalizeOptions | None = None, *, segment_spaced: bool = False, logical: bool = False
+    text: str,
+    options: NormalizeOptions | None = None,
+    *,
+    segment_spaced: bool = False,
+    article: bool = False,
+    logical: bool = False,
 ) -> NormalizedText:
     """Normalize ``text`` for scoring; see the module docstring for the steps.
 
-    ``segment_spaced``: split spaced-out runs into known words (a second reading; ``variants``).
+    ``segment_spaced``: split spaced-out runs into words (a second reading; ``variants``), with
+    ``article`` a leading single "a" or "i" kept apart as a word (a third).
     ``logical``: keep the stored order of text behind right-to-left overrides (step 0 off)."""
     opts = options or NormalizeOptions()
     flags = (opts.nfkc, opts.invisible, opts.diacritics, opts.confusables, opts.casefold)
@@ -251,7 +271,7 @@ def normalize(
     if opts.interleaving:
         _remove_interleaving(chars)
     if opts.spacing:
-        chars.replace_matches(_SPACED_RUN, lambda t, p: _join_spaced(t, p, segment=segment_spaced))
+        chars.replace_matches(_SPACED_RUN, lambda t, p: _join_spaced(t, p, segment_spaced, article))
     if opts.leetspeak:  # identifiers and version strings stay unless the text is leet (leet.py)
         chars.replace_matches(LEET_TOKEN, leet_folder(chars.text))
     if opts.repeats:
@@ -319,14 +339,15 @@ def variants(text: str, options: NormalizeOptions | None = None) -> list[Normali
     out = [first]
     if opts.spacing and _ARTICLE_HINT.search(text):
         out.append(normalize(text, opts, segment_spaced=True))
+        out.append(normalize(text, opts, segment_spaced=True, article=True))
     if opts.bidi and "\u202e" in text:
         out.append(normalize(text, opts, logical=True))
     if opts.reversed:
         out += [r for r in (reversed_lines(n) for n in list(out)) if r is not None]
     if opts.decode and (decoded := decoded_readings(text, _LEXICON)):
-        # what a reader (or a model) sees is the decoded text: gibberish as written is not scored
-        # unless it reads (a lexicon word, common English), so mixed text is still caught
-        kept = out if reads_as_english(first.text, _LEXICON) else []
+        # what a reader (or a model) sees is the decoded text: a reading of the text as written
+        # (or written backwards) is scored only if it reads (a lexicon word, common English)
+        kept = [n for n in out if reads_as_english(n.text, _LEXICON)]
         out = kept + [_whole_span(text, normalize(r, opts)) for r in decoded]
     if opts.noise and looks_noised(text) and (restored := _restored(first)) is not None:
         out.append(restored)

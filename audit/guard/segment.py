@@ -3,8 +3,9 @@
 Spacing letters apart (``k i l l a P y t h o n p r o c e s s``) loses the word boundaries:
 normalization joins the run (``killapythonprocess``). ``english_split(run)`` cuts it into
 English words (``audit.text.words``, the common words and the offensive lexicon; look-alike digits
-read as letters, so ``sh1t`` is a word) with the fewest words, preferring lexicon words and
-avoiding rare two-letter ones: ``kill a python process``, ``you are a fucking idiot``. The checker
+read as letters, so ``sh1t`` is a word): the fewest words, where a common word counts less than
+one (``come back``, not ``comeback``), a rare two-letter word more, and a lexicon word less than
+other words (``what a moron``, not ``what am or on``; ``therapist`` stays one word): ``kill a python process``, ``you are a fucking idiot``. The checker
 then scores a lexicon word in its context, as a reader sees it, instead of ``kill`` beside
 ``apythonprocess``. ``None`` when the run cannot be covered by words; the normalizer then falls
 back to splitting out lexicon words alone.
@@ -33,10 +34,10 @@ def _vocabulary() -> frozenset[str]:
 def _cost(word: str) -> float | None:
     """What a word adds to a split (fewer, lexicon and common words first), None if no word."""
     folded = word.translate(_LEET_TABLE)
-    if folded in _LEXICON:
-        return 0.9
     if folded in COMMON_WORDS or folded in ("a", "i"):
-        return 1.0
+        return 0.45  # "come back here", not "comeback here"
+    if folded in _LEXICON:
+        return 0.8  # "what a moron", not "what am or on"; but "therapist" stays one word
     if len(folded) < 2 or folded not in _vocabulary():
         return None
     return 1.5 if len(folded) == 2 else 1.0
