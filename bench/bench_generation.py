@@ -15,7 +15,9 @@ Usage (offline, about 3-4 minutes on 2 CPU cores):
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_generation.py
 
 Options: ``--prompts 64 --tokens 20 --batch-size 64 --workers 2 --repeat 2 --model smollm2-135m`` (or
-``--model gpt2-random`` for GPT-2 small at its true size), ``--device cuda --half`` on a GPU,
+``--model gpt2-random`` for GPT-2 small at its true size), ``--samples K`` (K samples per prompt in
+every phase; with K > 1 also one pass with each prompt's prefill shared by its samples against one
+with a prefill per sample, ``HFBackend.share_prompts``), ``--device cuda --half`` on a GPU,
 ``--skip-naive``, ``--skip-ray``, ``--json FILE`` (write the figures), ``--profile FILE`` (cProfile
 the cold run). Speed belongs here, never in tests.
 """
@@ -159,7 +161,7 @@ class KeepOpen:
             self.engine.cache.close()
 
 
-def write_suite(folder: Path, prompts: list[str], tokens: int, scorers: list[str]) -> Path:
+def write_suite(folder: Path, prompts: list[str], tokens: int, scorers: list[str], samples: int = 1) -> Path:
     data = folder / "bench_prompts.jsonl"
     data.write_text(
         "".join(json.dumps({"id": f"p{i:03d}", "prompt": p}) + "\n" for i, p in enumerate(prompts))
@@ -171,7 +173,7 @@ def write_suite(folder: Path, prompts: list[str], tokens: int, scorers: list[str
         "description: sentence openings for the generation benchmark\n"
         "version: 1\ncitation: lm-audit bench\nlicence: Apache-2.0\n"
         f"prompts: {{data: {data.name}, fields: {{id: id, prompt: prompt}}}}\n"
-        f"generation: {{samples: 1, max_new_tokens: {tokens}, temperature: 1.0, top_p: 0.9}}\n"
+        f"generation: {{samples: {samples}, max_new_tokens: {tokens}, temperature: 1.0, top_p: 0.9}}\n"
         f"scorers: [{', '.join(scorers)}]\n"
     )
     return suite
@@ -187,8 +189,9 @@ def available_scorers(wanted: Sequence[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------- phases
 
 
-def raw_generate(model: Any, prompts: list[str], tokens: int, batch_size: int) -> Phase:
-    """HF ``model.generate`` on the batches the hf backend forms: length-sorted, ``batch_size`` each."""
+def raw_generate(model: Any, prompts: list[str], tokens: int, batch_size: int, samples: int = 1) -> Phase:
+    """HF ``model.generate`` on the batches the hf backend forms: length-sorted, ``batch_size`` rows
+    each (``samples`` rows per prompt: ``num_return_sequences``)."""
     import torch
 
     tok, lm = model.tokenizer, model.model
@@ -197,9 +200,10 @@ def raw_generate(model: Any, prompts: list[str], tokens: int, batch_size: int) -
     torch.manual_seed(0)
     t0 = time.perf_counter()
     done = 0
+    per_batch = max(1, batch_size // samples)
     with torch.inference_mode():
-        for b in range(0, len(order), batch_size):
-            batch = [prompts[i] for i in order[b : b + batch_size]]
+        for b in range(0, len(order), per_batch):
+            batch = [prompts[i] for i in order[b : b + per_batch]]
             enc = tok(batch, return_tensors="pt", padding=True)
             lm.generate(
                 **enc,
@@ -208,9 +212,10 @@ def raw_generate(model: Any, prompts: list[str], tokens: int, batch_size: int) -
                 temperature=1.0,
                 top_k=0,
                 max_new_tokens=tokens,
+                num_return_sequences=samples,
                 pad_token_id=tok.pad_token_id,
             )
-            done += len(batch)
+            done += len(batch) * samples
     return Phase(
         "raw model.generate, batched (ceiling)", done, time.perf_counter() - t0, f"batch {batch_size}"
     )
@@ -295,11 +300,14 @@ def audit_run(
 # ---------------------------------------------------------------------------------------- main
 
 
-def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float]:
-    """Seconds of one batched sampling pass spent in the prefill forward, the decode forwards, token
-    choice and the rest (tokenizing, padding, bookkeeping, detokenizing), by wrapping the hot calls
-    (the lean decoder's step when the model uses it, else the HF forward); plus the tokens the
-    decode steps produced (every token but each row's first, which the prefill yields)."""
+def step_profile(
+    model: Any, prompts: list[str], tokens: int, samples: int = 1, texts: list[str] | None = None
+) -> dict[str, float]:
+    """Seconds of one batched sampling pass (``samples`` per prompt) spent in the prefill forward,
+    the decode forwards, token choice and the rest (tokenizing, padding, bookkeeping, detokenizing,
+    copying a shared prompt's cache), by wrapping the hot calls (the lean decoder's step when the
+    model uses it, else the HF forward); plus the tokens the decode steps produced (every token but
+    each row's first, which the prefill yields). The completions go to ``texts`` when given."""
     from audit.core.types import GenParams, GenRequest
 
     spent = {"prefill": 0.0, "forward": 0.0, "sampling": 0.0}
@@ -323,7 +331,7 @@ def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float
     setattr(owner, attr, forward)
     model._pick = pick
     try:
-        reqs = [GenRequest(key=f"p{i}", prompt=p) for i, p in enumerate(prompts)]
+        reqs = [GenRequest(key=f"p{i}", prompt=p, sample=s) for i, p in enumerate(prompts) for s in range(samples)]
         t = time.perf_counter()
         outs = model.generate(reqs, GenParams(max_new_tokens=tokens, temperature=1.0, top_p=0.9), seed=0)
         total = time.perf_counter() - t
@@ -332,16 +340,21 @@ def step_profile(model: Any, prompts: list[str], tokens: int) -> dict[str, float
         model._pick = inner_pick
     other = total - sum(spent.values())
     decode_tokens = sum(max(0, o.n_tokens - 1) for o in outs)
+    if texts is not None:
+        texts[:] = [o.text for o in outs]
     return {**spent, "other": other, "total": total, "decode_tokens": float(decode_tokens)}
 
 
-def kernel_profiles(model: Any, prompts: list[str], tokens: int, repeat: int) -> dict[str, dict[str, float]]:
+def kernel_profiles(
+    model: Any, prompts: list[str], tokens: int, repeat: int, samples: int = 1
+) -> dict[str, dict[str, float]]:
     """``step_profile`` per matmul kernel the lean decoder can use (oneDNN and F.linear; one entry,
     ``hf``, for a model without the lean decoder), passes alternated, the fastest of ``repeat`` each;
     the kernel the decoder chose comes first."""
     lean = model.decoder() if hasattr(model, "decoder") else None
     if lean is None:
-        return {"hf": min((step_profile(model, prompts, tokens) for _ in range(repeat)), key=lambda p: p["total"])}
+        passes = (step_profile(model, prompts, tokens, samples) for _ in range(repeat))
+        return {"hf": min(passes, key=lambda p: p["total"])}
     from audit.models.fast_decode import matmul_kernels
 
     chosen = (lean.linear, lean.kernel)
@@ -351,12 +364,35 @@ def kernel_profiles(model: Any, prompts: list[str], tokens: int, repeat: int) ->
         for _ in range(repeat):
             for kernel, linear in kernels.items():
                 lean.linear, lean.kernel = linear, kernel
-                p = step_profile(model, prompts, tokens)
+                p = step_profile(model, prompts, tokens, samples)
                 if kernel not in best or p["total"] < best[kernel]["total"]:
                     best[kernel] = p
     finally:
         lean.linear, lean.kernel = chosen
     return best
+
+
+def sharing_profiles(
+    model: Any, prompts: list[str], tokens: int, samples: int, repeat: int
+) -> tuple[dict[str, dict[str, float]], int]:
+    """``step_profile`` of ``samples`` per prompt with each prompt's prefill shared by its samples
+    and with one prefill per sample (``HFBackend.share_prompts``), passes alternated, the fastest
+    of ``repeat`` each; and how many completions differ between the two."""
+    best: dict[str, dict[str, float]] = {}
+    texts: dict[str, list[str]] = {}
+    try:
+        for _ in range(repeat):
+            for label, share in (("shared", True), ("per sample", False)):
+                model.share_prompts = share
+                out: list[str] = []
+                p = step_profile(model, prompts, tokens, samples, out)
+                texts[label] = out
+                if label not in best or p["total"] < best[label]["total"]:
+                    best[label] = p
+    finally:
+        model.share_prompts = True
+    differ = sum(a != b for a, b in zip(texts["shared"], texts["per sample"], strict=True))
+    return best, differ
 
 
 def run_tokens(run_dir: Path) -> int:
@@ -373,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=20)
+    ap.add_argument("--samples", type=int, default=1, help="samples per prompt (K > 1: also prefill shared vs not)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--half", action="store_true", help="float16 weights (CUDA)")
@@ -400,9 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lm-audit-bench-"))
     prompts = bench_prompts(args.prompts)
     scorers = available_scorers([s for s in args.scorers.split(",") if s])
-    suite = write_suite(work, prompts, args.tokens, scorers)
+    if args.samples < 1:
+        ap.error("--samples must be at least 1")
+    suite = write_suite(work, prompts, args.tokens, scorers, args.samples)
     print(
-        f"lm-audit generation benchmark: {args.model}, {len(prompts)} prompts x 1 sample x {args.tokens} new tokens, "
+        f"lm-audit generation benchmark: {args.model}, {len(prompts)} prompts x {args.samples} sample(s) x "
+        f"{args.tokens} new tokens, "
         f"top_p 0.9, batch {args.batch_size}, scorers: {', '.join(scorers) or 'none'}",
         flush=True,
     )
@@ -434,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     colds: list[tuple[TimedEngine, float, float]] = []
     cache_file = work / "generations.sqlite"
     for rep in range(args.repeat):
-        raws.append(raw_generate(model, prompts, args.tokens, args.batch_size))
+        raws.append(raw_generate(model, prompts, args.tokens, args.batch_size, args.samples))
         print(f"  {raws[-1].name}: {raws[-1].rate:.2f} completions/s", flush=True)
         cache_file = work / f"generations-{rep}.sqlite"  # a cold cache each time
         profiler = None
@@ -533,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             worker_rss = ray_run.worker_rss
             print(f"  {ray_loop.name}: {ray_loop.rate:.2f} completions/s", flush=True)
 
-    profiles = kernel_profiles(model, prompts, args.tokens, args.repeat)
+    profiles = kernel_profiles(model, prompts, args.tokens, args.repeat, args.samples)
     prof = next(iter(profiles.values()))  # the kernel the decoder uses
     parts = ("prefill", "forward", "sampling", "other")
     print(
@@ -571,6 +611,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{pct(decode_tps)} of the roofline; lm-audit run end to end (prefill, scoring, writes): "
         f"{e2e_tps:.0f} tokens/s = {pct(e2e_tps)}"
     )
+    sharing: dict[str, dict[str, float]] = {}
+    differ = 0
+    if args.samples > 1:
+        sharing, differ = sharing_profiles(model, prompts, args.tokens, args.samples, args.repeat)
+        for label, p in sharing.items():
+            print(
+                f"{args.samples} samples per prompt, prefill {label}: {p['total']:.2f} s "
+                f"(prefill {p['prefill']:.2f} s, decode {p['forward']:.2f} s, sampling {p['sampling']:.2f} s, "
+                f"other {p['other']:.2f} s), best of {args.repeat}"
+            )
+        speedup = sharing["per sample"]["total"] / sharing["shared"]["total"]
+        print(
+            f"prefix sharing: {speedup:.2f}x the pass, prefill "
+            f"{sharing['per sample']['prefill'] / max(sharing['shared']['prefill'], 1e-9):.2f}x; "
+            f"{differ} of {len(prompts) * args.samples} completions differ"
+        )
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'phase':<62} {'n':>4} {'seconds':>8} {'compl/s':>9} {'vs raw':>7}  note")
     for p in phases:
@@ -598,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model": args.model,
                     "prompts": len(prompts),
                     "tokens": args.tokens,
+                    "samples": args.samples,
                     "batch_size": args.batch_size,
                     "scorers": scorers,
                     "cpu_count": os.cpu_count(),
@@ -607,6 +664,10 @@ def main(argv: list[str] | None = None) -> int:
                     "sgemm_gflops": round(flops / 1e9, 1),
                     "sgemm_gflops_by_library": {k: round(v / 1e9, 1) for k, v in gemm.items() if k != "best"},
                     "step_profile_s": {k: round(v, 3) for k, v in prof.items()},
+                    "prompt_sharing_s": {
+                        label: {k: round(v, 3) for k, v in p.items()} for label, p in sharing.items()
+                    },
+                    "prompt_sharing_completions_differ": differ if sharing else None,
                     "gflop_per_token": round(per_token / 1e9, 3),
                     "decode_tokens_per_s": round(decode_tps, 1),
                     "roofline_pct": round(100 * decode_tps / roofline_tps, 1) if roofline_tps else None,
