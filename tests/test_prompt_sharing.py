@@ -94,9 +94,8 @@ def test_k_samples_give_the_same_text_whether_their_prompt_is_shared_or_not(kind
         assert len(set(texts[4 * i : 4 * i + 4])) > 1, PROMPTS[i]
 
 
-@pytest.mark.parametrize("kind", ["tiny-random-gpt2", "tiny-llama"])
-def test_a_prompts_samples_stay_in_one_batch_and_scattered_requests_are_grouped(kind: str, monkeypatch) -> None:
-    backend = _backend(kind)
+def test_a_prompts_samples_stay_in_one_batch_and_scattered_requests_are_grouped(monkeypatch) -> None:
+    backend = _backend("tiny-random-gpt2")  # batching is the same on every path
     reqs = _requests(samples=2)
     reference = {(r.key, r.sample): c.text for r, c in zip(reqs, backend.generate(reqs, SAMPLED, seed=3), strict=True)}
     scattered = [r for s in range(2) for r in reqs if r.sample == s]  # samples of a prompt far apart
