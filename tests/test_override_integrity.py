@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -35,13 +36,15 @@ def _tox_run(tmp: Path) -> Path:
     return run
 
 
-def _bias_run(tmp: Path, name: str = "bias") -> tuple[Path, str]:
-    """A gap gate that fails only because of one wild score; overriding it makes the gate pass."""
+def _bias_run(tmp: Path, name: str = "bias", more_gates: tuple[float, ...] = ()) -> tuple[Path, str]:
+    """A gap gate that fails only because of one wild score; overriding it makes the gate pass.
+    ``more_gates``: further thresholds on the same gap (0 fails and 100 passes, overrides or not)."""
     recs = counterfactual_records("bias", n_pairs=30, samples=1, gap=0.0, noise=0.05, seed=1)
     target = next(r for r in recs if r["attributes"]["group"] == "female")
     target["scores"]["sentiment"] = -9.0
     sm = suite_manifest(scorers=["sentiment"], group_attributes=["axis", "group"],
-                        gates=[{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": 0.2, "bound": "estimate"}])
+                        gates=[{"metric": "gap(sentiment, gender)", "op": "<=", "threshold": t, "bound": "estimate"}
+                               for t in (0.2, *more_gates)])
     return write_run(tmp / name, {"bias": sm}, recs), target["key"]
 
 
@@ -174,7 +177,7 @@ def test_every_verdict_surface_says_overrides_changed_it(tmp_path: Path, capsys:
     assert main(["gate", str(run), "--junit", str(junit)]) == 0
     out = capsys.readouterr().out
     gate_line = next(ln for ln in out.splitlines() if "gap(sentiment, gender)" in ln and ln.startswith("PASS"))
-    assert "[verdict changed by reviewer overrides: FAIL without them]" in gate_line
+    assert "[verdict changed by reviewer overrides (FAIL without them)]" in gate_line
     trail = str(run / "overrides.jsonl")
     note = f"reviewer overrides: 1 applied (1 line(s) in {trail}); 1 gate verdict(s) changed by them: {GATE}: FAIL -> PASS"
     assert note in out
@@ -244,3 +247,64 @@ def test_dashboard_overview_and_runs_say_overrides_changed_a_verdict_and_a_kille
             os.environ.pop("LM_AUDIT_REPORTS", None)
         else:
             os.environ["LM_AUDIT_REPORTS"] = old
+
+
+def test_reports_sarif_and_job_summary_mark_the_verdict_overrides_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flipped gate (<= 0.2, FAIL without the override) is marked with its verdict before on the
+    HTML and Markdown reports, SARIF and the job summary; the gate failing either way (<= 0) and the
+    one passing either way (<= 100) carry no mark."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the dev extra")
+    from audit.gates.job_summary import gates_markdown
+    from audit.report.html import render_html
+    from audit.report.markdown import render_markdown
+
+    run, key = _bias_run(tmp_path, more_gates=(0.0, 100.0))
+    append_override(run, key, score="sentiment", value=0.0, who="rev", why="VADER misread")
+    step, sarif = tmp_path / "step.md", tmp_path / "gates.sarif"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    assert main(["gate", str(run), "--sarif", str(sarif)]) == 1  # the <= 0 gate fails
+    assert main(["report", str(run)]) == 0
+    capsys.readouterr()
+    mark = "verdict changed by reviewer overrides (FAIL without them)"
+    # HTML: the gates table and the suite's gate list, each mark linking to the overrides section
+    html = (run / "report.html").read_text()
+    items = re.findall(r"<li>.*?</li>", html)
+    assert len(items) == 3 and 'id=overrides>Reviewer overrides' in html
+    flipped = f'<a class="overridden" href="#overrides">{mark}: see Reviewer overrides</a>'
+    assert "&lt;= 0.200" in items[0] and '<span class="pass">PASS</span>' in items[0] and flipped in items[0]
+    assert all("overridden" not in li for li in items[1:])
+    rows = re.findall(r"<tr><td><span class=.*?</tr>", html)
+    assert [flipped in r for r in rows if "gap(sentiment, gender) &lt;=" in r] == [True, False, False]
+    # Markdown: beside the verdict in the gate table, pointing to the "Reviewer overrides" heading
+    md = (run / "report.md").read_text()
+    gate_rows = [ln for ln in md.splitlines() if ln.startswith("| **") and "`gap(sentiment, gender) <=" in ln]
+    assert gate_rows[0].startswith(f"| **PASS** ({mark}: see [Reviewer overrides](#reviewer-overrides)) |")
+    assert all("reviewer overrides" not in ln for ln in gate_rows[1:]) and "\n## Reviewer overrides\n" in md
+    # SARIF: the flipped PASS is a note (else it would vanish), message and properties say so; valid
+    doc = json.loads(sarif.read_text())
+    schema = json.loads((Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text())
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(doc)) == []
+    by_rule = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    note, failed = by_rule["gate/bias/gap(sentiment, gender) <= 0.2"], by_rule["gate/bias/gap(sentiment, gender) <= 0"]
+    assert note["level"] == "note" and note["message"]["text"].endswith("; " + mark)
+    assert note["properties"]["verdict"] == "PASS" and note["properties"]["changedByOverrides"] is True
+    assert note["properties"]["verdictWithoutOverrides"] == "FAIL"
+    assert failed["level"] == "error" and "reviewer overrides" not in failed["message"]["text"]
+    assert "changedByOverrides" not in failed["properties"] and len(by_rule) == 2  # <= 100 passes: no result
+    # the job summary: heading and tally count the changed verdicts; only the flipped row is marked
+    text = step.read_text()
+    assert text.startswith("### lm-audit gates: bias: FAIL (exit FAILED; 1 verdict(s) changed by reviewer overrides)")
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "gap(sentiment, gender)" in ln]
+    assert rows[0].startswith(f"| PASS ({mark}) |") and all("overrides" not in ln for ln in rows[1:])
+    assert "of 3: FAIL; 1 verdict(s) changed by reviewer overrides (see the run's overrides.jsonl)." in text
+    # every surface reads the summary's changed_by_overrides, and escapes it
+    summary = json.loads((run / "summary.json").read_text())
+    summary["suites"]["bias"]["gates"][0]["changed_by_overrides"]["before"] = "<img src=x onerror=alert(1)>|`"
+    assert "<img" not in render_html(summary) and "&lt;img src=x onerror=alert(1)&gt;" in render_html(summary)
+    assert "<img" not in render_markdown(summary) and "<img" not in gates_markdown(summary)
+    assert "&lt;img src=x onerror=alert(1)&gt;\\|\\`" in render_markdown(summary)
+    for g in summary["suites"]["bias"]["gates"]:
+        g.pop("changed_by_overrides", None)
+    assert 'class="overridden"' not in render_html(summary) and "verdict(s) changed" not in gates_markdown(summary)

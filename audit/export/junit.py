@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.export.common import ci_level, est_ci, figure_text, fmt, gate_results, verdict
-from audit.gates.lines import judged_text
+from audit.gates.lines import judged_text, override_mark
 from audit.summary.read import overrides_note
 
 _BAD_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -51,9 +51,8 @@ def gate_message(r: dict[str, Any], level: float = 0.95) -> str:
     extra += [f"warning: {w}" for w in r.get("warnings") or []]
     if r.get("protocol"):
         extra.append(f"protocol: {r['protocol']}")
-    changed = r.get("changed_by_overrides")
-    if isinstance(changed, dict):
-        extra.append(f"verdict changed by reviewer overrides ({changed.get('before')} without them)")
+    if override_mark(r):  # the summary's changed_by_overrides
+        extra.append(override_mark(r))
     return "; ".join([f"{head}: {body}", *extra])
 
 

@@ -4,9 +4,10 @@
 (GitHub sets it in every step; elsewhere nothing is written). It holds the overall verdict, the
 model, one table row per gate (verdict, suite, gate, estimate with its CI, the bound judged, and
 the note: what would decide an INCONCLUSIVE gate, why a gate is an ERROR, warnings), the tally,
-and a line for a damaged run. Every text cell is escaped (suite ids and figure names come from
-user YAML): HTML is shown as text, and pipes, backticks, brackets and line breaks cannot break
-the table.
+and a line for a damaged run. A verdict reviewer overrides changed (the summary's
+``changed_by_overrides``) is marked beside it, and the heading and the tally say how many. Every
+text cell is escaped (suite ids and figure names come from user YAML): HTML is shown as text, and
+pipes, backticks, brackets and line breaks cannot break the table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from audit.core.errors import UsageError
 from audit.gates.evaluate import verdict_of
-from audit.gates.lines import fmt, gate_note
+from audit.gates.lines import fmt, gate_note, override_mark, overrides_tally
 from audit.gates.text import overall_verdict
 from audit.summary.read import all_gate_results
 
@@ -47,8 +48,10 @@ def gates_markdown(summary: dict[str, Any]) -> str:
     passed = bool(g.get("passed")) and not damaged
     verdict = "FAIL" if damaged else overall_verdict([verdict_of(r) for r in results])
     model = summary.get("model") or {}
+    changed = overrides_tally(results)  # "" when no verdict was changed
     lines = [
-        f"### lm-audit gates: {cell(summary.get('run_id'))}: {verdict} (exit {'passed' if passed else 'FAILED'})",
+        f"### lm-audit gates: {cell(summary.get('run_id'))}: {verdict} (exit {'passed' if passed else 'FAILED'}"
+        + (f"; {changed}" if changed else "") + ")",
         "",
         f"Model {cell(model.get('name'))} (fingerprint {cell(model.get('fingerprint'))})"
         + ("; **random weights**: its figures say nothing about a real model" if model.get("random_weights") else ""),
@@ -68,7 +71,8 @@ def gates_markdown(summary: dict[str, Any]) -> str:
         else:
             figure = f"{fmt(r.get('estimate'))} [{fmt(r.get('ci_low'))}, {fmt(r.get('ci_high'))}]"
             judged = f"{r.get('bound')} = {fmt(r.get('value'))}"
-        cells = [v if v == "PASS" else f"**{v}**", cell(r.get("suite") or "-"), cell(gate), cell(figure),
+        word = (v if v == "PASS" else f"**{v}**") + (f" ({cell(override_mark(r))})" if override_mark(r) else "")
+        cells = [word, cell(r.get("suite") or "-"), cell(gate), cell(figure),
                  cell(judged), cell(gate_note(r))]
         lines.append("| " + " | ".join(cells) + " |")
     verdicts = [verdict_of(r) for r in results]
@@ -79,7 +83,8 @@ def gates_markdown(summary: dict[str, Any]) -> str:
         "",
         f"{tally} of {total}: {verdict}"
         + (f"; INCONCLUSIVE is not a pass; it {'fails' if oi == 'fail' else 'does not fail'} the exit code "
-           f"(on\\_inconclusive: {cell(oi)})" if "INCONCLUSIVE" in verdicts else "") + ".",
+           f"(on\\_inconclusive: {cell(oi)})" if "INCONCLUSIVE" in verdicts else "")
+        + (f"; {changed} (see the run's overrides.jsonl)" if changed else "") + ".",
         "",
         "",
     ]

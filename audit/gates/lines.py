@@ -1,5 +1,7 @@
 """One gate result as text, the same on every surface: ``gate_line`` (the command line, SARIF),
-``gate_note`` (beside a gate in the reports and the job summary), ``judged_text`` (JUnit), ``fmt``.
+``gate_note`` (beside a gate in the reports and the job summary), ``judged_text`` (JUnit), ``fmt``,
+and ``override_mark`` / ``overrides_tally`` (a verdict reviewer overrides changed: the gate lines,
+JUnit, SARIF, the job summary and both reports; read from the summary's ``changed_by_overrides``).
 """
 
 from __future__ import annotations
@@ -63,3 +65,28 @@ def gate_note(r: dict[str, Any]) -> str:
         bits.append("what it would take: " + ((r.get("needed") or {}).get("text") or "unknown"))
     bits += [f"warning: {w}" for w in r.get("warnings") or []]
     return "; ".join(bits)
+
+
+def verdict_before_overrides(r: dict[str, Any]) -> str | None:
+    """The verdict a gate had without reviewer overrides when they changed it (the summary's
+    ``changed_by_overrides.before``, set by audit/summary/override_effect.py), else None."""
+    changed = r.get("changed_by_overrides")
+    return str(changed.get("before")) if isinstance(changed, dict) else None
+
+
+def override_mark(r: dict[str, Any]) -> str:
+    """``verdict changed by reviewer overrides (FAIL without them)`` for a gate whose verdict the
+    overrides changed, "" for any other gate: the one wording every surface prints."""
+    before = verdict_before_overrides(r)
+    return "" if before is None else f"verdict changed by reviewer overrides ({before} without them)"
+
+
+def n_changed_by_overrides(results: list[dict[str, Any]]) -> int:
+    """How many of ``results`` carry ``changed_by_overrides`` (a count, nothing recomputed)."""
+    return sum(verdict_before_overrides(r) is not None for r in results)
+
+
+def overrides_tally(results: list[dict[str, Any]]) -> str:
+    """``2 verdict(s) changed by reviewer overrides`` for a tally line, "" when none was changed."""
+    n = n_changed_by_overrides(results)
+    return f"{n} verdict(s) changed by reviewer overrides" if n else ""

@@ -3,14 +3,17 @@
 One ``result`` per gate that did not pass: FAIL and ERROR are ``level: error``; INCONCLUSIVE is
 ``error`` when it counts as failed (``on_inconclusive: fail``) and ``warning`` otherwise. A damaged
 run adds a ``run-integrity`` result on its ``records.jsonl``. PASS gates give no result: SARIF lists
-findings, and a passing gate is none. Each result's location is the suite file the gate belongs to,
-with the line of the gate when that file declares it; a gate from ``--policy`` also points at the
-policy file (``relatedLocations``), and one that matched no suite is located in the policy file.
-Paths under ``root`` (the working directory by default: the checkout, in CI) are written relative
-to it, as code scanning expects; others as ``file://`` URIs. The message is the line ``lm-audit
-gate`` prints; ``properties`` carry the verdict, the figure with its CI, the bound judged and the
-protocol. Rule ids (``gate/<suite>/<figure> <op> <threshold>``) stay the same from run to run, so
-code scanning can track a gate's alert.
+findings, and a passing gate is none, except one that passes only because reviewer overrides
+changed its verdict (``level: note``: the review trail shows where the alert would have been).
+Each result's location is the suite file the gate belongs to, with the line of the gate when that
+file declares it; a gate from ``--policy`` also points at the policy file (``relatedLocations``),
+and one that matched no suite is located in the policy file. Paths under ``root`` (the working
+directory by default: the checkout, in CI) are written relative to it, as code scanning expects;
+others as ``file://`` URIs. The message is the line ``lm-audit gate`` prints; ``properties`` carry
+the verdict, the figure with its CI, the bound judged and the protocol. A verdict reviewer
+overrides changed (the summary's ``changed_by_overrides``) says so at the end of the message and
+in ``changedByOverrides`` / ``verdictWithoutOverrides``. Rule ids (``gate/<suite>/<figure> <op>
+<threshold>``) stay the same from run to run, so code scanning can track a gate's alert.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from urllib.parse import quote
 from audit import __version__
 from audit.core.errors import UsageError
 from audit.gates.evaluate import verdict_of
-from audit.gates.lines import gate_line
+from audit.gates.lines import gate_line, override_mark, verdict_before_overrides
 from audit.summary.read import all_gate_results
 
 SARIF_VERSION = "2.1.0"
@@ -97,11 +100,11 @@ def _location(uri: str, line: int | None, text: str | None = None) -> dict[str, 
 
 
 def level_of(r: dict[str, Any]) -> str | None:
-    """SARIF level of a gate result: None for PASS (no result), ``warning`` for an INCONCLUSIVE
-    gate that counts as passed, else ``error``."""
+    """SARIF level of a gate result: None for PASS (no result), ``note`` for a PASS that reviewer
+    overrides made, ``warning`` for an INCONCLUSIVE gate that counts as passed, else ``error``."""
     v = verdict_of(r)
     if v == "PASS":
-        return None
+        return "note" if verdict_before_overrides(r) is not None else None
     if v == "INCONCLUSIVE" and r.get("passed"):
         return "warning"
     return "error"
@@ -150,10 +153,13 @@ def gates_sarif(summary: dict[str, Any], manifest: dict[str, Any], run_dir: Path
             "ruleId": rule_id,
             "ruleIndex": rule(rule_id, f"gate {gate}" + (f" on suite {r['suite']}" if r.get("suite") else "")),
             "level": level,
-            "message": {"text": gate_line(r)},
+            "message": {"text": gate_line(r) + (f"; {override_mark(r)}" if override_mark(r) else "")},
             "properties": {"verdict": verdict_of(r),
                            **{k: _clean(r[k]) for k in PROPERTY_KEYS if r.get(k) is not None}},
         }
+        if verdict_before_overrides(r) is not None:  # the summary's changed_by_overrides
+            result["properties"].update(changedByOverrides=True,
+                                        verdictWithoutOverrides=verdict_before_overrides(r))
         if locations:
             result["locations"] = locations
         if related:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audit.gates.evaluate import MIN_CLUSTERS_WARN, verdict_of
-from audit.gates.lines import gate_line
+from audit.gates.lines import gate_line, override_mark
 from audit.summary.read import all_gate_results, overrides_note
 
 
@@ -21,9 +21,8 @@ def print_gates(summary: dict[str, Any], echo: Callable[[str], None] = print) ->
         echo("gates: none defined (suite defaults or --policy)")
         return
     for r in results:
-        changed = r.get("changed_by_overrides")  # audit/summary/override_effect.py
-        echo(gate_line(r) + (f"  [verdict changed by reviewer overrides: {changed.get('before')} without them]"
-                             if isinstance(changed, dict) else ""))
+        mark = override_mark(r)  # the summary's changed_by_overrides (audit/summary/override_effect.py)
+        echo(gate_line(r) + (f"  [{mark}]" if mark else ""))
     g = summary["gates"]
     verdicts = [verdict_of(r) for r in results]
     thin = [r for r in results if isinstance(r.get("n_clusters"), int) and r["n_clusters"] < MIN_CLUSTERS_WARN]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit.gates.lines import gate_note
+from audit.gates.lines import gate_note, override_mark
 from audit.report.attacks import render_html as attacks_html
 from audit.report.format import (
     ci,
@@ -44,6 +44,7 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;
 pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:30rem}
 td.text{max-width:28rem;white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:.8rem}
 nav a{margin-right:1rem}
+.overridden{color:#8a4b00;font-weight:bold;font-size:.85rem}
 """
 
 
@@ -63,6 +64,13 @@ def _badge(word: str) -> str:
     return f'<span class="{word.lower()}">{word}</span>'
 
 
+def _override_mark(r: dict[str, Any]) -> str:
+    """Beside a verdict reviewer overrides changed: the shared wording, escaped, linking to the
+    "Reviewer overrides" section; "" for any other gate."""
+    mark = override_mark(r)
+    return f' <a class="overridden" href="#overrides">{esc(mark)}: see Reviewer overrides</a>' if mark else ""
+
+
 def _gates(summary: dict[str, Any]) -> str:
     from audit.summary.read import all_gate_results
 
@@ -77,7 +85,7 @@ def _gates(summary: dict[str, Any]) -> str:
     )
     rows = [
         [
-            _badge(verdict_of_gate(r)),
+            _badge(verdict_of_gate(r)) + _override_mark(r),
             esc(r.get("suite") or "-"),
             f"<code>{esc(r['metric'])} {esc(r['op'])} {num(r['threshold'])}</code>",
             esc(ci(r)),
@@ -254,7 +262,7 @@ def _examples(s: dict[str, Any]) -> str:
 def _suite(sid: str, s: dict[str, Any]) -> str:
     gates = "".join(
         f"<li>{_badge(verdict_of_gate(r))} <code>{esc(r['metric'])} {esc(r['op'])} {num(r['threshold'])}</code> "
-        f"{esc(ci(r))}</li>"
+        f"{esc(ci(r))}{_override_mark(r)}</li>"
         for r in s.get("gates", [])
     )
     return (

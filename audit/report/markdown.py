@@ -38,10 +38,19 @@ def _gates(summary: dict[str, Any]) -> list[str]:
     for r in results:
         gate = md_code(f"{r['metric']} {r['op']} {num(r['threshold'])}")
         lines.append(
-            f"| **{verdict_of_gate(r)}** | {md_cell(r.get('suite') or '-')} | {gate} | {ci(r)} | "
+            f"| **{verdict_of_gate(r)}**{_override_mark(r)} | {md_cell(r.get('suite') or '-')} | {gate} | {ci(r)} | "
             f"{r['bound']} = {num(r.get('value'))} | {md_cell(_gate_note(r) or r.get('protocol') or '')} |"
         )
     return [*lines, ""]
+
+
+def _override_mark(r: dict[str, Any]) -> str:
+    """Beside a verdict reviewer overrides changed: the shared wording (audit/gates/lines.py),
+    escaped, pointing to the "Reviewer overrides" section; "" for any other gate."""
+    from audit.gates.lines import override_mark
+
+    mark = override_mark(r)
+    return f" ({md_cell(mark)}: see [Reviewer overrides](#reviewer-overrides))" if mark else ""
 
 
 def _gate_note(r: dict[str, Any]) -> str:

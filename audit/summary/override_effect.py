@@ -8,7 +8,8 @@ verdict differs from the run without overrides, where the trail is, and the hash
 ``prev`` the next line must carry: a later rewrite of the last line shows against it). Each changed
 gate result also carries ``changed_by_overrides: {"before", "after"}``. Every surface that prints a
 verdict (gate lines and the tally, JUnit, the dashboard, compare) says so with
-``audit.summary.read.overrides_note``.
+``audit.summary.read.overrides_note``; the gate lines, JUnit, SARIF, the job summary and both reports
+mark each changed gate with ``audit.gates.lines.override_mark``.
 """
 
 from __future__ import annotations
