@@ -11,10 +11,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+COUPLINGS = ("inverse-cdf", "gumbel")  # how sampled tokens are drawn (GenParams.coupling)
+DEFAULT_COUPLING = "inverse-cdf"
+
 
 @dataclass(frozen=True)
 class GenParams:
-    """How to generate. ``temperature == 0`` or ``do_sample=False`` means greedy decoding."""
+    """How to generate. ``temperature == 0`` or ``do_sample=False`` means greedy decoding.
+
+    ``coupling``: how a row's random numbers pick a token (audit/models/sampling.py):
+    ``inverse-cdf`` (one uniform per step) or ``gumbel`` (Gumbel-max with noise per token id, so
+    records sharing a seed pick the same token wherever their distributions barely differ). It is
+    left out of ``to_dict`` at its default, so earlier cache keys and manifests stay the same."""
 
     max_new_tokens: int = 20
     temperature: float = 1.0
@@ -23,6 +31,7 @@ class GenParams:
     do_sample: bool = True
     stop: tuple[str, ...] = ()
     chat: bool = False
+    coupling: str = DEFAULT_COUPLING
 
     @property
     def greedy(self) -> bool:
@@ -31,6 +40,8 @@ class GenParams:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if d["coupling"] == DEFAULT_COUPLING:
+            del d["coupling"]
         return d
 
     @classmethod

@@ -20,6 +20,8 @@ Reproducibility: one request per completion (``n=1``) carrying ``seed = record_s
 sample)`` folded to 31 bits (some servers keep seeds in a 32-bit int), so a server that honours seeds
 returns the same text for a record whatever the batching or engine. Many hosted APIs do not
 honour seeds; then sampled completions are not reproducible, and only the cache makes re-runs equal.
+The server draws the tokens, so a suite's ``coupling: gumbel`` cannot apply here: the protocol
+line of its figures says so (audit/summary/suite.py).
 
 ``loglikelihood`` uses the vLLM / legacy-OpenAI form: ``/completions`` with ``echo=true``,
 ``logprobs=1``, ``max_tokens=0`` (or ``max_tokens=1``, dropping the generated token, for servers

@@ -34,6 +34,19 @@ is tested token for token against ``pick_reference`` on random and real logits.
 
 For ``T = 1`` the logits are used as they are (``x / 1.0 == x``), and the candidates are put in
 the full sort's order with one sort of an integer key (value bits, then token id).
+
+**Gumbel coupling** (``GenParams.coupling == "gumbel"``; Oberst & Sontag 2019, "Counterfactual
+off-policy evaluation with Gumbel-max structural causal models"): the token is the argmax of
+``x_i / T + G_i`` over the same truncated candidates (top-k, then the nucleus as above), with
+``G_i = -log(-log v_i)`` and ``v_i`` a uniform that is a hash (splitmix64) of the row's draw ``u``'s
+bits and token id ``i``. ``u`` is a function of (record seed, step) only, so the noise of every
+token is a function of (record seed, step, token id): never of the row or the batch. Gumbel-max is
+exact: each record's token has the truncated softmax distribution, as under inverse-CDF. Two
+records that share their seed (a counterfactual set's members) get the same noise on every token,
+so they pick the same token wherever their distributions barely differ, and part only where the
+group term really changes the model's choice. With inverse-CDF the one shared uniform lands on
+different tokens as soon as a probability before it in the sort moves. The nucleus is found as in
+``pick`` (tiers 1-3, no draw to clear); with ``top_p = 1`` every token gets its noise.
 """
 
 from __future__ import annotations
@@ -83,6 +96,8 @@ def pick_reference(logits: torch.Tensor, u: torch.Tensor | None, params: GenPara
     """The reference rule: a full stable sort of the vocabulary for every row."""
     if u is None:
         return logits.argmax(dim=-1)
+    if params.coupling == "gumbel":
+        return gumbel_reference(logits, u, params)
     probs = torch.softmax(_scaled(logits, params).double(), dim=-1)
     return _full(probs, u, params.top_p)
 
@@ -183,6 +198,8 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
     sort of the vocabulary for most rows (module doc)."""
     if u is None:
         return logits.argmax(dim=-1)
+    if params.coupling == "gumbel":
+        return pick_gumbel(logits, u, params)
     scaled = _scaled(logits, params)
     top_p, vocab = params.top_p, scaled.shape[-1]
     m = scaled.amax(dim=-1, keepdim=True)
@@ -210,4 +227,93 @@ def pick(logits: torch.Tensor, u: torch.Tensor | None, params: GenParams) -> tor
         todo = todo[~done]
     if todo.numel():  # tier 3: the full sort
         out[todo] = _full(torch.softmax(scaled[todo].double(), dim=-1), u[todo], top_p)
+    return out
+
+
+# ---------------------------------------------------------------------- Gumbel coupling (module doc)
+
+_GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)  # splitmix64's constants as signed int64
+_MIX1 = 0xBF58476D1CE4E5B9 - (1 << 64)
+_MIX2 = 0x94D049BB133111EB - (1 << 64)
+
+
+def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def splitmix64(x: torch.Tensor) -> torch.Tensor:
+    """splitmix64's output function on int64 tensors (arithmetic modulo 2**64)."""
+    x = (x ^ _shr(x, 30)) * _MIX1
+    x = (x ^ _shr(x, 27)) * _MIX2
+    return x ^ _shr(x, 31)
+
+
+def gumbel_noise(u: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) noise (float64) for token ids ``ids`` (rows x n) of rows whose draws are ``u``:
+    the ``id + 1``-th output of the splitmix64 stream seeded by the hash of ``u``'s bits, made a
+    uniform in (0, 1) from its top 53 bits. A function of (u, token id) only."""
+    key = splitmix64(u.double().contiguous().view(torch.int64))
+    h = splitmix64(key[:, None] + (ids.long() + 1) * _GOLDEN)
+    v = (_shr(h, 11).double() + 0.5) * 2.0**-53
+    return -torch.log(-torch.log(v))
+
+
+def _gumbel_argmax(x: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The token among ``ids`` (where ``keep``) with the largest ``x + G``."""
+    score = torch.where(keep, x.double() + gumbel_noise(u, ids), float("-inf"))
+    return ids.gather(-1, score.argmax(dim=-1, keepdim=True)).squeeze(-1)
+
+
+def _nucleus(p: torch.Tensor, top_p: float, tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Over probabilities ``p`` in the full sort's order: which are in the nucleus (as
+    ``_choose`` keeps them), whether it ended before the last column, and whether every
+    comparison with ``top_p`` cleared ``tol``."""
+    before = p.cumsum(dim=-1) - p
+    keep = before < top_p
+    clear = ~((before - top_p).abs() <= tol).any(dim=-1) if tol else torch.ones_like(keep[:, 0])
+    return keep, ~keep[:, -1], clear
+
+
+def gumbel_reference(logits: torch.Tensor, u: torch.Tensor, params: GenParams) -> torch.Tensor:
+    """The Gumbel rule on a full stable sort of the vocabulary for every row."""
+    scaled = _scaled(logits, params)
+    ids = torch.arange(scaled.shape[-1], device=scaled.device).expand_as(scaled)
+    keep = torch.isfinite(scaled)
+    if params.top_p < 1.0:
+        sorted_p, sorted_idx = torch.sort(torch.softmax(scaled.double(), dim=-1), dim=-1, descending=True, stable=True)
+        keep = torch.zeros_like(keep).scatter(-1, sorted_idx, _nucleus(sorted_p, params.top_p, 0.0)[0])
+    return _gumbel_argmax(scaled, ids, keep, u)
+
+
+def pick_gumbel(logits: torch.Tensor, u: torch.Tensor, params: GenParams) -> torch.Tensor:
+    """The same token as ``gumbel_reference``: the nucleus found among the top candidates as in
+    ``pick`` (float32 normalizer with ``MASS_TOL``, then exact probabilities, then the full sort)."""
+    scaled = _scaled(logits, params)
+    top_p, vocab = params.top_p, scaled.shape[-1]
+    if top_p >= 1.0:
+        return gumbel_reference(scaled, u, GenParams(temperature=1.0, top_p=1.0))  # already scaled
+    m = scaled.amax(dim=-1, keepdim=True)
+    total = _normalizer((scaled - m).exp_())
+    m = m.double()
+    out = torch.empty(scaled.shape[0], dtype=torch.long, device=scaled.device)
+    todo = torch.arange(scaled.shape[0], device=scaled.device)
+    sizes = (params.top_k,) if params.top_k and params.top_k < vocab - 1 else CANDIDATES
+    for k in sizes:
+        if k + 1 > vocab or todo.numel() == 0:
+            break
+        ids, x, distinct = _candidates(scaled if todo.numel() == len(scaled) else scaled[todo], k)
+        keep, inside, clear = _nucleus(torch.exp(x - m[todo]) / total[todo, None], top_p, MASS_TOL)
+        done = inside & clear & distinct
+        unsure = ~done & distinct & (inside | ~clear)
+        if unsure.any():  # the reference's own probabilities for these rows, same candidates
+            rows = todo[unsure]
+            keep2, in2, _ = _nucleus(torch.softmax(scaled[rows].double(), dim=-1).gather(-1, ids[unsure]), top_p, 0.0)
+            keep[unsure] = keep2
+            done[unsure.nonzero().flatten()[in2]] = True
+        if done.any():
+            out[todo[done]] = _gumbel_argmax(x[done], ids[done], keep[done], u[todo[done]])
+        todo = todo[~done]
+    if todo.numel():  # the full sort
+        out[todo] = gumbel_reference(logits[todo], u[todo], params)
     return out

@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from audit.core.errors import UsageError
-from audit.core.types import GenParams
+from audit.core.types import DEFAULT_COUPLING, GenParams
 from audit.suites.answers import AnswerFrame
 from audit.suites.lexicon import ATTR_RE, RESERVED_ATTRIBUTES, Lexicon
 from audit.suites.panel import Continuations
@@ -82,6 +90,9 @@ class GenerationSpec(_Strict):
     do_sample: bool = True
     chat: bool = False
     stop: list[str] = Field(default_factory=list)
+    # how a sampled token is drawn from the row's random numbers (audit/models/sampling.py);
+    # gumbel couples a counterfactual set's members, which share their seed (hf backend only)
+    coupling: Literal["inverse-cdf", "gumbel"] = "inverse-cdf"
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod
@@ -104,7 +115,17 @@ class GenerationSpec(_Strict):
             do_sample=self.do_sample,
             stop=tuple(self.stop),
             chat=self.chat,
+            coupling=self.coupling,
         )
+
+    @model_serializer(mode="wrap")
+    def _default_coupling_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The manifest's ``generation`` names the coupling only when it is not the default, so
+        runs recorded before it existed still resume and compare as the same protocol."""
+        out = handler(self)
+        if out.get("coupling") == DEFAULT_COUPLING:
+            del out["coupling"]
+        return out
 
 
 class Template(_Strict):

@@ -64,6 +64,13 @@ def protocol_of(suite_manifest: dict[str, Any], manifest: dict[str, Any]) -> dic
         greedy = not proto["do_sample"] or (proto["temperature"] or 0) <= 0
         decoding = "greedy" if greedy else f"T={proto['temperature']}, top_p={proto['top_p']}"
         text = f"k={proto['samples']}, {proto['max_new_tokens']} tokens, {decoding}"
+        coupling = gen.get("coupling")
+        if coupling and not greedy:
+            proto["coupling"] = coupling
+            backend = (manifest.get("model") or {}).get("backend")
+            text += f", {coupling}-coupled seeds" if backend in (None, "hf") else (
+                f", {coupling} coupling not applied ({backend} samples on its server)"
+            )
     text = f"{text}, seed={proto['seed']}" + (f", {scorer_text}" if scorer_text else "")
     if proto["name"] not in (None, "default"):
         text = f"protocol {proto['name']}: {text}"
