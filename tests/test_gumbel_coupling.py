@@ -20,7 +20,7 @@ from audit.suites import load_suite
 from audit.summary.suite import protocol_of
 
 GUMBEL = {"coupling": "gumbel"}
-COUPLED_SUITES: set[str] = set()  # the built-in suites sampled with coupling: gumbel
+COUPLED_SUITES = {"bias-counterfactual", "names-intersectional"}  # built-in suites sampled with coupling: gumbel
 
 
 def _truncated_softmax(logits: np.ndarray, temperature: float, top_p: float, top_k: int) -> np.ndarray:
