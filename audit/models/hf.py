@@ -25,6 +25,7 @@ import torch
 from audit.core.errors import ModelUnavailableError
 from audit.core.types import Completion, GenParams, GenRequest, LoglikelihoodRequest, record_seed
 from audit.models.base import LoglikelihoodResult, ModelBackend, ModelInfo
+from audit.models.batch_budget import attention_heads, kv_bytes_per_position, rows_within_budget
 from audit.models.fast_decode import LlamaDecoder, verified
 from audit.models.likelihood import score_requests, split_ids
 from audit.models.prompt_sharing import batch_end, grouped_order, prefill
@@ -166,10 +167,13 @@ class HFBackend(ModelBackend):
             )
         order = grouped_order(encoded)
         in_order = [encoded[i] for i in order]
+        kv, heads = kv_bytes_per_position(self.model.config), attention_heads(self.model.config)
         results: list[Completion | None] = [None] * len(requests)
         pos = 0
         while pos < len(order):
-            idx = order[pos : batch_end(in_order, pos, self.batch_size)]
+            size = self.batch_size if self.device != "cpu" else rows_within_budget(
+                in_order, pos, self.batch_size, params.max_new_tokens, kv_per_position=kv, heads=heads)
+            idx = order[pos : batch_end(in_order, pos, size)]
             try:
                 outs = self._generate_batch(
                     [encoded[i] for i in idx],
