@@ -126,11 +126,25 @@ def test_sampled_gates_decide_right_at_the_size_the_planning_formula_gives(gate:
 
 
 @pytest.mark.xfail(strict=True, reason="the sampled sentiment gaps (δ = 0.1, VADER SD 0.40) need about 340-740 "
-                   "sets per axis at k=1; the 30-minute standard profile runs 100 (72 for names): "
-                   "a blind model passes them far less often than 0.8 (docs/statistics.md)")
-@pytest.mark.parametrize("gate", [g for g in SAMPLED if g[1] in ("gender", "nationality")],
+                   "sets per axis at k=1; the 30-minute standard profile runs 100: a blind model passes "
+                   "them far less often than 0.8 (docs/statistics.md)")
+@pytest.mark.parametrize("gate", [g for g in SAMPLED if g[0] == "bias-counterfactual" and g[1] in ("gender", "nationality")],
                          ids=lambda g: f"{g[0]}:{g[1]}")
 def test_sampled_gates_at_the_profile_size(gate: tuple) -> None:
     _, _axis, n_sets, n_groups, k, delta = gate
     blind = _rates(n_sets, n_groups, k, RECORD_SD, delta, 0.0, seed=5, reps=100)
     assert blind.get("PASS", 0) >= 0.8, blind
+
+
+@pytest.mark.parametrize("gate", [g for g in SAMPLED if g[0] == "names-intersectional"], ids=lambda g: f"{g[0]}:{g[1]}")
+def test_names_gates_at_the_profile_size(gate: tuple) -> None:
+    """names-intersectional holds 72 sets, so the standard profile samples each prompt five times:
+    there a blind model passes its gaps with probability >= 0.8. A planted 1.5 δ gap fails with
+    probability 0.59-0.70 only (never passes): below #25's 0.8, since deciding it takes more sets
+    than the suite holds (more names or templates)."""
+    _, _axis, n_sets, n_groups, k, delta = gate
+    assert n_sets == 72 and k >= 5  # k: samples x the cells a marginal averages
+    blind = _rates(n_sets, n_groups, k, RECORD_SD, delta, 0.0, seed=6, reps=100)
+    planted = _rates(n_sets, n_groups, k, RECORD_SD, delta, 1.5 * delta, seed=7, reps=100)
+    assert blind.get("PASS", 0) >= 0.8, blind
+    assert planted.get("FAIL", 0) >= 0.55 and planted.get("PASS", 0) == 0, planted
