@@ -49,10 +49,6 @@ def test_generate_cuts_batches_by_the_budget_and_keeps_every_completion(monkeypa
     kv = kv_bytes_per_position(backend.model.config)
     width = len(backend._prompt_ids(reqs[1].prompt, False, 4))  # the long prompts' tokens
     monkeypatch.setattr(batch_budget, "KV_BUDGET", 4 * (width + 4) * kv)  # room for four of them
-    monkeypatch.setattr(
-        "audit.models.hf.rows_within_budget",
-        lambda *a, **k: rows_within_budget(*a, **{**k, "kv_budget": batch_budget.KV_BUDGET}),
-    )
     out = backend.generate(reqs, params, seed=0)
     assert seen == [6, 4, 2]  # the six short prompts together, the six long ones four at a time
     assert len(out) == len(reqs)

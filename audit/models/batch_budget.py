@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 KV_BUDGET = 512 * 2**20  # bytes of KV cache per batch
-ATTN_BUDGET = 32 * 2**20  # rows x heads x width^2 prefill attention scores per batch (floats)
+# rows x heads x width^2 attention scores (floats) per batch, on the generation and likelihood paths
+ATTN_BUDGET = 32 * 2**20
 
 
 def _size(config: Any, *names: str, default: int) -> int:
@@ -39,17 +40,20 @@ def kv_bytes_per_position(config: Any, element_size: int = 4) -> int:
     return layers * 2 * kv_heads * head_dim * element_size
 
 
-def attention_heads(config: Any) -> int:
-    return _size(config, "num_attention_heads", "n_head", default=12)
+def attention_heads(config: Any, default: int = 12) -> int:
+    return _size(config, "num_attention_heads", "n_head", default=default)
 
 
 def rows_within_budget(
     prompts: Sequence[Sequence[int]], start: int, size: int, new_tokens: int, *, kv_per_position: int, heads: int,
-    kv_budget: int = KV_BUDGET, attn_budget: int = ATTN_BUDGET,
+    kv_budget: int | None = None, attn_budget: int | None = None,
 ) -> int:
     """The most rows from ``start`` (at most ``size``, at least one) whose batch keeps its KV cache
-    within ``kv_budget`` bytes and its prefill attention within ``attn_budget`` floats. ``prompts``
-    are in batch order, ascending in length, so a batch's last row is its widest."""
+    within ``kv_budget`` bytes and its prefill attention within ``attn_budget`` floats (default: the
+    module's budgets, read at call time). ``prompts`` are in batch order, ascending in length, so a
+    batch's last row is its widest."""
+    kv_budget = KV_BUDGET if kv_budget is None else kv_budget
+    attn_budget = ATTN_BUDGET if attn_budget is None else attn_budget
     n = min(size, len(prompts) - start)
     while n > 1:
         width = len(prompts[start + n - 1])

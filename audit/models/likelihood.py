@@ -29,13 +29,13 @@ import torch
 from audit.core.types import LoglikelihoodRequest
 from audit.models import packing
 from audit.models.base import LoglikelihoodResult
+from audit.models.batch_budget import ATTN_BUDGET, attention_heads
 from audit.models.shared_prefix import score_shared, vocab_size
 
 LOGIT_BUDGET = 24 * 2**20  # floats of logits per batch or chunk (96 MiB in float32)
 TOKEN_BUDGET = 2048  # token positions per forward pass of the body on the split path
 PAD_SLACK = 0.1  # largest share of padding in a split-path batch
 HEAD_ROWS = 512  # rows per chunk of the output projection on the split path
-ATTN_BUDGET = 32 * 2**20  # rows x heads x width^2 attention scores per batch (eager attention)
 Mode = Literal["auto", "split", "logits", "reference"]
 Seq = tuple[list[int], int]  # token ids, how many trailing tokens are scored
 Score = tuple[float, int, bool]  # summed log-probability, tokens scored, all greedy
@@ -97,7 +97,7 @@ def token_batches(model: Any, order: list[int], lengths: list[int], budget: int 
     width, padding included), at most ``PAD_SLACK`` of them padding, whose attention scores stay
     within ``ATTN_BUDGET``."""
     budget = budget or TOKEN_BUDGET
-    heads = int(getattr(model.config, "num_attention_heads", None) or getattr(model.config, "n_head", 16) or 16)
+    heads = attention_heads(model.config, default=16)
     batches: list[list[int]] = []
     cur: list[int] = []
     real = 0
