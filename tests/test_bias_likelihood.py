@@ -137,3 +137,33 @@ def test_a_neutral_wrapper_gives_zero_paired_differences() -> None:
             by_set.setdefault(rec.attributes["pair_id"], []).append(rec.scores["regard_logodds"])
     spread = [np.ptp(v) for v in by_set.values() if len(v) >= 2]
     assert spread and max(spread) < 1e-4
+
+
+def _sets(items: list, axis: str) -> set[str]:
+    return {it.seed_key for it in items if it.attributes["axis"] == axis}
+
+
+def test_axis_limits_give_one_axis_more_sets_and_leave_the_others_as_the_limit_keeps_them() -> None:
+    """A profile's ``axis_limits`` (the standard profile's age axis): that axis gets its own limit,
+    whole sets; every other axis keeps what ``limit`` alone over those axes selects."""
+    from audit.suites import stratified_limit
+
+    loaded = load_suite("bias-likelihood")
+    (plain,) = plan_suites([SuiteRequest("bias-likelihood", limit=340)], seed=0)
+    (more,) = plan_suites([SuiteRequest("bias-likelihood", limit=340, axis_limits={"age": 300})], seed=0)
+    others = [it for it in loaded.items if it.attributes["axis"] != "age"]
+    expected = stratified_limit(others, 340, 0, loaded.suite.group_attributes)
+    assert [it.item_id for it in more.items if it.attributes["axis"] != "age"] == [it.item_id for it in expected]
+    age = [it for it in more.items if it.attributes["axis"] == "age"]
+    assert len(age) == 300 and len(_sets(age, "age")) == 100  # 3 groups: whole sets
+    assert len(_sets(more.items, "age")) > 5 * len(_sets(plain.items, "age"))
+    # the suite's item order is kept, and the same request selects the same items
+    order = {it.item_id: n for n, it in enumerate(loaded.items)}
+    assert [order[it.item_id] for it in more.items] == sorted(order[it.item_id] for it in more.items)
+    (again,) = plan_suites([SuiteRequest("bias-likelihood", limit=340, axis_limits={"age": 300})], seed=0)
+    assert [it.item_id for it in again.items] == [it.item_id for it in more.items]
+
+
+def test_axis_limits_name_only_axes_of_the_suite() -> None:
+    with pytest.raises(UsageError, match="'caste', not an axis"):
+        plan_suites([SuiteRequest("bias-likelihood", limit=340, axis_limits={"caste": 30})], seed=0)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-KV_BUDGET = 512 * 2**20  # bytes of KV cache per batch
+KV_BUDGET = 128 * 2**20  # bytes of KV cache per batch
 # rows x heads x width^2 attention scores (floats) per batch, on the generation and likelihood paths
-ATTN_BUDGET = 32 * 2**20
+ATTN_BUDGET = 16 * 2**20
 
 
 def _size(config: Any, *names: str, default: int) -> int:

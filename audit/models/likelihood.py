@@ -32,10 +32,10 @@ from audit.models.base import LoglikelihoodResult
 from audit.models.batch_budget import ATTN_BUDGET, attention_heads
 from audit.models.shared_prefix import score_shared, vocab_size
 
-LOGIT_BUDGET = 24 * 2**20  # floats of logits per batch or chunk (96 MiB in float32)
+LOGIT_BUDGET = 12 * 2**20  # floats of logits per batch or chunk (48 MiB in float32)
 TOKEN_BUDGET = 2048  # token positions per forward pass of the body on the split path
 PAD_SLACK = 0.1  # largest share of padding in a split-path batch
-HEAD_ROWS = 512  # rows per chunk of the output projection on the split path
+HEAD_ROWS = 256  # rows per chunk of the output projection on the split path (x vocab floats, twice)
 Mode = Literal["auto", "split", "logits", "reference"]
 Seq = tuple[list[int], int]  # token ids, how many trailing tokens are scored
 Score = tuple[float, int, bool]  # summed log-probability, tokens scored, all greedy

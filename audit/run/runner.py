@@ -129,6 +129,7 @@ def _suite_manifest(ps: PlannedSuite) -> dict[str, Any]:
         "protocol": ps.protocol,
         "generation": ps.generation.model_dump(),
         "limit": ps.limit,
+        **({"axis_limits": ps.axis_limits} if ps.axis_limits else {}),
         "selection_seed": ps.selection_seed,
         "n_items": len(ps.items),
         "n_items_total": len(ps.loaded.items),
@@ -166,7 +167,7 @@ def _check_resume(old: dict[str, Any], new: dict[str, Any], run_dir: Path, grow:
         o = old.get("suites", {}).get(sid)
         if o is None:
             continue
-        for k in ("data_hash", "generation", "limit", "attacks"):
+        for k in ("data_hash", "generation", "limit", "axis_limits", "attacks"):
             if o.get(k) != s.get(k) and not (grow and k == "limit" and _grown(o.get(k), s.get(k))):
                 problems.append(f"{sid}.{k}")
         # runs written before the selection seed existed selected --limit prompts with the run seed

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from audit.core.errors import UsageError
-from audit.suites import PROBES_DIR, GenerationSpec, Item, LoadedSuite, load_suite, stratified_limit
+from audit.suites import PROBES_DIR, GenerationSpec, Item, LoadedSuite, limit_by_axis, load_suite
 
 if TYPE_CHECKING:
     from audit.attacks import Attack
@@ -39,6 +39,7 @@ class SuiteRequest:
     protocol: str | None = None
     samples: int | None = None
     attacks: str | list[str] | None = None  # NAME[,NAME] or all (--attacks); None: the suite's ``attacks``
+    axis_limits: dict[str, int] | None = None  # a profile's own limit per axis (``limit_by_axis``)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class PlannedSuite:
     items: list[Item]
     selection_seed: int | None = None  # the seed --limit selected ``items`` with (None: no limit)
     attacks: list[str] = field(default_factory=list)  # attack names; ``items`` holds their attacked prompts
+    axis_limits: dict[str, int] | None = None  # per-axis limits of a profile (``limit_by_axis``)
 
 
 # --------------------------------------------------------------------------- planning
@@ -116,15 +118,17 @@ def plan_suites(requests: Sequence[SuiteRequest], seed: int) -> list[PlannedSuit
             gen = gen.model_copy(update={"samples": req.samples})
         if loaded.suite.task == "likelihood":
             gen = gen.model_copy(update={"samples": 1})
-        items = stratified_limit(loaded.items, req.limit, seed, loaded.suite.group_attributes)
+        items = limit_by_axis(loaded.items, req.limit, req.axis_limits or {}, seed, loaded.suite.group_attributes)
         protocol = req.protocol or loaded.suite.default_protocol or "default"
-        used = seed if req.limit is not None and len(items) < len(loaded.items) else None
+        used = seed if len(items) < len(loaded.items) else None
         attacks = suite_attacks(req, loaded)
         if attacks:
             from audit.attacks.expand import attack_items
 
             items = attack_items(items, attacks)  # after --limit: every kept prompt gets every attack
-        planned.append(PlannedSuite(loaded, protocol, gen, req.limit, items, used, [a.name for a in attacks]))
+        planned.append(
+            PlannedSuite(loaded, protocol, gen, req.limit, items, used, [a.name for a in attacks], req.axis_limits)
+        )
     return planned
 
 

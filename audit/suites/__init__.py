@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from audit.suites.checks import known_metric_names
 from audit.suites.expand import builtin_lexicon_paths, load_lexicon_file
-from audit.suites.limit import stratified_limit
+from audit.suites.limit import limit_by_axis, stratified_limit
 from audit.suites.loader import builtin_suite_paths, load_suite, load_suite_file, resolve_suite_path
 from audit.suites.schema import (
     ATTR_RE,
@@ -64,6 +64,7 @@ __all__ = [
     "builtin_lexicon_paths",
     "builtin_suite_paths",
     "known_metric_names",
+    "limit_by_axis",
     "load_lexicon_file",
     "load_suite",
     "load_suite_file",

@@ -55,3 +55,27 @@ def stratified_limit(items: list[Item], limit: int | None, seed: int, by: list[s
                 count += len(sets[key])
     keep = set(chosen)
     return [it for it in items if (it.seed_key or it.item_id) in keep]
+
+
+def limit_by_axis(
+    items: list[Item], limit: int | None, axis_limits: dict[str, int], seed: int, by: list[str]
+) -> list[Item]:
+    """``limit`` over the axes not named in ``axis_limits``, and each named axis its own limit.
+
+    A profile uses it where one axis needs more counterfactual sets to decide its gate than the
+    round-robin share of ``limit`` gives it (``lm-audit plan`` says how many). Each part is a
+    ``stratified_limit`` of its own (so each keeps its sets whole and covers its groups); the result
+    keeps the suite's item order. An axis the suite does not have is an error.
+    """
+    if not axis_limits:
+        return stratified_limit(items, limit, seed, by)
+    axes = {str(it.attributes.get("axis", "")) for it in items}
+    unknown = sorted(set(axis_limits) - axes)
+    if unknown:
+        raise UsageError(f"axis_limits names '{unknown[0]}', not an axis of this suite ({', '.join(sorted(axes))})")
+    rest = [it for it in items if str(it.attributes.get("axis", "")) not in axis_limits]
+    keep = {id(it) for it in stratified_limit(rest, limit, seed, by)} if rest else set()
+    for axis, n in axis_limits.items():
+        mine = [it for it in items if str(it.attributes.get("axis", "")) == axis]
+        keep |= {id(it) for it in stratified_limit(mine, n, seed, by)}
+    return [it for it in items if id(it) in keep]
