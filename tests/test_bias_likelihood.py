@@ -167,3 +167,16 @@ def test_axis_limits_give_one_axis_more_sets_and_leave_the_others_as_the_limit_k
 def test_axis_limits_name_only_axes_of_the_suite() -> None:
     with pytest.raises(UsageError, match="'caste', not an axis"):
         plan_suites([SuiteRequest("bias-likelihood", limit=340, axis_limits={"caste": 30})], seed=0)
+
+
+def test_axis_limits_are_in_the_manifest_and_a_resume_must_ask_for_the_same(tmp_path: Path) -> None:
+    from audit.run.runner import _check_resume, _suite_manifest
+
+    (ps,) = plan_suites([SuiteRequest("bias-likelihood", limit=340, axis_limits={"age": 300})], seed=0)
+    (plain,) = plan_suites([SuiteRequest("bias-likelihood", limit=340)], seed=0)
+    assert _suite_manifest(ps)["axis_limits"] == {"age": 300} and "axis_limits" not in _suite_manifest(plain)
+    run = {"model": {"fingerprint": "m"}, "seed": 0}
+    old = {**run, "suites": {"bias-likelihood": _suite_manifest(ps)}}
+    _check_resume(old, {**run, "suites": {"bias-likelihood": _suite_manifest(ps)}}, tmp_path)
+    with pytest.raises(UsageError, match=r"bias-likelihood\.axis_limits"):
+        _check_resume(old, {**run, "suites": {"bias-likelihood": _suite_manifest(plain)}}, tmp_path)
