@@ -182,3 +182,19 @@ def test_a_small_runs_more_says_how_unsure_it_is(tmp_path: Path) -> None:
     (r,) = all_gate_results(build_summary(run, None, self_audit=False))
     lo, hi = r["needed"]["range"]
     assert lo < r["needed"]["more"] < hi and "with only 4 sets the spread is unsure" in r["needed"]["text"]
+
+
+def test_plan_from_a_run_never_calls_a_gate_it_decided_undecidable() -> None:
+    """bias-likelihood's age gap in the standard profile: FAIL over all 384 sets, while 80 % power
+    at its estimate would take about 514; the plan says the run decided it."""
+    from audit.commands.plan import Row, line
+    from audit.stats.planning import GateModel
+
+    model = GateModel("<=", 0.223, 0.97, (0.36, 0.0, 0.0), gap=True, units_per_set=1, pilot_df=766)
+    gate = {"metric": "gap(regard_logodds, age)", "op": "<=", "threshold": 0.223}
+    undecided = line(Row("s", {**gate, "verdict": "INCONCLUSIVE"}, model, "sets", have=384, held=384), 0.8, True, None)
+    assert undecided.endswith("not decidable with this suite: add templates or forms"), undecided
+    decided = line(Row("s", {**gate, "verdict": "FAIL"}, model, "sets", have=384, held=384), 0.8, True, None)
+    assert "not decidable" not in decided and "this run decided it (FAIL)" in decided, decided
+    need = int(re.search(r"≈ ([\d,]+) sets", decided).group(1).replace(",", ""))
+    assert need > 384  # the count is still the honest one for a new run

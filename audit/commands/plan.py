@@ -200,6 +200,9 @@ def line(row: Row, power: float, from_run: bool, effect: float | None) -> str:
         spread = (f"; from this pilot (df {n_pilot}) anywhere from {_n(lo)} to {_n(hi)} "
                   f"(80% range of its SD)")
     text = f"{head}: ≈ {need:,} {row.unit} ({_assumed(row, from_run, effect)}){spread}{held}{have}"
+    verdict = str(g.get("verdict") or "") if from_run else ""
+    if verdict in ("PASS", "FAIL"):  # a decided gate is never "not decidable", whatever a rerun's power
+        return f"{text}; this run decided it ({verdict}): the count is what a new run needs for {power:.0%} power"
     if isinstance(row.held, int) and need > row.held:
         fix = "add templates or forms" if row.unit == "sets" else f"add {row.unit}"
         text += f": not decidable with this suite: {fix}"
