@@ -180,3 +180,31 @@ def test_axis_limits_are_in_the_manifest_and_a_resume_must_ask_for_the_same(tmp_
     _check_resume(old, {**run, "suites": {"bias-likelihood": _suite_manifest(ps)}}, tmp_path)
     with pytest.raises(UsageError, match=r"bias-likelihood\.axis_limits"):
         _check_resume(old, {**run, "suites": {"bias-likelihood": _suite_manifest(plain)}}, tmp_path)
+
+
+def test_until_decided_counts_a_looks_prompts_with_the_axis_limits() -> None:
+    """``--until-decided`` plans its looks from the prompts each limit keeps: with ``axis_limits``
+    that is what ``plan_suites`` selects at that limit, the named axis held at its own limit."""
+    import dataclasses
+
+    from audit.run.config import RunConfig
+    from audit.run.until_decided import plan_looks
+
+    req = SuiteRequest("bias-likelihood", limit=340, axis_limits={"age": 300})
+    _, _, _, sizes = plan_looks(RunConfig(suites=[req], model="tiny-random-gpt2"), 2000, 3)
+    for limit in (340, 1000):
+        (ps,) = plan_suites([dataclasses.replace(req, limit=limit)], seed=0)
+        assert sizes(limit) == [len(ps.items)]
+
+
+@pytest.mark.parametrize("value", ["[age]", "{age: many}", "{age: 0}", "{age: true}"])
+def test_a_malformed_axis_limits_is_one_line_and_exit_2(
+    tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from audit.cli import main
+
+    profile = tmp_path / "bad.yaml"
+    profile.write_text(f"id: bad\ndescription: x\nsuites:\n  - {{suite: bias-likelihood, limit: 40, axis_limits: {value}}}\n")
+    assert main(["run", "--profile", str(profile), "--model", "tiny-random-gpt2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "axis_limits of 'bias-likelihood' must map axis names to item counts" in err[0], err

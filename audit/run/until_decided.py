@@ -49,7 +49,7 @@ def plan_looks(
 ) -> tuple[list[str], list[int], list[int], Callable[[int], list[int]]]:
     """(suite ids in request order, planned limits, the looks that add records, prompts per suite at a limit)."""
     from audit.run.work_units import plan_suites
-    from audit.suites import stratified_limit
+    from audit.suites import limit_by_axis
 
     if budget < 1:
         raise UsageError("--budget must be at least 1")
@@ -63,8 +63,9 @@ def plan_looks(
     def sizes(limit: int) -> list[int]:
         return [
             len(
-                stratified_limit(
-                    ps.loaded.items, limit, config.selection_seed, ps.loaded.suite.group_attributes
+                limit_by_axis(
+                    ps.loaded.items, limit, ps.axis_limits or {}, config.selection_seed,
+                    ps.loaded.suite.group_attributes,
                 )
             )
             for ps in full

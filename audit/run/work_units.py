@@ -95,6 +95,15 @@ def load_profile(name: str) -> list[SuiteRequest]:
         raise UsageError(f"{path}: invalid profile: {exc}") from None
     if not reqs:
         raise UsageError(f"{path}: profile lists no suites")
+    for r in reqs:
+        limits = r.axis_limits
+        if limits is not None and not (
+            isinstance(limits, dict)
+            and all(isinstance(k, str) and type(v) is int and v >= 1 for k, v in limits.items())
+        ):
+            raise UsageError(
+                f"{path}: invalid profile: axis_limits of '{r.suite}' must map axis names to item counts of at least 1"
+            )
     return reqs
 
 

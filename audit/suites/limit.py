@@ -69,13 +69,14 @@ def limit_by_axis(
     """
     if not axis_limits:
         return stratified_limit(items, limit, seed, by)
-    axes = {str(it.attributes.get("axis", "")) for it in items}
-    unknown = sorted(set(axis_limits) - axes)
+    by_axis: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        by_axis[str(it.attributes.get("axis", ""))].append(it)
+    unknown = sorted(set(axis_limits) - set(by_axis))
     if unknown:
-        raise UsageError(f"axis_limits names '{unknown[0]}', not an axis of this suite ({', '.join(sorted(axes))})")
-    rest = [it for it in items if str(it.attributes.get("axis", "")) not in axis_limits]
-    keep = {id(it) for it in stratified_limit(rest, limit, seed, by)} if rest else set()
-    for axis, n in axis_limits.items():
-        mine = [it for it in items if str(it.attributes.get("axis", "")) == axis]
-        keep |= {id(it) for it in stratified_limit(mine, n, seed, by)}
+        raise UsageError(f"axis_limits names '{unknown[0]}', not an axis of this suite ({', '.join(sorted(by_axis))})")
+    rest = [it for axis, members in by_axis.items() if axis not in axis_limits for it in members]
+    parts = [stratified_limit(rest, limit, seed, by)] if rest else []
+    parts += [stratified_limit(by_axis[axis], n, seed, by) for axis, n in axis_limits.items()]
+    keep = {id(it) for part in parts for it in part}
     return [it for it in items if id(it) in keep]
